@@ -1,0 +1,189 @@
+import { beforeAll, describe, expect, it } from 'vitest';
+import {
+  Rng,
+  adamwOp,
+  attentionOp,
+  geluOp,
+  layerNormOp,
+  rmsNormOp,
+  softmaxCrossEntropyOp,
+  tf,
+  useBackend,
+  type FusedOp,
+  type Tensor,
+} from '@tessera/tensor-core';
+import '@tessera/kernels-cpu';
+import { expectClose } from '../../../tools/testing/compare.js';
+
+// The fused kernels accumulate in float64; the reference compositions run op by op in
+// float32. Both round to fp32 at the end, so they agree to a few ulps of the output's
+// scale: 1e-6 relative (≈ 8 ulp). Sums over a 4096-wide last axis accumulate fp32
+// rounding in the composition (≈ sqrt(n)·ulp), so those cases get 4e-6.
+const RTOL = 1e-6;
+const RTOL_WIDE = 4e-6;
+
+const rng = new Rng('kernels-cpu');
+const randn = (shape: number[], std = 1) => rng.normalTensor(shape, std);
+
+beforeAll(async () => {
+  await useBackend('cpu', { log: () => {} });
+});
+
+type AnyOp = FusedOp<string, Record<string, unknown>>;
+
+/** Forward: kernel vs reference composition. Gradient: declared gradient (kernel path) vs autodiff of the reference. */
+function checkOp(
+  op: AnyOp,
+  inputs: Record<string, Tensor>,
+  attrs: Record<string, unknown>,
+  differentiable: string[],
+  rtol = RTOL,
+) {
+  expect(op.hasKernel('cpu')).toBe(true);
+  tf.tidy(() => {
+    const [kernelOut] = op(inputs, attrs);
+    const [refOut] = op.reference(inputs, attrs);
+    expectClose(kernelOut!, refOut!, rtol, `${op.name} forward`);
+    if (!differentiable.length) return;
+    const weights = rng.normalTensor(refOut!.shape);
+    const lossOf = (run: (ins: Record<string, Tensor>) => Tensor[]) => (...xs: Tensor[]) => {
+      const ins = { ...inputs };
+      differentiable.forEach((n, i) => {
+        ins[n] = xs[i]!;
+      });
+      return tf.sum(tf.mul(run(ins)[0]!, weights));
+    };
+    const xs = differentiable.map((n) => inputs[n]!);
+    const kernelGrads = tf.grads(lossOf((ins) => op(ins, attrs)))(xs);
+    const refGrads = tf.grads(lossOf((ins) => op.reference(ins, attrs)))(xs);
+    differentiable.forEach((n, i) => expectClose(kernelGrads[i]!, refGrads[i]!, rtol, `${op.name} d${n}`));
+  });
+}
+
+describe('fused kernels on cpu match their reference compositions', () => {
+  for (const approximate of ['none', 'tanh']) {
+    for (const shape of [[1], [7], [3, 5], [2, 3, 4096]]) {
+      it(`gelu ${approximate} [${shape}]`, () => {
+        const x = randn(shape, 3);
+        checkOp(geluOp as unknown as AnyOp, { x }, { approximate }, ['x']);
+        x.dispose();
+      });
+    }
+  }
+
+  for (const shape of [[1, 1], [3, 7], [2, 5, 33], [2, 4096]]) {
+    it(`layer norm [${shape}] with and without beta`, () => {
+      const C = shape[shape.length - 1]!;
+      const x = randn(shape, 2);
+      const gamma = randn([C]);
+      const beta = randn([C]);
+      const rtol = C >= 4096 ? RTOL_WIDE : RTOL;
+      checkOp(layerNormOp as unknown as AnyOp, { x, gamma, beta }, { eps: 1e-5 }, ['x', 'gamma', 'beta'], rtol);
+      checkOp(layerNormOp as unknown as AnyOp, { x, gamma }, { eps: 1e-5 }, ['x', 'gamma'], rtol);
+      tf.dispose([x, gamma, beta]);
+    });
+
+    it(`rms norm [${shape}]`, () => {
+      const C = shape[shape.length - 1]!;
+      const x = randn(shape, 2);
+      const gamma = randn([C]);
+      checkOp(rmsNormOp as unknown as AnyOp, { x, gamma }, { eps: 1e-6 }, ['x', 'gamma'], C >= 4096 ? RTOL_WIDE : RTOL);
+      tf.dispose([x, gamma]);
+    });
+  }
+
+  it('layer norm of a constant row (variance 0, tiny eps) stays finite and matches', () => {
+    const x = tf.fill([2, 9], 3.5);
+    const gamma = randn([9]);
+    checkOp(layerNormOp as unknown as AnyOp, { x, gamma }, { eps: 1e-12 }, ['gamma']);
+    tf.dispose([x, gamma]);
+  });
+
+  for (const [N, V] of [[1, 1], [5, 7], [16, 65], [3, 4096]] as const) {
+    it(`softmax cross-entropy [${N}, ${V}] mean and sum, with ignored positions`, () => {
+      const logits = randn([N, V], 4);
+      const ids = Array.from({ length: N }, (_, i) => (i % 3 === 1 ? -100 : rng.int(V)));
+      const labels = tf.tensor1d(ids, 'int32');
+      for (const reduction of ['mean', 'sum']) {
+        checkOp(softmaxCrossEntropyOp as unknown as AnyOp, { logits, labels }, { ignoreIndex: -100, reduction }, ['logits'], V >= 4096 ? RTOL_WIDE : RTOL);
+      }
+      tf.dispose([logits, labels]);
+    });
+  }
+
+  it('softmax cross-entropy with large logits stays finite; all-ignored gives 0', () => {
+    const logits = tf.mul(randn([4, 9]), 1e4);
+    const labels = tf.tensor1d([1, 2, 3, 4], 'int32');
+    checkOp(softmaxCrossEntropyOp as unknown as AnyOp, { logits, labels }, {}, ['logits']);
+    const ignored = tf.tensor1d([-100, -100, -100, -100], 'int32');
+    const [loss] = softmaxCrossEntropyOp({ logits, labels: ignored });
+    expect(loss!.dataSync()[0]).toBe(0);
+    tf.dispose([logits, labels, ignored, loss!]);
+  });
+
+  it('softmax cross-entropy rejects a label outside the vocabulary with a clear error', () => {
+    const logits = randn([2, 5]);
+    const labels = tf.tensor1d([1, 5], 'int32');
+    expect(() => softmaxCrossEntropyOp({ logits, labels })).toThrow(/label 5 at position 1 is outside the vocabulary \[0, 5\)/);
+    tf.dispose([logits, labels]);
+  });
+
+  const attentionCases = [
+    { name: 'self, no mask', B: 1, H: 1, Tq: 1, Tk: 1, D: 1, causal: false },
+    { name: 'causal', B: 2, H: 3, Tq: 7, Tk: 7, D: 5, causal: true },
+    { name: 'causal with a KV cache (Tq < Tk)', B: 1, H: 2, Tq: 3, Tk: 8, D: 4, causal: true },
+    { name: 'cross attention, padding mask', B: 2, H: 2, Tq: 5, Tk: 6, D: 8, causal: false, mask: true },
+    { name: 'padding mask with a fully masked row + causal', B: 2, H: 2, Tq: 4, Tk: 4, D: 3, causal: true, mask: 'leading' },
+    { name: 'T5-style bias [1, H, Tq, Tk], scale 1', B: 2, H: 2, Tq: 5, Tk: 5, D: 4, causal: false, bias: 'head', scale: 1 },
+    { name: 'full bias + mask + causal', B: 2, H: 2, Tq: 6, Tk: 6, D: 4, causal: true, bias: 'full', mask: true },
+    { name: 'wide head', B: 1, H: 1, Tq: 3, Tk: 3, D: 512, causal: false },
+  ] as const;
+  for (const c of attentionCases) {
+    it(`attention: ${c.name}`, () => {
+      const q = randn([c.B, c.H, c.Tq, c.D]);
+      const k = randn([c.B, c.H, c.Tk, c.D]);
+      const v = randn([c.B, c.H, c.Tk, c.D]);
+      const inputs: Record<string, Tensor> = { q, k, v };
+      const differentiable = ['q', 'k', 'v'];
+      if ('mask' in c) {
+        const m = Array.from({ length: c.B * c.Tk }, (_, i) => {
+          const [b, j] = [Math.floor(i / c.Tk), i % c.Tk];
+          if (c.mask === 'leading') return b === 1 && j < 2 ? 0 : 1; // query 0,1 of batch 1 see nothing
+          return j >= c.Tk - b ? 0 : 1;
+        });
+        inputs.mask = tf.tensor2d(m, [c.B, c.Tk], 'int32');
+      }
+      if ('bias' in c) {
+        inputs.bias = randn(c.bias === 'head' ? [1, c.H, c.Tq, c.Tk] : [c.B, c.H, c.Tq, c.Tk]);
+        differentiable.push('bias');
+      }
+      const attrs = { causal: c.causal, scale: 'scale' in c ? c.scale : null };
+      checkOp(attentionOp as unknown as AnyOp, inputs, attrs, differentiable);
+      if (c.mask === 'leading') {
+        const [out] = attentionOp(inputs, attrs);
+        const row = out!.slice([1, 0, 0, 0], [1, c.H, 2, c.D]);
+        expect(Array.from(row.dataSync()).every((x) => x === 0)).toBe(true);
+        tf.dispose([out!, row]);
+      }
+      tf.dispose(Object.values(inputs));
+    });
+  }
+
+  it('adamw update matches its reference over several steps', () => {
+    let param = randn([3, 17]);
+    let m = tf.zerosLike(param);
+    let v = tf.zerosLike(param);
+    for (let step = 1; step <= 5; step++) {
+      const grad = randn([3, 17]);
+      const attrs = { lr: 1e-2, beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0.1, step };
+      checkOp(adamwOp as unknown as AnyOp, { param, grad, m, v }, attrs, []);
+      const [p1, m1, v1] = adamwOp({ param, grad, m, v }, attrs);
+      const [rp, rm, rv] = adamwOp.reference({ param, grad, m, v }, attrs);
+      expectClose(m1!, rm!, RTOL, 'adamw m');
+      expectClose(v1!, rv!, RTOL, 'adamw v');
+      tf.dispose([param, m, v, grad, rp!, rm!, rv!]);
+      [param, m, v] = [p1!, m1!, v1!];
+    }
+    tf.dispose([param, m, v]);
+  });
+});

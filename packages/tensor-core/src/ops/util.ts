@@ -1,0 +1,43 @@
+import * as tf from '@tensorflow/tfjs-core';
+import { OpInputError, type TensorSpec } from '../op.js';
+
+export function requireFloat(op: string, name: string, t: TensorSpec | undefined): TensorSpec {
+  if (!t) throw new OpInputError(`${op}: input "${name}" is required.`);
+  if (t.dtype !== 'float32') {
+    throw new OpInputError(`${op}: input "${name}" must be float32; got ${t.dtype}. Cast it with tf.cast(x, 'float32').`);
+  }
+  return t;
+}
+
+export function requireShape(op: string, name: string, t: TensorSpec, expected: number[], meaning: string): void {
+  const ok = t.shape.length === expected.length && t.shape.every((d, i) => expected[i] === -1 || d === expected[i]);
+  if (!ok) {
+    throw new OpInputError(
+      `${op}: input "${name}" has shape [${t.shape.join(', ')}]; expected [${expected
+        .map((d) => (d === -1 ? '*' : d))
+        .join(', ')}] (${meaning}).`,
+    );
+  }
+}
+
+export function lastDim(shape: readonly number[]): number {
+  return shape[shape.length - 1] ?? 1;
+}
+
+/** Sums `x` down to `shape` (the inverse of broadcasting), for gradients of broadcast inputs. */
+export function sumToShape(x: tf.Tensor, shape: readonly number[]): tf.Tensor {
+  const rankGap = x.rank - shape.length;
+  const axes: number[] = [];
+  for (let i = 0; i < x.rank; i++) {
+    const target = i < rankGap ? 1 : shape[i - rankGap]!;
+    if (i < rankGap || (target === 1 && x.shape[i] !== 1)) axes.push(i);
+  }
+  const summed = axes.length ? tf.sum(x, axes, true) : x;
+  return tf.reshape(summed, shape as number[]);
+}
+
+/** Sums over every axis but the last: the gradient of a per-channel weight. */
+export function sumAllButLast(x: tf.Tensor): tf.Tensor {
+  const axes = Array.from({ length: x.rank - 1 }, (_, i) => i);
+  return axes.length ? tf.sum(x, axes) : x;
+}
