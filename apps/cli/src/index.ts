@@ -1,0 +1,3 @@
+export { runSmoke, smokeConfigSchema, DEFAULT_SMOKE_CONFIG, type SmokeConfig, type SmokeResult } from './smoke.js';
+export { TinyLm, type TinyLmConfig } from './tiny_lm.js';
+export { main } from './main.js';
