@@ -192,14 +192,21 @@ function knownKeysHint(issue: Issue): string {
 
 function expectedText(issue: Issue): string {
   switch (issue.code) {
-    case 'invalid_type':
-      return issue.expected === 'undefined' ? 'nothing here' : `${article(issue.expected)} ${issue.expected}`;
+    case 'invalid_type': {
+      const expected = issue.expected === 'int' ? 'integer' : issue.expected;
+      return expected === 'undefined' ? 'nothing here' : `${article(expected)} ${expected}`;
+    }
     case 'invalid_value':
       return `one of ${issue.values.map((v) => JSON.stringify(v)).join(', ')}`;
     case 'too_small':
-      return `${issue.origin === 'number' ? 'a number' : issue.origin} ${issue.inclusive ? '>=' : '>'} ${String(issue.minimum)}`;
-    case 'too_big':
-      return `${issue.origin === 'number' ? 'a number' : issue.origin} ${issue.inclusive ? '<=' : '<'} ${String(issue.maximum)}`;
+    case 'too_big': {
+      const small = issue.code === 'too_small';
+      const bound = String(small ? issue.minimum : issue.maximum);
+      if (issue.origin === 'array' || issue.origin === 'set') return `${small ? 'at least' : 'at most'} ${bound} item(s)`;
+      if (issue.origin === 'string') return `${small ? 'at least' : 'at most'} ${bound} character(s)`;
+      const op = small ? (issue.inclusive ? '>=' : '>') : issue.inclusive ? '<=' : '<';
+      return `a number ${op} ${bound}`;
+    }
     default:
       return issue.message;
   }

@@ -2,7 +2,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import './engine.js';
 import { TesseraError } from './errors.js';
 
-/** A named, optionally trainable tensor owned by a Module. */
+/** A named, optionally trainable tensor owned by a Module. It takes ownership of (and disposes) `initial`. */
 export class Parameter {
   readonly variable: tf.Variable;
 
@@ -12,6 +12,8 @@ export class Parameter {
   ) {
     // tfjs variable names are global; leave naming to tfjs and keep ours in the module tree.
     this.variable = tf.variable(initial, trainable);
+    // The variable holds its own reference to the data; the initial tensor is ours to free.
+    initial.dispose();
   }
 
   get value(): tf.Tensor {
@@ -69,7 +71,7 @@ export class Module {
   #children = new Map<string, Module>();
   #training = true;
 
-  /** Adds a parameter; returns it for use in forward. */
+  /** Adds a parameter (taking ownership of `initial`); returns it for use in forward. */
   protected registerParameter(name: string, initial: tf.Tensor, options: { trainable?: boolean } = {}): Parameter {
     this.#checkName(name);
     const p = new Parameter(initial, options.trainable ?? true);
