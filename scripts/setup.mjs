@@ -25,6 +25,7 @@ function systemPackages() {
 }
 
 function installed(pkg) {
+  // biome-ignore lint/suspicious/noTemplateCurlyInString: dpkg-query's own format syntax
   const r = spawnSync('dpkg-query', ['-W', '-f=${Status}', pkg], { encoding: 'utf8' });
   return r.status === 0 && r.stdout.includes('install ok installed');
 }
@@ -40,7 +41,9 @@ function ensureSystemPackages() {
   if (!missing.length) return;
   const names = missing.map((p) => p.name);
   if (process.getuid?.() !== 0) {
-    log(`missing system packages: ${names.join(', ')}. Run:\n  sudo apt-get update && sudo apt-get install -y ${names.join(' ')}`);
+    log(
+      `missing system packages: ${names.join(', ')}. Run:\n  sudo apt-get update && sudo apt-get install -y ${names.join(' ')}`,
+    );
     process.exit(1);
   }
   log(`installing system packages: ${names.join(', ')}`);
@@ -59,11 +62,15 @@ function ensureNodeModules() {
 
 function build() {
   log('building packages (nx run-many -t build; cached)');
-  execFileSync(process.execPath, [join(root, 'node_modules', 'nx', 'bin', 'nx.js'), 'run-many', '-t', 'build', '--output-style=static'], {
-    cwd: root,
-    stdio: ['ignore', 'inherit', 'inherit'],
-    env: { ...process.env, NX_DAEMON: 'false', NX_NO_CLOUD: 'true', NX_TUI: 'false' },
-  });
+  execFileSync(
+    process.execPath,
+    [join(root, 'node_modules', 'nx', 'bin', 'nx.js'), 'run-many', '-t', 'build', '--output-style=static'],
+    {
+      cwd: root,
+      stdio: ['ignore', 'inherit', 'inherit'],
+      env: { ...process.env, NX_DAEMON: 'false', NX_NO_CLOUD: 'true', NX_TUI: 'false' },
+    },
+  );
 }
 
 checkNode();

@@ -10,9 +10,26 @@ const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const report = join(root, '.tmp', 'vitest-report.json');
 mkdirSync(dirname(report), { recursive: true });
 
+// Lint and format first (biome, repo-wide); a finding counts as one failure but the tests still run.
+const biome = join(root, 'node_modules', '@biomejs', 'biome', 'bin', 'biome');
+const lint = spawnSync(process.execPath, [biome, 'check', '.', '--max-diagnostics=30'], { cwd: root, stdio: 'inherit' });
+const lintFailed = lint.status !== 0;
+if (lintFailed) console.error('lint: biome check failed; run `npm run format` and `npx biome check --write .` to fix most findings.');
+
 const vitest = join(root, 'node_modules', 'vitest', 'vitest.mjs');
-const args = [vitest, 'run', '--reporter=default', '--reporter=json', `--outputFile.json=${report}`, ...process.argv.slice(2)];
-const run = spawnSync(process.execPath, args, { cwd: root, stdio: 'inherit', env: { ...process.env, NO_COLOR: '1', FORCE_COLOR: '0' } });
+const args = [
+  vitest,
+  'run',
+  '--reporter=default',
+  '--reporter=json',
+  `--outputFile.json=${report}`,
+  ...process.argv.slice(2),
+];
+const run = spawnSync(process.execPath, args, {
+  cwd: root,
+  stdio: 'inherit',
+  env: { ...process.env, NO_COLOR: '1', FORCE_COLOR: '0' },
+});
 
 let passed = 0;
 let failed = 0;
@@ -20,9 +37,12 @@ let skipped = 0;
 if (existsSync(report)) {
   const r = JSON.parse(readFileSync(report, 'utf8'));
   passed = r.numPassedTests ?? 0;
-  failed = (r.numFailedTests ?? 0) + (r.testResults ?? []).filter((f) => f.status === 'failed' && !f.assertionResults?.length).length;
+  failed =
+    (r.numFailedTests ?? 0) +
+    (r.testResults ?? []).filter((f) => f.status === 'failed' && !f.assertionResults?.length).length;
   skipped = (r.numPendingTests ?? 0) + (r.numTodoTests ?? 0);
 }
 if (run.status !== 0 && failed === 0) failed = 1;
+if (lintFailed) failed += 1;
 console.log(`\n${passed} passed, ${failed} failed, ${skipped} skipped`);
-process.exit(run.status ?? 1);
+process.exit(failed > 0 ? 1 : (run.status ?? 1));

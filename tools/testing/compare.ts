@@ -1,5 +1,5 @@
 import { expect } from 'vitest';
-import { tf } from '@tessera/tensor-core';
+import type { tf } from '@tessera/tensor-core';
 
 export interface Deviation {
   maxAbs: number;
@@ -31,6 +31,9 @@ export function deviation(actual: tf.Tensor, expected: tf.Tensor): Deviation {
 export function expectClose(actual: tf.Tensor, expected: tf.Tensor, rtol: number, label = '', atol = 1e-7): Deviation {
   const d = deviation(actual, expected);
   if (d.maxAbs <= atol) return d;
-  expect(d.maxRel, `${label}: max abs ${d.maxAbs.toExponential(2)}, rel ${d.maxRel.toExponential(2)}`).toBeLessThanOrEqual(rtol);
+  expect(
+    d.maxRel,
+    `${label}: max abs ${d.maxAbs.toExponential(2)}, rel ${d.maxRel.toExponential(2)}`,
+  ).toBeLessThanOrEqual(rtol);
   return d;
 }

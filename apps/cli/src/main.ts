@@ -1,5 +1,12 @@
 import '@tessera/kernels-cpu';
-import { ConfigError, TesseraError, opKernelCoverage, registry, PLUGIN_KINDS, type PluginKind } from '@tessera/tensor-core';
+import {
+  ConfigError,
+  TesseraError,
+  opKernelCoverage,
+  registry,
+  PLUGIN_KINDS,
+  type PluginKind,
+} from '@tessera/tensor-core';
 import { DEFAULT_SMOKE_CONFIG, runSmoke } from './smoke.js';
 
 const HELP = `tessera — train and fine-tune transformer language models on interchangeable backends
@@ -43,7 +50,9 @@ function parseArgs(argv: string[]): Parsed {
 function only(parsed: Parsed, allowed: string[]): void {
   for (const key of parsed.options.keys()) {
     if (!allowed.includes(key)) {
-      throw new TesseraError(`Unknown option --${key} for "${parsed.command}". Allowed: ${allowed.map((a) => `--${a}`).join(', ') || 'none'}.`);
+      throw new TesseraError(
+        `Unknown option --${key} for "${parsed.command}". Allowed: ${allowed.map((a) => `--${a}`).join(', ') || 'none'}.`,
+      );
     }
   }
 }
@@ -72,7 +81,8 @@ export async function main(argv: string[]): Promise<number> {
         only(parsed, []);
         const kinds = (parsed.positional.length ? parsed.positional : PLUGIN_KINDS) as PluginKind[];
         for (const kind of kinds) {
-          if (!PLUGIN_KINDS.includes(kind)) throw new TesseraError(`Unknown plugin kind "${kind}". Kinds: ${PLUGIN_KINDS.join(', ')}.`);
+          if (!PLUGIN_KINDS.includes(kind))
+            throw new TesseraError(`Unknown plugin kind "${kind}". Kinds: ${PLUGIN_KINDS.join(', ')}.`);
           const entries = registry[kind].entries();
           console.log(`${kind} (${entries.length})`);
           for (const e of entries) console.log(`  ${e.name.padEnd(32)} ${e.meta.description ?? ''}`);
@@ -89,7 +99,9 @@ export async function main(argv: string[]): Promise<number> {
         return 0;
       }
       default:
-        throw new TesseraError(`Unknown command "${parsed.command}". Commands: start, smoke, list, ops. See tessera --help.`);
+        throw new TesseraError(
+          `Unknown command "${parsed.command}". Commands: start, smoke, list, ops. See tessera --help.`,
+        );
     }
   } catch (err) {
     if (err instanceof ConfigError || err instanceof TesseraError) {

@@ -78,7 +78,9 @@ export async function runSmoke(
       `${data.length.toLocaleString('en-US')} characters of text, ${steps} steps of batch ${batchSize}x${blockSize}`,
   );
 
-  const moments = new Map(model.namedParameters().map(([name, p]) => [name, { m: tf.zerosLike(p.value), v: tf.zerosLike(p.value) }]));
+  const moments = new Map(
+    model.namedParameters().map(([name, p]) => [name, { m: tf.zerosLike(p.value), v: tf.zerosLike(p.value) }]),
+  );
   const parameters = new Map(model.namedParameters());
   const batch = () => {
     const x = new Int32Array(batchSize * blockSize);
@@ -116,7 +118,8 @@ export async function runSmoke(
     );
     tf.dispose([x, y]);
     losses.push(loss);
-    if (step === 1 || step % logEvery === 0 || step === steps) log(`step ${String(step).padStart(4)}  loss ${loss.toFixed(4)}`);
+    if (step === 1 || step % logEvery === 0 || step === steps)
+      log(`step ${String(step).padStart(4)}  loss ${loss.toFixed(4)}`);
   }
   const seconds = (performance.now() - started) / 1000;
   const tokensPerSecond = (steps * batchSize * blockSize) / seconds;

@@ -109,7 +109,10 @@ export class TinyLm extends Module {
     }
     this.wte = this.registerParameter('wte', rng.normalTensor([config.vocabSize, config.nEmbd], 0.02));
     this.wpe = this.registerParameter('wpe', rng.normalTensor([config.blockSize, config.nEmbd], 0.02));
-    this.blocks = this.registerModule('h', new ModuleList(Array.from({ length: config.nLayer }, () => new Block(config, rng))));
+    this.blocks = this.registerModule(
+      'h',
+      new ModuleList(Array.from({ length: config.nLayer }, () => new Block(config, rng))),
+    );
     this.lnF = this.registerModule('lnF', new LayerNorm(config.nEmbd));
   }
 

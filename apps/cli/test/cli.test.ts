@@ -39,7 +39,10 @@ describe('tessera smoke', () => {
   it('a bad config exits 2 and lists every problem with path, value and expectation', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'tessera-cli-'));
     const file = join(dir, 'bad.yaml');
-    writeFileSync(file, `extends: ${DEFAULT_SMOKE_CONFIG}\nmodel: { nHead: 0, nEmbed: 64 }\ntraining: { learningRate: -1 }\n`);
+    writeFileSync(
+      file,
+      `extends: ${DEFAULT_SMOKE_CONFIG}\nmodel: { nHead: 0, nEmbed: 64 }\ntraining: { learningRate: -1 }\n`,
+    );
     const { err } = capture();
     expect(await main(['smoke', '--config', file])).toBe(2);
     const text = err.join('\n');

@@ -19,7 +19,11 @@ class AttentionProblem {
   readonly biasShape: number[];
   readonly biasStrides: number[];
 
-  constructor(backend: Parameters<KernelFunc>[0]['backend'], inputs: Record<string, TensorInfo>, attrs: Record<string, unknown>) {
+  constructor(
+    backend: Parameters<KernelFunc>[0]['backend'],
+    inputs: Record<string, TensorInfo>,
+    attrs: Record<string, unknown>,
+  ) {
     [this.B, this.H, this.Tq, this.D] = inputs.q!.shape as [number, number, number, number];
     this.Tk = inputs.k!.shape[2]!;
     this.Dv = inputs.v!.shape[3]!;
@@ -104,7 +108,9 @@ export const attentionGradKernel: KernelFunc = ({ inputs, backend, attrs }) => {
   const dk = new Float64Array(B * H * Tk * D);
   const dv = new Float64Array(B * H * Tk * Dv);
   const dbiasShape = inputs.bias ? inputs.bias.shape : [B, H, Tq, Tk];
-  const dbiasIndex = inputs.bias ? a.biasIndex.bind(a) : (b: number, h: number, i: number, j: number) => ((b * H + h) * Tq + i) * Tk + j;
+  const dbiasIndex = inputs.bias
+    ? a.biasIndex.bind(a)
+    : (b: number, h: number, i: number, j: number) => ((b * H + h) * Tq + i) * Tk + j;
   const dbias = new Float64Array(sizeOf(dbiasShape));
   const probs = new Float64Array(Tk);
   const dScores = new Float64Array(Tk);

@@ -24,7 +24,7 @@ export function erf(x: number): number {
   }
   // Continued fraction for erfc, accurate for |x| >= 2.5.
   let f = 0;
-  for (let n = 60; n >= 1; n--) f = (n / 2) / (ax + f);
+  for (let n = 60; n >= 1; n--) f = n / 2 / (ax + f);
   const erfc = Math.exp(-ax * ax) / Math.sqrt(Math.PI) / (ax + f);
   return Math.sign(x) * (1 - erfc);
 }
@@ -62,7 +62,14 @@ export const geluGradKernel: KernelFunc = ({ inputs, backend, attrs }) => {
 };
 
 export const adamwKernel: KernelFunc = ({ inputs, backend, attrs }) => {
-  const a = attrs as unknown as { lr: number; beta1: number; beta2: number; eps: number; weightDecay: number; step: number };
+  const a = attrs as unknown as {
+    lr: number;
+    beta1: number;
+    beta2: number;
+    eps: number;
+    weightDecay: number;
+    step: number;
+  };
   const p = values(backend, inputs.param!);
   const g = values(backend, inputs.grad!);
   const m = values(backend, inputs.m!);

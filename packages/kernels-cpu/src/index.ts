@@ -60,7 +60,8 @@ export function registerCpuDerivedBackend(
   name: string,
   options: { priority?: number; create?: () => tfc.KernelBackend; withFusedKernels?: boolean } = {},
 ): void {
-  if (name.includes('_')) throw new Error(`Backend name "${name}" may not contain "_" (tfjs splits kernel keys on it).`);
+  if (name.includes('_'))
+    throw new Error(`Backend name "${name}" may not contain "_" (tfjs splits kernel keys on it).`);
   tfc.registerBackend(name, options.create ?? createCpuBackend, options.priority ?? 1);
   const withFused = options.withFusedKernels ?? true;
   for (const kernel of tfc.getKernelsForBackend('cpu')) {

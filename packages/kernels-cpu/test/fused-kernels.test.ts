@@ -46,17 +46,21 @@ function checkOp(
     expectClose(kernelOut!, refOut!, rtol, `${op.name} forward`);
     if (!differentiable.length) return;
     const weights = rng.normalTensor(refOut!.shape);
-    const lossOf = (run: (ins: Record<string, Tensor>) => Tensor[]) => (...xs: Tensor[]) => {
-      const ins = { ...inputs };
-      differentiable.forEach((n, i) => {
-        ins[n] = xs[i]!;
-      });
-      return tf.sum(tf.mul(run(ins)[0]!, weights));
-    };
+    const lossOf =
+      (run: (ins: Record<string, Tensor>) => Tensor[]) =>
+      (...xs: Tensor[]) => {
+        const ins = { ...inputs };
+        differentiable.forEach((n, i) => {
+          ins[n] = xs[i]!;
+        });
+        return tf.sum(tf.mul(run(ins)[0]!, weights));
+      };
     const xs = differentiable.map((n) => inputs[n]!);
     const kernelGrads = tf.grads(lossOf((ins) => op(ins, attrs)))(xs);
     const refGrads = tf.grads(lossOf((ins) => op.reference(ins, attrs)))(xs);
-    differentiable.forEach((n, i) => expectClose(kernelGrads[i]!, refGrads[i]!, rtol, `${op.name} d${n}`));
+    differentiable.forEach((n, i) => {
+      expectClose(kernelGrads[i]!, refGrads[i]!, rtol, `${op.name} d${n}`);
+    });
   });
 }
 
@@ -71,7 +75,12 @@ describe('fused kernels on cpu match their reference compositions', () => {
     }
   }
 
-  for (const shape of [[1, 1], [3, 7], [2, 5, 33], [2, 4096]]) {
+  for (const shape of [
+    [1, 1],
+    [3, 7],
+    [2, 5, 33],
+    [2, 4096],
+  ]) {
     it(`layer norm [${shape}] with and without beta`, () => {
       const C = shape[shape.length - 1]!;
       const x = randn(shape, 2);
@@ -99,13 +108,24 @@ describe('fused kernels on cpu match their reference compositions', () => {
     tf.dispose([x, gamma]);
   });
 
-  for (const [N, V] of [[1, 1], [5, 7], [16, 65], [3, 4096]] as const) {
+  for (const [N, V] of [
+    [1, 1],
+    [5, 7],
+    [16, 65],
+    [3, 4096],
+  ] as const) {
     it(`softmax cross-entropy [${N}, ${V}] mean and sum, with ignored positions`, () => {
       const logits = randn([N, V], 4);
       const ids = Array.from({ length: N }, (_, i) => (i % 3 === 1 ? -100 : rng.int(V)));
       const labels = tf.tensor1d(ids, 'int32');
       for (const reduction of ['mean', 'sum']) {
-        checkOp(softmaxCrossEntropyOp as unknown as AnyOp, { logits, labels }, { ignoreIndex: -100, reduction }, ['logits'], V >= 4096 ? RTOL_WIDE : RTOL);
+        checkOp(
+          softmaxCrossEntropyOp as unknown as AnyOp,
+          { logits, labels },
+          { ignoreIndex: -100, reduction },
+          ['logits'],
+          V >= 4096 ? RTOL_WIDE : RTOL,
+        );
       }
       tf.dispose([logits, labels]);
     });
@@ -124,7 +144,9 @@ describe('fused kernels on cpu match their reference compositions', () => {
   it('softmax cross-entropy rejects a label outside the vocabulary with a clear error', () => {
     const logits = randn([2, 5]);
     const labels = tf.tensor1d([1, 5], 'int32');
-    expect(() => softmaxCrossEntropyOp({ logits, labels })).toThrow(/label 5 at position 1 is outside the vocabulary \[0, 5\)/);
+    expect(() => softmaxCrossEntropyOp({ logits, labels })).toThrow(
+      /label 5 at position 1 is outside the vocabulary \[0, 5\)/,
+    );
     tf.dispose([logits, labels]);
   });
 
@@ -133,8 +155,27 @@ describe('fused kernels on cpu match their reference compositions', () => {
     { name: 'causal', B: 2, H: 3, Tq: 7, Tk: 7, D: 5, causal: true },
     { name: 'causal with a KV cache (Tq < Tk)', B: 1, H: 2, Tq: 3, Tk: 8, D: 4, causal: true },
     { name: 'cross attention, padding mask', B: 2, H: 2, Tq: 5, Tk: 6, D: 8, causal: false, mask: true },
-    { name: 'padding mask with a fully masked row + causal', B: 2, H: 2, Tq: 4, Tk: 4, D: 3, causal: true, mask: 'leading' },
-    { name: 'T5-style bias [1, H, Tq, Tk], scale 1', B: 2, H: 2, Tq: 5, Tk: 5, D: 4, causal: false, bias: 'head', scale: 1 },
+    {
+      name: 'padding mask with a fully masked row + causal',
+      B: 2,
+      H: 2,
+      Tq: 4,
+      Tk: 4,
+      D: 3,
+      causal: true,
+      mask: 'leading',
+    },
+    {
+      name: 'T5-style bias [1, H, Tq, Tk], scale 1',
+      B: 2,
+      H: 2,
+      Tq: 5,
+      Tk: 5,
+      D: 4,
+      causal: false,
+      bias: 'head',
+      scale: 1,
+    },
     { name: 'full bias + mask + causal', B: 2, H: 2, Tq: 6, Tk: 6, D: 4, causal: true, bias: 'full', mask: true },
     { name: 'wide head', B: 1, H: 1, Tq: 3, Tk: 3, D: 512, causal: false },
   ] as const;

@@ -62,7 +62,8 @@ export async function useBackend(
         await import(pkg);
       } catch (err) {
         const code = (err as NodeJS.ErrnoException).code;
-        if (code !== 'ERR_MODULE_NOT_FOUND') notes.push(`${pkg} failed to load (${(err as Error).message.split('\n')[0]})`);
+        if (code !== 'ERR_MODULE_NOT_FOUND')
+          notes.push(`${pkg} failed to load (${(err as Error).message.split('\n')[0]})`);
       }
     }
     const candidates = registry.backend

@@ -101,7 +101,9 @@ function parseText(text: string, source: string): unknown {
     return isJson ? JSON.parse(text) : parseYaml(text, { prettyErrors: true });
   } catch (err) {
     const where =
-      err instanceof YAMLParseError && err.linePos ? ` at line ${err.linePos[0].line}, column ${err.linePos[0].col}` : '';
+      err instanceof YAMLParseError && err.linePos
+        ? ` at line ${err.linePos[0].line}, column ${err.linePos[0].col}`
+        : '';
     const message = err instanceof Error ? err.message.split('\n')[0] : String(err);
     throw new ConfigError(source, [
       { path: '', found: `a syntax error${where}: ${message}`, expected: `valid ${isJson ? 'JSON' : 'YAML'}` },
@@ -202,7 +204,8 @@ function expectedText(issue: Issue): string {
     case 'too_big': {
       const small = issue.code === 'too_small';
       const bound = String(small ? issue.minimum : issue.maximum);
-      if (issue.origin === 'array' || issue.origin === 'set') return `${small ? 'at least' : 'at most'} ${bound} item(s)`;
+      if (issue.origin === 'array' || issue.origin === 'set')
+        return `${small ? 'at least' : 'at most'} ${bound} item(s)`;
       if (issue.origin === 'string') return `${small ? 'at least' : 'at most'} ${bound} character(s)`;
       const op = small ? (issue.inclusive ? '>=' : '>') : issue.inclusive ? '<=' : '<';
       return `a number ${op} ${bound}`;

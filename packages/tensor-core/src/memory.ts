@@ -10,9 +10,15 @@ export class TensorLeakError extends TesseraError {}
  * keyed by parameter name. Every intermediate is disposed; the caller owns the
  * returned loss and gradients (dispose them, or use trainStep).
  */
-export function valueAndGrads(module: Module, lossFn: () => tf.Scalar): { loss: tf.Scalar; grads: Map<string, tf.Tensor> } {
+export function valueAndGrads(
+  module: Module,
+  lossFn: () => tf.Scalar,
+): { loss: tf.Scalar; grads: Map<string, tf.Tensor> } {
   const named = module.namedParameters({ trainableOnly: true });
-  const { value, grads } = tf.variableGrads(lossFn, named.map(([, p]) => p.variable));
+  const { value, grads } = tf.variableGrads(
+    lossFn,
+    named.map(([, p]) => p.variable),
+  );
   const byName = new Map<string, tf.Tensor>();
   for (const [name, p] of named) {
     const g = grads[p.variable.name];
@@ -47,7 +53,9 @@ export function assertNoLeak<T>(label: string, fn: () => T, allowed = 0): T {
   const result = fn();
   const after = tf.memory().numTensors;
   if (after - before > allowed) {
-    throw new TensorLeakError(`${label} leaked ${after - before - allowed} tensor(s): ${before} live before, ${after} after.`);
+    throw new TensorLeakError(
+      `${label} leaked ${after - before - allowed} tensor(s): ${before} live before, ${after} after.`,
+    );
   }
   return result;
 }

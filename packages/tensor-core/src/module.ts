@@ -52,7 +52,9 @@ export class StateDictError extends TesseraError {
       lines.push(`  unexpected (${problems.unexpected.length}): ${problems.unexpected.join(', ')}`);
     }
     if (problems.mismatched.length) {
-      lines.push(`  mismatched (${problems.mismatched.length}):\n${problems.mismatched.map((m) => `    ${m}`).join('\n')}`);
+      lines.push(
+        `  mismatched (${problems.mismatched.length}):\n${problems.mismatched.map((m) => `    ${m}`).join('\n')}`,
+      );
     }
     super(
       `State dict does not fit ${moduleName}:\n${lines.join('\n')}\n` +

@@ -110,11 +110,13 @@ export function defineOp<I extends string, A extends OpAttrs>(spec: OpSpec<I, A>
     const names = spec.inputs.filter((n) => inputs[n]);
     const tensors = names.map((n) => inputs[n]!);
     const call = (ins: Tensor[]) =>
-      tf.engine().runKernel(
-        spec.name,
-        Object.fromEntries(names.map((n, i) => [n, ins[i]!])) as tf.NamedTensorMap,
-        attrs as unknown as tf.NamedAttrMap,
-      ) as Tensor | Tensor[];
+      tf
+        .engine()
+        .runKernel(
+          spec.name,
+          Object.fromEntries(names.map((n, i) => [n, ins[i]!])) as tf.NamedTensorMap,
+          attrs as unknown as tf.NamedAttrMap,
+        ) as Tensor | Tensor[];
     if (!spec.gradient) {
       const out = call(tensors);
       return Array.isArray(out) ? out : [out];

@@ -40,8 +40,16 @@ describe('backend selection', () => {
     expect(lines[0]).toContain('auto -> fakefast (fakefast: addon loaded, 2 threads');
     expect(lines[0]).toContain('fakegpu: skipped, only a software adapter (lavapipe) (ask for it by name to use it)');
     expect(lines[0]).toContain('fakebroken: native addon not built');
-    await expect(useBackend('fakebroken', { log: () => {} })).rejects.toThrow(/not available here: native addon not built/);
+    await expect(useBackend('fakebroken', { log: () => {} })).rejects.toThrow(
+      /not available here: native addon not built/,
+    );
     await expect(useBackend('cpuu', { log: () => {} })).rejects.toThrow(/Unknown backend "cpuu".*Did you mean "cpu"/s);
-    expect(() => registerBackend('bad_name', () => undefined, { description: '', priority: 0, isAvailable: () => ({ available: true, reason: '' }) })).toThrow(/may not contain "_"/);
+    expect(() =>
+      registerBackend('bad_name', () => undefined, {
+        description: '',
+        priority: 0,
+        isAvailable: () => ({ available: true, reason: '' }),
+      }),
+    ).toThrow(/may not contain "_"/);
   });
 });

@@ -39,7 +39,15 @@ data: { files: [a.txt] }
 
 describe('config', () => {
   it('loads YAML and JSON with defaults', () => {
-    const d = dir({ 'run.yaml': good, 'run.json': JSON.stringify({ seed: 1, model: { name: 'bert', nLayer: 1 }, optimizer: { name: 'sgd', lr: 1 }, data: { files: ['x'] } }) });
+    const d = dir({
+      'run.yaml': good,
+      'run.json': JSON.stringify({
+        seed: 1,
+        model: { name: 'bert', nLayer: 1 },
+        optimizer: { name: 'sgd', lr: 1 },
+        data: { files: ['x'] },
+      }),
+    });
     expect(loadConfig(join(d, 'run.yaml'), { schema })).toMatchObject({ backend: 'auto', model: { name: 'gpt' } });
     expect(loadConfig(join(d, 'run.json'), { schema }).model.name).toBe('bert');
   });
@@ -79,7 +87,9 @@ data: { files: [] }
     });
     const err = problemsOf(() => loadConfig(join(d, 'bad.yaml'), { schema }));
     const byPath = Object.fromEntries(err.problems.map((p) => [p.path, p]));
-    expect(Object.keys(byPath).sort()).toEqual(['data.files', 'model.name', 'model.nLayer', 'model.nlayers', 'optimizer.lr', 'seed'].sort());
+    expect(Object.keys(byPath).sort()).toEqual(
+      ['data.files', 'model.name', 'model.nLayer', 'model.nlayers', 'optimizer.lr', 'seed'].sort(),
+    );
     expect(byPath.seed).toMatchObject({ found: 1.5, expected: 'an integer' });
     expect(byPath['data.files']).toMatchObject({ found: [], expected: 'at least 1 item(s)' });
     expect(byPath['model.name']).toMatchObject({ found: 'gpt3', expected: 'one of "gpt", "bert", "t5"' });
@@ -91,18 +101,29 @@ data: { files: [] }
   });
 
   it('reports a missing required section as found nothing', () => {
-    const err = problemsOf(() => resolveConfig({ seed: 1, model: { name: 'gpt', nLayer: 1 }, data: { files: ['a'] } }, { schema }));
+    const err = problemsOf(() =>
+      resolveConfig({ seed: 1, model: { name: 'gpt', nLayer: 1 }, data: { files: ['a'] } }, { schema }),
+    );
     expect(err.problems).toEqual([{ path: 'optimizer', found: undefined, expected: 'an object' }]);
     expect(err.message).toContain('optimizer: found nothing; expected an object');
   });
 
   it('explains YAML syntax errors with line and column, missing files, cycles and malformed overrides', () => {
-    const d = dir({ 'broken.yaml': 'seed: 1\nmodel: { name: gpt\n', 'a.yaml': 'extends: b.yaml\n', 'b.yaml': 'extends: a.yaml\n', 'run.yaml': good });
-    expect(problemsOf(() => loadConfig(join(d, 'broken.yaml'), { schema })).message).toMatch(/syntax error at line \d+, column \d+/);
-    expect(problemsOf(() => loadConfig(join(d, 'nope.yaml'), { schema })).message).toContain('no such file');
-    expect(problemsOf(() => loadConfig(join(d, 'a.yaml'), { schema })).message).toMatch(/a\.yaml -> .*b\.yaml -> .*a\.yaml/);
-    expect(problemsOf(() => loadConfig(join(d, 'run.yaml'), { schema, overrides: ['optimizer.lr'] })).message).toContain(
-      'path.to.key=value',
+    const d = dir({
+      'broken.yaml': 'seed: 1\nmodel: { name: gpt\n',
+      'a.yaml': 'extends: b.yaml\n',
+      'b.yaml': 'extends: a.yaml\n',
+      'run.yaml': good,
+    });
+    expect(problemsOf(() => loadConfig(join(d, 'broken.yaml'), { schema })).message).toMatch(
+      /syntax error at line \d+, column \d+/,
     );
+    expect(problemsOf(() => loadConfig(join(d, 'nope.yaml'), { schema })).message).toContain('no such file');
+    expect(problemsOf(() => loadConfig(join(d, 'a.yaml'), { schema })).message).toMatch(
+      /a\.yaml -> .*b\.yaml -> .*a\.yaml/,
+    );
+    expect(
+      problemsOf(() => loadConfig(join(d, 'run.yaml'), { schema, overrides: ['optimizer.lr'] })).message,
+    ).toContain('path.to.key=value');
   });
 });

@@ -1,5 +1,15 @@
 import { describe, expect, it } from 'vitest';
-import { Rng, attention, registry, gelu, layerNorm, rmsNorm, softmaxCrossEntropy, tf, useBackend } from '@tessera/tensor-core';
+import {
+  Rng,
+  attention,
+  registry,
+  gelu,
+  layerNorm,
+  rmsNorm,
+  softmaxCrossEntropy,
+  tf,
+  useBackend,
+} from '@tessera/tensor-core';
 import * as seam from '@tessera/tensor-core/tfjs';
 import { engineOfKernels } from '@tessera/kernels-cpu';
 
@@ -50,7 +60,10 @@ describe('one engine', () => {
       const y = attention(q!, k!, v!, { causal: true, mask, bias: params.bias });
       let h = tf.reshape(tf.transpose(y, [0, 2, 1, 3]), [B, T, C]); // [B, T, C]
       h = tf.add(gelu(h, 'tanh'), tf.add(gelu(h), tf.relu(rmsNorm(h, params.g))));
-      h = tf.add(h, tf.tanh(tf.concat([tf.slice(h, [0, 0, 0], [B, T, C / 2]), tf.slice(h, [0, 0, C / 2], [B, T, C / 2])], 2)));
+      h = tf.add(
+        h,
+        tf.tanh(tf.concat([tf.slice(h, [0, 0, 0], [B, T, C / 2]), tf.slice(h, [0, 0, C / 2], [B, T, C / 2])], 2)),
+      );
       h = tf.mul(h, tf.div(tf.sqrt(tf.exp(tf.neg(tf.square(h)))), tf.maximum(tf.abs(h), 1)));
       const logits = tf.matMul(tf.reshape(h, [B * T, C]), params.wte, false, true); // [B*T, V]
       return tf.add(softmaxCrossEntropy(tf.reshape(logits, [B, T, V]), labels), tf.mean(tf.logSoftmax(logits)));
@@ -58,7 +71,9 @@ describe('one engine', () => {
     // Profile the forward pass: these are the kernels the model runs and must differentiate.
     const profile = await tf.profile(() => tf.dispose(step()));
     const forwardKernels = [...new Set(profile.kernelNames)].sort();
-    expect(forwardKernels).toEqual(expect.arrayContaining(['BatchMatMul', 'GatherV2', 'TesseraAttention', 'TesseraLayerNorm']));
+    expect(forwardKernels).toEqual(
+      expect.arrayContaining(['BatchMatMul', 'GatherV2', 'TesseraAttention', 'TesseraLayerNorm']),
+    );
     // Kernels that only see integer/boolean data (masks, labels, indices) need no gradient.
     const integerOnly = new Set(['Cast', 'Equal', 'Fill', 'LessEqual', 'NotEqual', 'Range']);
     const fused = new Set(registry.op.list());

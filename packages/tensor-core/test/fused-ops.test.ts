@@ -24,7 +24,7 @@ const PLAIN = 'plaincpu';
 const rng = new Rng('fused-ops');
 
 /** Runs fn on a backend and returns plain arrays (so results outlive the backend switch). */
-async function on<T>(backend: string, fn: () => tf.Tensor[]): Promise<Float32Array[]> {
+async function on(backend: string, fn: () => tf.Tensor[]): Promise<Float32Array[]> {
   await tf.setBackend(backend);
   const out = fn();
   const values = out.map((t) => Float32Array.from(t.dataSync()));
@@ -66,7 +66,10 @@ describe('fused ops fall back to their reference composition', () => {
       const f = (a: tf.Tensor, w: tf.Tensor, qq: tf.Tensor) =>
         tf.add(
           tf.add(tf.sum(gelu(layerNorm(a, w), 'tanh')), tf.sum(gelu(rmsNorm(a, w)))),
-          tf.add(tf.sum(attention(qq, k!, v!, { causal: true, mask: m })), softmaxCrossEntropy(tf.tensor(logits), tf.tensor1d(labels, 'int32'))),
+          tf.add(
+            tf.sum(attention(qq, k!, v!, { causal: true, mask: m })),
+            softmaxCrossEntropy(tf.tensor(logits), tf.tensor1d(labels, 'int32')),
+          ),
         );
       const grads = tf.grads(f)([xs, gamma, q!]);
       return [f(xs, gamma, q!), ...grads];
@@ -87,7 +90,9 @@ describe('fused ops fall back to their reference composition', () => {
     };
     const a = await on('cpu', program);
     const b = await on(PLAIN, program);
-    a.forEach((values, i) => expectClose(tf.tensor(b[i]!), tf.tensor(values), 1e-6, `adamw ${i}`));
+    a.forEach((values, i) => {
+      expectClose(tf.tensor(b[i]!), tf.tensor(values), 1e-6, `adamw ${i}`);
+    });
   });
 });
 
@@ -96,16 +101,22 @@ describe('defineOp', () => {
     await tf.setBackend('cpu');
     const q = tf.zeros([1, 2, 3, 4]);
     const k = tf.zeros([1, 2, 5, 3]);
-    expect(() => attention(q, k, k)).toThrow(/k \[1, 2, 5, 3\] must match q \[1, 2, 3, 4\] in batch, nHead and headSize/);
+    expect(() => attention(q, k, k)).toThrow(
+      /k \[1, 2, 5, 3\] must match q \[1, 2, 3, 4\] in batch, nHead and headSize/,
+    );
     expect(() => attention(q, q, q, { mask: tf.zeros([1, 2]) })).toThrow(/mask must be \[batch, keyLen\] = \[1, 3\]/);
     expect(() => layerNorm(tf.zeros([2, 3]), tf.ones([4]))).toThrow(/"gamma" has shape \[4\]; expected \[3\]/);
     expect(() => gelu(tf.zeros([2], 'int32'))).toThrow(/must be float32; got int32/);
     expect(() => softmaxCrossEntropy(tf.zeros([2, 3]), tf.zeros([2]))).toThrow(/labels" must be int32/);
-    expect(() => softmaxCrossEntropy(tf.zeros([2, 3]), tf.zeros([3], 'int32'))).toThrow(/labels shape \[3\] must equal/);
-    expect(() => adamwUpdate(tf.zeros([2]), tf.zeros([2]), tf.zeros([2]), tf.zeros([2]), { lr: Number.NaN, step: 1 })).toThrow(
-      /attr lr must be a finite number >= 0; got NaN/,
+    expect(() => softmaxCrossEntropy(tf.zeros([2, 3]), tf.zeros([3], 'int32'))).toThrow(
+      /labels shape \[3\] must equal/,
     );
-    expect(() => adamwUpdate(tf.zeros([2]), tf.zeros([2]), tf.zeros([2]), tf.zeros([2]), { lr: 1, step: 0 })).toThrow(/step must be an integer >= 1/);
+    expect(() =>
+      adamwUpdate(tf.zeros([2]), tf.zeros([2]), tf.zeros([2]), tf.zeros([2]), { lr: Number.NaN, step: 1 }),
+    ).toThrow(/attr lr must be a finite number >= 0; got NaN/);
+    expect(() => adamwUpdate(tf.zeros([2]), tf.zeros([2]), tf.zeros([2]), tf.zeros([2]), { lr: 1, step: 0 })).toThrow(
+      /step must be an integer >= 1/,
+    );
     expect(() => attentionOp({ q, k: q, v: q, extra: q } as never)).toThrow(/unknown input "extra"/);
     expect(() => attentionOp({ q, k: q } as never)).toThrow(OpInputError);
   });
@@ -127,7 +138,10 @@ describe('defineOp', () => {
     expect(Array.from(viaReference.dataSync())).toEqual([6, 24, 54]);
     registerOpKernel('TestCube', 'cpu', ({ inputs, backend, attrs }) => {
       kernelCalls++;
-      const b = backend as unknown as { data: { get(id: object): { values: Float32Array } }; makeTensorInfo: Function };
+      const b = backend as unknown as {
+        data: { get(id: object): { values: Float32Array } };
+        makeTensorInfo: (shape: number[], dtype: string, v: Float32Array) => unknown;
+      };
       const v = b.data.get(inputs.x!.dataId).values.map((e) => (attrs!.scale as number) * e ** 3);
       return b.makeTensorInfo(inputs.x!.shape, 'float32', v);
     });
@@ -137,7 +151,9 @@ describe('defineOp', () => {
     const viaKernel = tf.grad((t: tf.Tensor) => tf.sum(cube({ x: t }, { scale: 2 })[0]!))(x);
     expect(Array.from(viaKernel.dataSync())).toEqual([6, 24, 54]);
     expect(kernelCalls).toBe(2);
-    expect(() => registerOpKernel('TestCubee', 'cpu', () => x)).toThrow(/Unknown op "TestCubee".*Did you mean "TestCube"/s);
+    expect(() => registerOpKernel('TestCubee', 'cpu', () => x)).toThrow(
+      /Unknown op "TestCubee".*Did you mean "TestCube"/s,
+    );
     expect(() => defineOp({ ...cube.spec, name: 'Bad_Name' })).toThrow(/letters and digits only/);
     tf.unregisterKernel('TestCube', 'cpu');
     tf.dispose([x, y, viaReference, viaKernel]);

@@ -48,10 +48,26 @@ describe('memory', () => {
     await useBackend('cpu', { log: () => {} });
     const rng = new Rng(5);
     const model = new TinyAttentionLm(12, 16, rng);
-    const moments = new Map(model.namedParameters().map(([n, p]) => [n, { m: tf.zerosLike(p.value), v: tf.zerosLike(p.value) }]));
+    const moments = new Map(
+      model.namedParameters().map(([n, p]) => [n, { m: tf.zerosLike(p.value), v: tf.zerosLike(p.value) }]),
+    );
     const params = new Map(model.namedParameters());
-    const ids = tf.tensor2d([[1, 2, 3, 4, 5, 6], [6, 5, 4, 3, 2, 1]], [2, 6], 'int32');
-    const labels = tf.tensor2d([[2, 3, 4, 5, 6, 7], [5, 4, 3, 2, 1, 0]], [2, 6], 'int32');
+    const ids = tf.tensor2d(
+      [
+        [1, 2, 3, 4, 5, 6],
+        [6, 5, 4, 3, 2, 1],
+      ],
+      [2, 6],
+      'int32',
+    );
+    const labels = tf.tensor2d(
+      [
+        [2, 3, 4, 5, 6, 7],
+        [5, 4, 3, 2, 1, 0],
+      ],
+      [2, 6],
+      'int32',
+    );
     const counts: number[] = [];
     const losses: number[] = [];
     for (let step = 1; step <= 200; step++) {

@@ -29,7 +29,13 @@ beforeAll(async () => {
 describe('Module', () => {
   it('names parameters by dotted path and filters trainable ones', () => {
     const net = new Net(new Rng(1));
-    expect(net.namedParameters().map(([n]) => n)).toEqual(['scale', 'h.0.weight', 'h.0.bias', 'h.1.weight', 'h.1.bias']);
+    expect(net.namedParameters().map(([n]) => n)).toEqual([
+      'scale',
+      'h.0.weight',
+      'h.0.bias',
+      'h.1.weight',
+      'h.1.bias',
+    ]);
     expect(net.parameters({ trainableOnly: true })).toHaveLength(4);
     expect(net.parameterCount()).toBe(2 + 12 + 4 + 8 + 2);
     expect(net.namedModules().map(([n]) => n)).toEqual(['', 'h', 'h.0', 'h.1']);
@@ -96,7 +102,9 @@ describe('Module', () => {
     const extra = tf.zeros([1]);
     const problems = b.loadStateDict({ ...state, extra }, { strict: false });
     expect(problems).toEqual({ missing: ['scale'], unexpected: ['extra'], mismatched: [] });
-    expect(Array.from(b.stateDict()['h.1.weight']!.dataSync())).toEqual(Array.from(a.stateDict()['h.1.weight']!.dataSync()));
+    expect(Array.from(b.stateDict()['h.1.weight']!.dataSync())).toEqual(
+      Array.from(a.stateDict()['h.1.weight']!.dataSync()),
+    );
     tf.dispose(extra);
     a.dispose();
     b.dispose();

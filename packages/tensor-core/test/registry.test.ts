@@ -11,7 +11,17 @@ import {
 describe('registry', () => {
   it('has every plugin kind of the design', () => {
     expect([...PLUGIN_KINDS]).toEqual([
-      'backend', 'op', 'model', 'layer', 'optimizer', 'schedule', 'tokenizer', 'dataset', 'objective', 'metric', 'callback',
+      'backend',
+      'op',
+      'model',
+      'layer',
+      'optimizer',
+      'schedule',
+      'tokenizer',
+      'dataset',
+      'objective',
+      'metric',
+      'callback',
     ]);
     for (const kind of PLUGIN_KINDS) expect(registry[kind].kind).toBe(kind);
   });
@@ -72,7 +82,14 @@ describe('registry', () => {
 
   it('the fused ops are registered as op plugins', () => {
     expect(registry.op.list()).toEqual(
-      expect.arrayContaining(['TesseraAdamW', 'TesseraAttention', 'TesseraGelu', 'TesseraLayerNorm', 'TesseraRmsNorm', 'TesseraSoftmaxCrossEntropy']),
+      expect.arrayContaining([
+        'TesseraAdamW',
+        'TesseraAttention',
+        'TesseraGelu',
+        'TesseraLayerNorm',
+        'TesseraRmsNorm',
+        'TesseraSoftmaxCrossEntropy',
+      ]),
     );
   });
 

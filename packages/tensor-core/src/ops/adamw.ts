@@ -41,7 +41,9 @@ export const adamwOp = defineOp<'param' | 'grad' | 'm' | 'v', AdamWAttrs>({
     for (const name of ['grad', 'm', 'v'] as const) {
       const t = requireFloat('TesseraAdamW', name, inputs[name]);
       if (t.shape.join(',') !== p.shape.join(',')) {
-        throw new OpInputError(`TesseraAdamW: ${name} shape [${t.shape.join(', ')}] must equal param shape [${p.shape.join(', ')}].`);
+        throw new OpInputError(
+          `TesseraAdamW: ${name} shape [${t.shape.join(', ')}] must equal param shape [${p.shape.join(', ')}].`,
+        );
       }
     }
     return [p, p, p].map((s) => ({ shape: s.shape, dtype: 'float32' as const }));

@@ -18,30 +18,44 @@ function check(op: string, inputs: Partial<Record<AttentionInputs, TensorSpec>>,
   const q = requireFloat(op, 'q', inputs.q);
   const k = requireFloat(op, 'k', inputs.k);
   const v = requireFloat(op, 'v', inputs.v);
-  for (const [name, t] of [['q', q], ['k', k], ['v', v]] as const) {
+  for (const [name, t] of [
+    ['q', q],
+    ['k', k],
+    ['v', v],
+  ] as const) {
     if (t.shape.length !== 4) {
-      throw new OpInputError(`${op}: input "${name}" must be [batch, nHead, seqLen, headSize]; got [${t.shape.join(', ')}].`);
+      throw new OpInputError(
+        `${op}: input "${name}" must be [batch, nHead, seqLen, headSize]; got [${t.shape.join(', ')}].`,
+      );
     }
   }
   const [B, H, Tq, D] = q.shape as [number, number, number, number];
   const Tk = k.shape[2]!;
   if (k.shape[0] !== B || k.shape[1] !== H || k.shape[3] !== D) {
-    throw new OpInputError(`${op}: k [${k.shape.join(', ')}] must match q [${q.shape.join(', ')}] in batch, nHead and headSize.`);
+    throw new OpInputError(
+      `${op}: k [${k.shape.join(', ')}] must match q [${q.shape.join(', ')}] in batch, nHead and headSize.`,
+    );
   }
   if (v.shape[0] !== B || v.shape[1] !== H || v.shape[2] !== Tk) {
-    throw new OpInputError(`${op}: v [${v.shape.join(', ')}] must match k [${k.shape.join(', ')}] in batch, nHead and seqLen.`);
+    throw new OpInputError(
+      `${op}: v [${v.shape.join(', ')}] must match k [${k.shape.join(', ')}] in batch, nHead and seqLen.`,
+    );
   }
   if (inputs.mask) {
     const m = inputs.mask.shape;
     if (m.length !== 2 || m[0] !== B || m[1] !== Tk) {
-      throw new OpInputError(`${op}: mask must be [batch, keyLen] = [${B}, ${Tk}] (1 = attend, 0 = padding); got [${m.join(', ')}].`);
+      throw new OpInputError(
+        `${op}: mask must be [batch, keyLen] = [${B}, ${Tk}] (1 = attend, 0 = padding); got [${m.join(', ')}].`,
+      );
     }
   }
   if (inputs.bias) {
     const b = requireFloat(op, 'bias', inputs.bias).shape;
     const full = [B, H, Tq, Tk];
     if (b.length !== 4 || b.some((d, i) => d !== 1 && d !== full[i])) {
-      throw new OpInputError(`${op}: bias must broadcast to [batch, nHead, queryLen, keyLen] = [${full.join(', ')}]; got [${b.join(', ')}].`);
+      throw new OpInputError(
+        `${op}: bias must broadcast to [batch, nHead, queryLen, keyLen] = [${full.join(', ')}]; got [${b.join(', ')}].`,
+      );
     }
   }
   if (attrs.causal && Tk < Tq) {

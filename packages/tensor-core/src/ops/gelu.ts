@@ -15,13 +15,15 @@ const COEFF = 0.044715;
 
 function checkAttrs(op: string, attrs: GeluAttrs): void {
   if (attrs.approximate !== 'none' && attrs.approximate !== 'tanh') {
-    throw new OpInputError(`${op}: attr approximate must be "none" or "tanh"; got ${JSON.stringify(attrs.approximate)}.`);
+    throw new OpInputError(
+      `${op}: attr approximate must be "none" or "tanh"; got ${JSON.stringify(attrs.approximate)}.`,
+    );
   }
 }
 
 export const geluGradOp = defineOp<'dy' | 'x', GeluAttrs>({
   name: 'TesseraGeluGrad',
-  description: 'Backward of GELU: dx = dy * gelu\'(x).',
+  description: "Backward of GELU: dx = dy * gelu'(x).",
   inputs: ['dy', 'x'],
   defaults: { approximate: 'none' },
   inferOutputs(inputs, attrs) {

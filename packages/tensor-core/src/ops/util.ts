@@ -4,7 +4,9 @@ import { OpInputError, type TensorSpec } from '../op.js';
 export function requireFloat(op: string, name: string, t: TensorSpec | undefined): TensorSpec {
   if (!t) throw new OpInputError(`${op}: input "${name}" is required.`);
   if (t.dtype !== 'float32') {
-    throw new OpInputError(`${op}: input "${name}" must be float32; got ${t.dtype}. Cast it with tf.cast(x, 'float32').`);
+    throw new OpInputError(
+      `${op}: input "${name}" must be float32; got ${t.dtype}. Cast it with tf.cast(x, 'float32').`,
+    );
   }
   return t;
 }
