@@ -12,9 +12,13 @@ mkdirSync(dirname(report), { recursive: true });
 
 // Lint and format first (biome, repo-wide); a finding counts as one failure but the tests still run.
 const biome = join(root, 'node_modules', '@biomejs', 'biome', 'bin', 'biome');
-const lint = spawnSync(process.execPath, [biome, 'check', '.', '--max-diagnostics=30'], { cwd: root, stdio: 'inherit' });
+const lint = spawnSync(process.execPath, [biome, 'check', '.', '--max-diagnostics=30'], {
+  cwd: root,
+  stdio: 'inherit',
+});
 const lintFailed = lint.status !== 0;
-if (lintFailed) console.error('lint: biome check failed; run `npm run format` and `npx biome check --write .` to fix most findings.');
+if (lintFailed)
+  console.error('lint: biome check failed; run `npm run format` and `npx biome check --write .` to fix most findings.');
 
 const vitest = join(root, 'node_modules', 'vitest', 'vitest.mjs');
 const args = [
