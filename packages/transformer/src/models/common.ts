@@ -1,0 +1,57 @@
+import { Module, type Rng, TesseraError, softmaxCrossEntropy, tf } from '@tessera/tensor-core';
+
+/** What every model's forward returns. */
+export interface ModelOutput {
+  logits: tf.Tensor;
+  /** Present when labels were given. */
+  loss?: tf.Scalar;
+  /** Extra outputs (e.g. BERT's next-sentence logits, T5's encoder states). */
+  extras?: Record<string, tf.Tensor>;
+}
+
+/** Inputs by HF names (camelCased). Integer tensors are int32. */
+export interface ModelInputs {
+  inputIds: tf.Tensor;
+  attentionMask?: tf.Tensor | undefined;
+  tokenTypeIds?: tf.Tensor | undefined;
+  labels?: tf.Tensor | undefined;
+  /** BERT pretraining: [B], 0 = B follows A, 1 = random. */
+  nextSentenceLabel?: tf.Tensor | undefined;
+  /** T5: decoder inputs; built from labels (shifted right) when absent. */
+  decoderInputIds?: tf.Tensor | undefined;
+  decoderAttentionMask?: tf.Tensor | undefined;
+}
+
+/** A model the trainer and the HF importer can drive. */
+export abstract class PretrainedModel extends Module {
+  /** HF `architectures[0]`, e.g. GPT2LMHeadModel. */
+  abstract readonly architecture: string;
+  /** The HF config.json document this model was built from. */
+  abstract readonly config: Record<string, unknown>;
+  abstract forward(inputs: ModelInputs): ModelOutput;
+
+  constructor(protected readonly rng: Rng) {
+    super();
+  }
+}
+
+/** Mean cross-entropy over positions whose label is not -100 (HF's ignore index). */
+export function lmLoss(logits: tf.Tensor, labels: tf.Tensor): tf.Scalar {
+  return softmaxCrossEntropy(logits, labels, { ignoreIndex: -100, reduction: 'mean' });
+}
+
+/** HF's sequence-classification loss: regression (MSE) for one label, otherwise cross-entropy. */
+export function classificationLoss(logits: tf.Tensor, labels: tf.Tensor, numLabels: number): tf.Scalar {
+  if (numLabels === 1) {
+    return tf.mean(tf.square(tf.sub(tf.reshape(logits, [-1]), tf.cast(tf.reshape(labels, [-1]), 'float32'))));
+  }
+  return softmaxCrossEntropy(logits, tf.cast(tf.reshape(labels, [-1]), 'int32'), { ignoreIndex: -100 });
+}
+
+export function requireInt(name: string, t: tf.Tensor | undefined, rank?: number): void {
+  if (!t) return;
+  if (t.dtype !== 'int32') throw new TesseraError(`${name} must be int32; got ${t.dtype}.`);
+  if (rank !== undefined && t.rank !== rank) {
+    throw new TesseraError(`${name} must have rank ${rank} ([batch, seqLen]); got shape [${t.shape.join(', ')}].`);
+  }
+}
