@@ -1,5 +1,11 @@
 import { type Rng, TesseraError } from '@tessera/tensor-core';
-import { BertForEmbeddings, BertForMaskedLM, BertForPreTraining, BertForSequenceClassification, parseBertConfig } from './models/bert.js';
+import {
+  BertForEmbeddings,
+  BertForMaskedLM,
+  BertForPreTraining,
+  BertForSequenceClassification,
+  parseBertConfig,
+} from './models/bert.js';
 import type { PretrainedModel } from './models/common.js';
 import { GPT2ForSequenceClassification, GPT2LMHeadModel, parseGptConfig } from './models/gpt.js';
 import { T5ForConditionalGeneration, parseT5Config } from './models/t5.js';
@@ -29,7 +35,11 @@ export const FAMILIES: Record<string, Family> = {
       'sequence-classification': (raw, rng) => new GPT2ForSequenceClassification(parseGptConfig(raw), rng),
     },
     defaultHead: 'causal-lm',
-    architectures: { GPT2LMHeadModel: 'causal-lm', GPT2Model: 'causal-lm', GPT2ForSequenceClassification: 'sequence-classification' },
+    architectures: {
+      GPT2LMHeadModel: 'causal-lm',
+      GPT2Model: 'causal-lm',
+      GPT2ForSequenceClassification: 'sequence-classification',
+    },
     trunkPrefix: 'transformer.',
     buffers: [/\.attn\.bias$/, /\.attn\.masked_bias$/],
   },
@@ -71,11 +81,17 @@ export function familyByModelType(modelType: unknown): [string, Family] {
 }
 
 /** Builds a family's model with the given head from HF config fields. */
-export function createModel(family: string, head: string | undefined, config: Record<string, unknown>, rng: Rng): PretrainedModel {
+export function createModel(
+  family: string,
+  head: string | undefined,
+  config: Record<string, unknown>,
+  rng: Rng,
+): PretrainedModel {
   const f = FAMILIES[family];
   if (!f) throw new TesseraError(`Unknown model family "${family}". Known: ${Object.keys(FAMILIES).join(', ')}.`);
   const name = head ?? f.defaultHead;
   const factory = f.heads[name];
-  if (!factory) throw new TesseraError(`The ${family} family has no head "${name}". Heads: ${Object.keys(f.heads).join(', ')}.`);
+  if (!factory)
+    throw new TesseraError(`The ${family} family has no head "${name}". Heads: ${Object.keys(f.heads).join(', ')}.`);
   return factory({ ...config, model_type: f.modelType }, rng);
 }

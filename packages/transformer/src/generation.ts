@@ -22,11 +22,13 @@ function checkOptions(o: SamplingOptions): void {
   if (!Number.isInteger(o.maxNewTokens) || o.maxNewTokens < 0) {
     throw new TesseraError(`maxNewTokens must be a non-negative integer; got ${o.maxNewTokens}.`);
   }
-  if (o.temperature !== undefined && !(o.temperature >= 0)) throw new TesseraError(`temperature must be >= 0; got ${o.temperature}.`);
+  if (o.temperature !== undefined && !(o.temperature >= 0))
+    throw new TesseraError(`temperature must be >= 0; got ${o.temperature}.`);
   if (o.topK !== undefined && !(Number.isInteger(o.topK) && o.topK >= 0)) {
     throw new TesseraError(`topK must be an integer >= 0; got ${o.topK}.`);
   }
-  if (o.topP !== undefined && !(o.topP > 0 && o.topP <= 1)) throw new TesseraError(`topP must be in (0, 1]; got ${o.topP}.`);
+  if (o.topP !== undefined && !(o.topP > 0 && o.topP <= 1))
+    throw new TesseraError(`topP must be in (0, 1]; got ${o.topP}.`);
 }
 
 /** Picks the next token from one row of logits: greedy, or temperature / top-k / top-p sampling. */
@@ -73,7 +75,11 @@ async function lastLogits(logits: tf.Tensor): Promise<Float32Array[]> {
  * Continues prompts of equal length with a GPT model. With the KV cache (default), each
  * step feeds only the newest token.
  */
-export async function generateGpt(model: GPT2LMHeadModel, prompts: number[][], options: SamplingOptions): Promise<number[][]> {
+export async function generateGpt(
+  model: GPT2LMHeadModel,
+  prompts: number[][],
+  options: SamplingOptions,
+): Promise<number[][]> {
   checkOptions(options);
   if (!prompts.length || prompts.some((p) => p.length === 0 || p.length !== prompts[0]!.length)) {
     throw new TesseraError('generateGpt needs one or more non-empty prompts of equal length.');
@@ -89,7 +95,9 @@ export async function generateGpt(model: GPT2LMHeadModel, prompts: number[][], o
   try {
     let feed = sequences.map((s) => [...s]);
     for (let step = 0; step < options.maxNewTokens && !done.every(Boolean); step++) {
-      const logits = tf.tidy(() => model.forward({ inputIds: tf.tensor2d(feed, [feed.length, feed[0]!.length], 'int32'), cache }).logits);
+      const logits = tf.tidy(
+        () => model.forward({ inputIds: tf.tensor2d(feed, [feed.length, feed[0]!.length], 'int32'), cache }).logits,
+      );
       const rows = await lastLogits(logits);
       logits.dispose();
       rows.forEach((row, b) => {
@@ -125,7 +133,8 @@ export async function generateT5(
 ): Promise<number[][]> {
   checkOptions(options);
   const numBeams = options.numBeams ?? 1;
-  if (!Number.isInteger(numBeams) || numBeams < 1) throw new TesseraError(`numBeams must be an integer >= 1; got ${numBeams}.`);
+  if (!Number.isInteger(numBeams) || numBeams < 1)
+    throw new TesseraError(`numBeams must be an integer >= 1; got ${numBeams}.`);
   const stop = new Set(options.stopTokens ?? [model.config.eos_token_id]);
   const wasTraining = model.training;
   model.eval();
@@ -209,7 +218,8 @@ async function decodeBeams(
       const best = Array.from({ length: row.length }, (_, t) => t)
         .sort((a, c) => row[c]! - row[a]! || a - c)
         .slice(0, numBeams);
-      for (const token of best) candidates.push({ tokens: [...beams[i]!.tokens, token], score: beams[i]!.score + row[token]! });
+      for (const token of best)
+        candidates.push({ tokens: [...beams[i]!.tokens, token], score: beams[i]!.score + row[token]! });
     });
     candidates.sort((a, c) => c.score - a.score);
     beams = [];

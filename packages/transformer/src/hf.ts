@@ -33,7 +33,10 @@ export interface LoadReport {
 }
 
 function globToRegExp(glob: string): RegExp {
-  const escaped = glob.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*').replace(/\?/g, '.');
+  const escaped = glob
+    .replace(/[.+^${}()|[\]\\]/g, '\\$&')
+    .replace(/\*/g, '.*')
+    .replace(/\?/g, '.');
   return new RegExp(`^${escaped}$`);
 }
 
@@ -54,10 +57,14 @@ export function readHfConfig(dir: string): Record<string, unknown> {
  * Loads an HF checkpoint directory (config.json + model.safetensors). Every name and
  * shape is checked; missing, unexpected and mis-shaped tensors are reported together.
  */
-export function loadPretrained(dir: string, options: LoadPretrainedOptions = {}): { model: PretrainedModel; report: LoadReport } {
+export function loadPretrained(
+  dir: string,
+  options: LoadPretrainedOptions = {},
+): { model: PretrainedModel; report: LoadReport } {
   const config = { ...readHfConfig(dir), ...options.configOverrides };
   const weightsPath = join(dir, 'model.safetensors');
-  if (!existsSync(weightsPath)) throw new CheckpointError(`${dir} is not an HF checkpoint directory: ${weightsPath} is missing.`);
+  if (!existsSync(weightsPath))
+    throw new CheckpointError(`${dir} is not an HF checkpoint directory: ${weightsPath} is missing.`);
   const [familyName, family] = familyByModelType(config.model_type);
   const architecture = Array.isArray(config.architectures) ? String(config.architectures[0]) : undefined;
   const head = options.head ?? (architecture ? family.architectures[architecture] : undefined) ?? family.defaultHead;
@@ -66,7 +73,14 @@ export function loadPretrained(dir: string, options: LoadPretrainedOptions = {})
   try {
     tensors = loadSafetensors(weightsPath).tensors;
     const own = new Map(model.namedParameters());
-    const report: LoadReport = { family: familyName, head, loaded: 0, skippedBuffers: [], ignored: [], initialised: [] };
+    const report: LoadReport = {
+      family: familyName,
+      head,
+      loaded: 0,
+      skippedBuffers: [],
+      ignored: [],
+      initialised: [],
+    };
     const ignore = (options.ignoreUnexpected ?? []).map(globToRegExp);
     const allowMissing = (options.allowMissing ?? []).map(globToRegExp);
     const state: Record<string, tf.Tensor> = {};
@@ -91,7 +105,9 @@ export function loadPretrained(dir: string, options: LoadPretrainedOptions = {})
     if (missing.length || problems.unexpected.length) {
       const lines = [
         missing.length ? `  missing (${missing.length}): ${missing.join(', ')}` : '',
-        problems.unexpected.length ? `  unexpected (${problems.unexpected.length}): ${problems.unexpected.join(', ')}` : '',
+        problems.unexpected.length
+          ? `  unexpected (${problems.unexpected.length}): ${problems.unexpected.join(', ')}`
+          : '',
       ].filter(Boolean);
       throw new CheckpointError(
         `${weightsPath} does not fit ${model.architecture}:\n${lines.join('\n')}\n` +

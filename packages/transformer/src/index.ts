@@ -45,7 +45,8 @@ for (const [name, family] of Object.entries(FAMILIES)) {
 
 registry.layer.register(
   'linear',
-  (o: { inFeatures: number; outFeatures: number; bias?: boolean }, rng: Rng) => new Linear(o.inFeatures, o.outFeatures, rng, o),
+  (o: { inFeatures: number; outFeatures: number; bias?: boolean }, rng: Rng) =>
+    new Linear(o.inFeatures, o.outFeatures, rng, o),
   { description: 'y = x·W + b (nn.Linear or Conv1D layout)', package: PACKAGE },
 );
 registry.layer.register('embedding', (o: { num: number; dim: number }, rng: Rng) => new Embedding(o.num, o.dim, rng), {
@@ -60,4 +61,7 @@ registry.layer.register('rms-norm', (o: { channels: number; eps?: number }) => n
   description: "T5's RMS norm (fused op)",
   package: PACKAGE,
 });
-registry.layer.register('kv-cache', () => new KVCache(), { description: 'keys/values cache for incremental decoding', package: PACKAGE });
+registry.layer.register('kv-cache', () => new KVCache(), {
+  description: 'keys/values cache for incremental decoding',
+  package: PACKAGE,
+});

@@ -90,7 +90,8 @@ export function readSafetensors(path: string): SafetensorsFile {
     }
     const sorted = [...entries.values()].sort((a, b) => a.begin - b.begin);
     for (let i = 1; i < sorted.length; i++) {
-      if (sorted[i]!.begin < sorted[i - 1]!.end) fail(`tensors "${sorted[i - 1]!.name}" and "${sorted[i]!.name}" overlap`);
+      if (sorted[i]!.begin < sorted[i - 1]!.end)
+        fail(`tensors "${sorted[i - 1]!.name}" and "${sorted[i]!.name}" overlap`);
     }
     const data = Buffer.alloc(dataLength);
     if (dataLength > 0) readSync(fd, data, 0, dataLength, 8 + n);
@@ -154,7 +155,9 @@ export function entryToTensor(file: SafetensorsFile, entry: TensorEntry): tf.Ten
       for (let i = 0; i < count; i++) {
         const v = view.getBigInt64(i * 8, true);
         if (v > 2147483647n || v < -2147483648n) {
-          throw new SafetensorsError(`${file.path}: "${entry.name}" holds ${v}, outside int32; Tessera keeps integers as int32.`);
+          throw new SafetensorsError(
+            `${file.path}: "${entry.name}" holds ${v}, outside int32; Tessera keeps integers as int32.`,
+          );
         }
         out[i] = Number(v);
       }
@@ -178,7 +181,10 @@ export function entryToTensor(file: SafetensorsFile, entry: TensorEntry): tf.Ten
 }
 
 /** Every tensor of a file by name (the caller owns and disposes them). */
-export function loadSafetensors(path: string): { tensors: Record<string, tf.Tensor>; metadata: Record<string, string> } {
+export function loadSafetensors(path: string): {
+  tensors: Record<string, tf.Tensor>;
+  metadata: Record<string, string>;
+} {
   const file = readSafetensors(path);
   const tensors: Record<string, tf.Tensor> = {};
   for (const [name, entry] of file.entries) tensors[name] = entryToTensor(file, entry);
@@ -223,7 +229,11 @@ export async function saveSafetensors(
     // Typed arrays are little-endian on every platform Node runs on.
     const bytes = Buffer.from(new Uint8Array(values.buffer, values.byteOffset, values.byteLength));
     chunks.push(bytes);
-    header[name] = { dtype: t.dtype === 'float32' ? 'F32' : 'I32', shape: t.shape, data_offsets: [offset, offset + bytes.length] };
+    header[name] = {
+      dtype: t.dtype === 'float32' ? 'F32' : 'I32',
+      shape: t.shape,
+      data_offsets: [offset, offset + bytes.length],
+    };
     offset += bytes.length;
   }
   let json = JSON.stringify(header);

@@ -43,7 +43,9 @@ describe('models match the PyTorch fixtures on cpu', () => {
       expect(logits!.shape).toEqual(expected.logits!.shape);
       expect(logitError, `${name} logits`).toBeLessThanOrEqual(LOGIT_ATOL);
       expect(lossError, `${name} loss`).toBeLessThanOrEqual(LOGIT_ATOL);
-      const gradNames = Object.keys(expected).filter((k) => k.startsWith('grad.')).map((k) => k.slice(5));
+      const gradNames = Object.keys(expected)
+        .filter((k) => k.startsWith('grad.'))
+        .map((k) => k.slice(5));
       expect(gradNames.sort()).toEqual([...grads.keys()].sort());
       let worst = 0;
       for (const param of gradNames) {
@@ -56,7 +58,9 @@ describe('models match the PyTorch fixtures on cpu', () => {
         worst = Math.max(worst, relative);
         expect(relative, `${name} grad ${param}`).toBeLessThanOrEqual(GRAD_RTOL);
       }
-      console.log(`${name}: |Δlogits| ${logitError.toExponential(2)}, |Δloss| ${lossError.toExponential(2)}, max grad error/norm ${worst.toExponential(2)}; loaded ${report.loaded} tensors`);
+      console.log(
+        `${name}: |Δlogits| ${logitError.toExponential(2)}, |Δloss| ${lossError.toExponential(2)}, max grad error/norm ${worst.toExponential(2)}; loaded ${report.loaded} tensors`,
+      );
       tf.dispose([loss, logits!, ...grads.values()]);
       expect(tf.memory().numTensors, 'tensors left after the step').toBe(before);
       tf.dispose(Object.values(expected));

@@ -7,7 +7,10 @@ export const FIXTURES = join(import.meta.dirname, 'fixtures');
 
 /** inputs.json (HF names) as int32 tensors under our names. */
 export function fixtureInputs(name: string): ModelInputs {
-  const raw = JSON.parse(readFileSync(join(FIXTURES, name, 'inputs.json'), 'utf8')) as Record<string, number[] | number[][]>;
+  const raw = JSON.parse(readFileSync(join(FIXTURES, name, 'inputs.json'), 'utf8')) as Record<
+    string,
+    number[] | number[][]
+  >;
   const t = (key: string) => (raw[key] ? tf.tensor(raw[key] as number[], undefined, 'int32') : undefined);
   return {
     inputIds: t('input_ids')!,

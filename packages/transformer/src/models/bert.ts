@@ -3,7 +3,15 @@ import { activation } from '../layers/activation.js';
 import { mergeHeads, scaledDotProductAttention, splitHeads } from '../layers/attention.js';
 import { Embedding, Linear } from '../layers/linear.js';
 import { LayerNorm } from '../layers/norm.js';
-import { classificationLoss, lmLoss, type ModelInputs, type ModelOutput, PretrainedModel, requireInt } from './common.js';
+import {
+  classificationLoss,
+  lmLoss,
+  type ModelInputs,
+  type ModelOutput,
+  PretrainedModel,
+  parseHfConfig,
+  requireInt,
+} from './common.js';
 
 /** BERT's config.json, by HF field names. Unknown fields are kept. */
 export const bertConfigSchema = z.looseObject({
@@ -27,7 +35,7 @@ export const bertConfigSchema = z.looseObject({
 export type BertConfig = z.output<typeof bertConfigSchema>;
 
 export function parseBertConfig(raw: unknown): BertConfig {
-  const config = bertConfigSchema.parse(raw);
+  const config = parseHfConfig(bertConfigSchema, raw, 'BERT');
   if (config.hidden_size % config.num_attention_heads !== 0) {
     throw new TesseraError(
       `BERT config: hidden_size (${config.hidden_size}) must be divisible by num_attention_heads (${config.num_attention_heads}).`,
@@ -50,15 +58,23 @@ class BertEmbeddings extends Module {
     super();
     const { hidden_size: h, initializer_range: std } = config;
     this.word_embeddings = this.registerModule('word_embeddings', new Embedding(config.vocab_size, h, rng, std));
-    this.position_embeddings = this.registerModule('position_embeddings', new Embedding(config.max_position_embeddings, h, rng, std));
-    this.token_type_embeddings = this.registerModule('token_type_embeddings', new Embedding(config.type_vocab_size, h, rng, std));
+    this.position_embeddings = this.registerModule(
+      'position_embeddings',
+      new Embedding(config.max_position_embeddings, h, rng, std),
+    );
+    this.token_type_embeddings = this.registerModule(
+      'token_type_embeddings',
+      new Embedding(config.type_vocab_size, h, rng, std),
+    );
     this.LayerNorm = this.registerModule('LayerNorm', new LayerNorm(h, config.layer_norm_eps));
   }
 
   forward(inputIds: tf.Tensor, tokenTypeIds: tf.Tensor | undefined): tf.Tensor {
     const T = inputIds.shape[1]!;
     if (T > this.config.max_position_embeddings) {
-      throw new TesseraError(`BERT: sequence length ${T} exceeds max_position_embeddings = ${this.config.max_position_embeddings}.`);
+      throw new TesseraError(
+        `BERT: sequence length ${T} exceeds max_position_embeddings = ${this.config.max_position_embeddings}.`,
+      );
     }
     const types = tokenTypeIds ?? tf.zerosLike(inputIds);
     const summed = tf.add(
@@ -111,7 +127,10 @@ class BertResidualOutput extends Module {
     private readonly rng: Rng,
   ) {
     super();
-    this.dense = this.registerModule('dense', new Linear(inFeatures, config.hidden_size, rng, { std: config.initializer_range }));
+    this.dense = this.registerModule(
+      'dense',
+      new Linear(inFeatures, config.hidden_size, rng, { std: config.initializer_range }),
+    );
     this.LayerNorm = this.registerModule('LayerNorm', new LayerNorm(config.hidden_size, config.layer_norm_eps));
   }
 
@@ -194,7 +213,10 @@ class BertPooler extends Module {
 
   constructor(config: BertConfig, rng: Rng) {
     super();
-    this.dense = this.registerModule('dense', new Linear(config.hidden_size, config.hidden_size, rng, { std: config.initializer_range }));
+    this.dense = this.registerModule(
+      'dense',
+      new Linear(config.hidden_size, config.hidden_size, rng, { std: config.initializer_range }),
+    );
   }
 
   /** tanh(dense(first token)) -> [B, H] */
@@ -222,7 +244,10 @@ export class BertModel extends Module {
     requireInt('inputIds', inputs.inputIds, 2);
     requireInt('attentionMask', inputs.attentionMask, 2);
     requireInt('tokenTypeIds', inputs.tokenTypeIds, 2);
-    const hidden = this.encoder.forward(this.embeddings.forward(inputs.inputIds, inputs.tokenTypeIds), inputs.attentionMask);
+    const hidden = this.encoder.forward(
+      this.embeddings.forward(inputs.inputIds, inputs.tokenTypeIds),
+      inputs.attentionMask,
+    );
     return { hidden, pooled: this.pooler?.forward(hidden) };
   }
 }
@@ -234,7 +259,10 @@ class BertPredictionTransform extends Module {
 
   constructor(config: BertConfig, rng: Rng) {
     super();
-    this.dense = this.registerModule('dense', new Linear(config.hidden_size, config.hidden_size, rng, { std: config.initializer_range }));
+    this.dense = this.registerModule(
+      'dense',
+      new Linear(config.hidden_size, config.hidden_size, rng, { std: config.initializer_range }),
+    );
     this.LayerNorm = this.registerModule('LayerNorm', new LayerNorm(config.hidden_size, config.layer_norm_eps));
     this.#act = activation(config.hidden_act);
   }
@@ -282,7 +310,10 @@ class BertPreTrainingHeads extends Module {
   constructor(config: BertConfig, rng: Rng, wordEmbeddings: Embedding) {
     super();
     this.predictions = this.registerModule('predictions', new BertLMPredictionHead(config, rng, wordEmbeddings));
-    this.seq_relationship = this.registerModule('seq_relationship', new Linear(config.hidden_size, 2, rng, { std: config.initializer_range }));
+    this.seq_relationship = this.registerModule(
+      'seq_relationship',
+      new Linear(config.hidden_size, 2, rng, { std: config.initializer_range }),
+    );
   }
 }
 
@@ -309,7 +340,8 @@ export class BertForPreTraining extends PretrainedModel {
     if (!inputs.labels) return { logits, extras };
     requireInt('labels', inputs.labels, 2);
     let loss = lmLoss(logits, inputs.labels);
-    if (inputs.nextSentenceLabel) loss = tf.add(loss, lmLoss(seqRelationshipLogits, tf.reshape(inputs.nextSentenceLabel, [-1])));
+    if (inputs.nextSentenceLabel)
+      loss = tf.add(loss, lmLoss(seqRelationshipLogits, tf.reshape(inputs.nextSentenceLabel, [-1])));
     return { logits, loss, extras };
   }
 }
@@ -381,7 +413,9 @@ export class BertForEmbeddings extends PretrainedModel {
 
   forward(inputs: ModelInputs): ModelOutput {
     const { hidden } = this.bert.forward(inputs); // [B, T, H]
-    const mask = inputs.attentionMask ? tf.cast(inputs.attentionMask, 'float32') : tf.onesLike(hidden).slice([0, 0, 0], [-1, -1, 1]).squeeze([2]);
+    const mask = inputs.attentionMask
+      ? tf.cast(inputs.attentionMask, 'float32')
+      : tf.onesLike(hidden).slice([0, 0, 0], [-1, -1, 1]).squeeze([2]);
     const summed = tf.sum(tf.mul(hidden, tf.expandDims(mask, 2)), 1); // [B, H]
     const counts = tf.maximum(tf.sum(mask, 1, true), 1e-9); // [B, 1]
     return { logits: tf.div(summed, counts) };

@@ -1,4 +1,4 @@
-import { Module, type Rng, TesseraError, softmaxCrossEntropy, tf } from '@tessera/tensor-core';
+import { Module, type Rng, TesseraError, formatIssues, softmaxCrossEntropy, tf, type z } from '@tessera/tensor-core';
 
 /** What every model's forward returns. */
 export interface ModelOutput {
@@ -54,4 +54,17 @@ export function requireInt(name: string, t: tf.Tensor | undefined, rank?: number
   if (rank !== undefined && t.rank !== rank) {
     throw new TesseraError(`${name} must have rank ${rank} ([batch, seqLen]); got shape [${t.shape.join(', ')}].`);
   }
+}
+
+/** Validates an HF config document against a family schema; every problem is listed with its path. */
+export function parseHfConfig<S extends z.ZodType>(schema: S, raw: unknown, family: string): z.output<S> {
+  // HF derives num_labels from id2label when only the latter is written.
+  let doc = raw;
+  if (doc && typeof doc === 'object' && !('num_labels' in doc) && 'id2label' in doc) {
+    const labels = (doc as { id2label: unknown }).id2label;
+    if (labels && typeof labels === 'object') doc = { ...doc, num_labels: Object.keys(labels).length };
+  }
+  const result = schema.safeParse(doc);
+  if (!result.success) throw new TesseraError(`Invalid ${family} config:\n${formatIssues(result.error.issues, doc)}`);
+  return result.data;
 }

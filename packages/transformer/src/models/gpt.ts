@@ -3,7 +3,15 @@ import { activation } from '../layers/activation.js';
 import { type KVCache, mergeHeads, scaledDotProductAttention, splitHeads } from '../layers/attention.js';
 import { Embedding, Linear } from '../layers/linear.js';
 import { LayerNorm } from '../layers/norm.js';
-import { classificationLoss, lmLoss, type ModelInputs, type ModelOutput, PretrainedModel, requireInt } from './common.js';
+import {
+  classificationLoss,
+  lmLoss,
+  type ModelInputs,
+  type ModelOutput,
+  PretrainedModel,
+  parseHfConfig,
+  requireInt,
+} from './common.js';
 
 /** GPT-2's config.json, by HF field names. Unknown fields are kept. */
 export const gptConfigSchema = z.looseObject({
@@ -29,7 +37,7 @@ export const gptConfigSchema = z.looseObject({
 export type GptConfig = z.output<typeof gptConfigSchema>;
 
 export function parseGptConfig(raw: unknown): GptConfig {
-  const config = gptConfigSchema.parse(raw);
+  const config = parseHfConfig(gptConfigSchema, raw, 'GPT');
   if (config.n_embd % config.n_head !== 0) {
     throw new TesseraError(`GPT config: n_embd (${config.n_embd}) must be divisible by n_head (${config.n_head}).`);
   }
@@ -55,7 +63,11 @@ class GPT2Attention extends Module {
 
   forward(x: tf.Tensor, mask: tf.Tensor | undefined, cache: KVCache | undefined, layer: string): tf.Tensor {
     const qkv = this.c_attn.forward(x); // [B, T, 3C]
-    const [q, k, v] = tf.split(qkv, 3, 2).map((t) => splitHeads(t, this.config.n_head)) as [tf.Tensor, tf.Tensor, tf.Tensor]; // [B, nHead, T, headSize]
+    const [q, k, v] = tf.split(qkv, 3, 2).map((t) => splitHeads(t, this.config.n_head)) as [
+      tf.Tensor,
+      tf.Tensor,
+      tf.Tensor,
+    ]; // [B, nHead, T, headSize]
     const full = cache ? cache.append(layer, k, v) : { k, v };
     const y = scaledDotProductAttention(q, full.k, full.v, {
       mask,
@@ -130,7 +142,10 @@ export class GPT2Model extends Module {
     const { vocab_size, n_positions, n_embd, initializer_range: std } = config;
     this.wte = this.registerModule('wte', new Embedding(vocab_size, n_embd, rng, std));
     this.wpe = this.registerModule('wpe', new Embedding(n_positions, n_embd, rng, std / 2));
-    this.h = this.registerModule('h', new ModuleList(Array.from({ length: config.n_layer }, () => new GPT2Block(config, rng))));
+    this.h = this.registerModule(
+      'h',
+      new ModuleList(Array.from({ length: config.n_layer }, () => new GPT2Block(config, rng))),
+    );
     this.ln_f = this.registerModule('ln_f', new LayerNorm(n_embd, config.layer_norm_epsilon));
   }
 
@@ -144,7 +159,9 @@ export class GPT2Model extends Module {
       throw new TesseraError(`GPT: ${past + T} positions exceed n_positions = ${this.config.n_positions}.`);
     }
     if (attentionMask && attentionMask.shape[1] !== past + T) {
-      throw new TesseraError(`GPT: attentionMask covers ${attentionMask.shape[1]} positions; expected ${past + T} (cached + new).`);
+      throw new TesseraError(
+        `GPT: attentionMask covers ${attentionMask.shape[1]} positions; expected ${past + T} (cached + new).`,
+      );
     }
     const positions = tf.range(past, past + T, 1, 'int32'); // [T]
     const embedded = tf.add(this.wte.forward(inputIds), this.wpe.forward(positions)); // [B, T, C]

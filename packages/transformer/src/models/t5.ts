@@ -4,7 +4,7 @@ import { type KVCache, mergeHeads, scaledDotProductAttention, splitHeads } from 
 import { Embedding, Linear } from '../layers/linear.js';
 import { RMSNorm } from '../layers/norm.js';
 import { relativePositionBuckets } from '../layers/relative_position.js';
-import { lmLoss, type ModelInputs, type ModelOutput, PretrainedModel, requireInt } from './common.js';
+import { lmLoss, type ModelInputs, type ModelOutput, PretrainedModel, parseHfConfig, requireInt } from './common.js';
 
 /** T5's config.json, by HF field names (v1.0: relu + tied; v1.1: gated-gelu + untied). */
 export const t5ConfigSchema = z.looseObject({
@@ -38,7 +38,7 @@ function feedForward(config: T5Config): { gated: boolean; act: (x: tf.Tensor) =>
 }
 
 export function parseT5Config(raw: unknown): T5Config {
-  const config = t5ConfigSchema.parse(raw);
+  const config = parseHfConfig(t5ConfigSchema, raw, 'T5');
   feedForward(config); // validates feed_forward_proj
   return config;
 }
@@ -60,7 +60,10 @@ class T5Attention extends Module {
     const { d_model, d_kv, num_heads, initializer_factor: f } = config;
     const inner = num_heads * d_kv;
     // HF's T5 initialisation (mesh-tensorflow), scaled by fan-in; it replaces 1/sqrt(d_kv) in the scores.
-    this.q = this.registerModule('q', new Linear(d_model, inner, rng, { bias: false, std: f * (d_model * d_kv) ** -0.5 }));
+    this.q = this.registerModule(
+      'q',
+      new Linear(d_model, inner, rng, { bias: false, std: f * (d_model * d_kv) ** -0.5 }),
+    );
     this.k = this.registerModule('k', new Linear(d_model, inner, rng, { bias: false, std: f * d_model ** -0.5 }));
     this.v = this.registerModule('v', new Linear(d_model, inner, rng, { bias: false, std: f * d_model ** -0.5 }));
     this.o = this.registerModule('o', new Linear(inner, d_model, rng, { bias: false, std: f * inner ** -0.5 }));
@@ -74,7 +77,8 @@ class T5Attention extends Module {
 
   /** Position bias [1, nHead, queryLen, keyLen] for queries starting at `queryStart`. */
   positionBias(queryStart: number, queryLen: number, keyLen: number): tf.Tensor {
-    if (!this.relative_attention_bias) throw new TesseraError('T5: this attention layer has no relative_attention_bias.');
+    if (!this.relative_attention_bias)
+      throw new TesseraError('T5: this attention layer has no relative_attention_bias.');
     const buckets = relativePositionBuckets(
       queryStart,
       queryLen,
@@ -143,8 +147,21 @@ class T5LayerSelfAttention extends Module {
     this.layer_norm = this.registerModule('layer_norm', new RMSNorm(config.d_model, config.layer_norm_epsilon));
   }
 
-  forward(x: tf.Tensor, mask: tf.Tensor | undefined, bias: tf.Tensor, causal: boolean, cache?: KVCache, key?: string): tf.Tensor {
-    const h = this.SelfAttention.forward(this.layer_norm.forward(x), { mask, bias, causal, cache, ...(key ? { cacheKey: key } : {}) });
+  forward(
+    x: tf.Tensor,
+    mask: tf.Tensor | undefined,
+    bias: tf.Tensor,
+    causal: boolean,
+    cache?: KVCache,
+    key?: string,
+  ): tf.Tensor {
+    const h = this.SelfAttention.forward(this.layer_norm.forward(x), {
+      mask,
+      bias,
+      causal,
+      cache,
+      ...(key ? { cacheKey: key } : {}),
+    });
     return tf.add(x, dropout(h, this.config.dropout_rate, this.rng, this.training));
   }
 }
@@ -162,7 +179,13 @@ class T5LayerCrossAttention extends Module {
     this.layer_norm = this.registerModule('layer_norm', new RMSNorm(config.d_model, config.layer_norm_epsilon));
   }
 
-  forward(x: tf.Tensor, encoded: tf.Tensor, encoderMask: tf.Tensor | undefined, cache?: KVCache, key?: string): tf.Tensor {
+  forward(
+    x: tf.Tensor,
+    encoded: tf.Tensor,
+    encoderMask: tf.Tensor | undefined,
+    cache?: KVCache,
+    key?: string,
+  ): tf.Tensor {
     const h = this.EncDecAttention.forward(this.layer_norm.forward(x), {
       keyValue: encoded,
       mask: encoderMask,
@@ -253,7 +276,11 @@ class T5Block extends Module {
     this.crossAttention = isDecoder ? new T5LayerCrossAttention(config, rng) : undefined;
     this.feedForward = new T5LayerFF(config, rng);
     // HF numbers the sublayers: 0 self-attention, (1 cross-attention), last feed-forward.
-    const sublayers: Module[] = [this.selfAttention, ...(this.crossAttention ? [this.crossAttention] : []), this.feedForward];
+    const sublayers: Module[] = [
+      this.selfAttention,
+      ...(this.crossAttention ? [this.crossAttention] : []),
+      this.feedForward,
+    ];
     this.layer = this.registerModule('layer', new ModuleList(sublayers));
   }
 }
@@ -276,7 +303,10 @@ class T5Stack extends Module {
       'block',
       new ModuleList(Array.from({ length: layers }, (_, i) => new T5Block(config, rng, isDecoder, i === 0))),
     );
-    this.final_layer_norm = this.registerModule('final_layer_norm', new RMSNorm(config.d_model, config.layer_norm_epsilon));
+    this.final_layer_norm = this.registerModule(
+      'final_layer_norm',
+      new RMSNorm(config.d_model, config.layer_norm_epsilon),
+    );
   }
 
   forward(
@@ -291,7 +321,8 @@ class T5Stack extends Module {
     const bias = this.block.items[0]!.selfAttention.SelfAttention.positionBias(past, T, past + T); // [1, nHead, T, past+T]
     this.block.items.forEach((block, i) => {
       x = block.selfAttention.forward(x, mask, bias, this.isDecoder, cache, `self.${i}`);
-      if (block.crossAttention && encoded) x = block.crossAttention.forward(x, encoded.hidden, encoded.mask, cache, `cross.${i}`);
+      if (block.crossAttention && encoded)
+        x = block.crossAttention.forward(x, encoded.hidden, encoded.mask, cache, `cross.${i}`);
       x = block.feedForward.forward(x);
     });
     return dropout(this.final_layer_norm.forward(x), this.config.dropout_rate, this.rng, this.training);
@@ -357,7 +388,8 @@ export class T5ForConditionalGeneration extends PretrainedModel {
     const encoded = this.encode(inputs.inputIds, inputs.attentionMask);
     let decoderIds = inputs.decoderInputIds;
     if (!decoderIds) {
-      if (!inputs.labels) throw new TesseraError('T5: give decoderInputIds or labels (decoder inputs are built from labels).');
+      if (!inputs.labels)
+        throw new TesseraError('T5: give decoderInputIds or labels (decoder inputs are built from labels).');
       requireInt('labels', inputs.labels, 2);
       decoderIds = this.shiftRight(inputs.labels);
     }
