@@ -1,113 +1,235 @@
 import '@tessera/kernels-cpu';
+import '@tessera/transformer';
+import '@tessera/optim';
+import '@tessera/data';
+import '@tessera/trainers';
+import { spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { conformanceCli } from '@tessera/conformance';
 import {
   ConfigError,
-  TesseraError,
   opKernelCoverage,
-  registry,
   PLUGIN_KINDS,
   type PluginKind,
+  registry,
+  TesseraError,
 } from '@tessera/tensor-core';
+import { loadRunConfig, prepareRunData } from '@tessera/trainers';
+import { Command, CommanderError, Option } from 'commander';
+import { embedCommand, evalCommand, generateCommand, searchCommand, trainCommand } from './commands.js';
 import { DEFAULT_SMOKE_CONFIG, runSmoke } from './smoke.js';
 
-const HELP = `tessera — train and fine-tune transformer language models on interchangeable backends
+const here = dirname(fileURLToPath(import.meta.url));
 
-Usage:
-  tessera start                         the main job on the embedded default (for now: the smoke job)
-  tessera smoke [--config FILE] [--set path=value ...]
-                                        train a tiny GPT for a few steps and print the loss falling
-  tessera list [KIND]                   registered plugins (kinds: ${PLUGIN_KINDS.join(', ')})
-  tessera ops [--backend NAME]          fused ops and whether the backend has its own kernel
-  tessera --help
-
-Options:
-  --config FILE     a YAML or JSON run config (may use extends:)
-  --set path=value  override one config value, e.g. --set training.steps=200 (repeatable)
-`;
-
-interface Parsed {
-  command: string | undefined;
-  positional: string[];
-  options: Map<string, string[]>;
-}
-
-function parseArgs(argv: string[]): Parsed {
-  const options = new Map<string, string[]>();
-  const positional: string[] = [];
-  for (let i = 0; i < argv.length; i++) {
-    const arg = argv[i]!;
-    if (arg === '--help' || arg === '-h') {
-      options.set('help', ['true']);
-    } else if (arg.startsWith('--')) {
-      const eq = arg.indexOf('=');
-      const [key, value] = eq > 0 ? [arg.slice(2, eq), arg.slice(eq + 1)] : [arg.slice(2), argv[++i]];
-      if (value === undefined) throw new TesseraError(`Option --${key} needs a value. See tessera --help.`);
-      options.set(key, [...(options.get(key) ?? []), value]);
-    } else positional.push(arg);
+/** The main job's config: the repository's configs/gpt-pretrain.yaml (found from the working directory or this package). */
+export function defaultConfig(): string {
+  for (const candidate of [resolve('configs/gpt-pretrain.yaml'), resolve(here, '../../../configs/gpt-pretrain.yaml')]) {
+    if (existsSync(candidate)) return candidate;
   }
-  return { command: positional.shift(), positional, options };
+  return DEFAULT_SMOKE_CONFIG;
 }
 
-function only(parsed: Parsed, allowed: string[]): void {
-  for (const key of parsed.options.keys()) {
-    if (!allowed.includes(key)) {
-      throw new TesseraError(
-        `Unknown option --${key} for "${parsed.command}". Allowed: ${allowed.map((a) => `--${a}`).join(', ') || 'none'}.`,
-      );
-    }
-  }
+const collect = (value: string, previous: string[]) => [...previous, value];
+
+/** Thrown for bad usage: exit code 2. */
+class UsageError extends TesseraError {}
+
+function program(setExit: (code: number) => void): Command {
+  const cli = new Command('tessera')
+    .description('Train and fine-tune transformer language models (GPT, BERT, T5) on interchangeable backends.')
+    .option('--verbose', 'print stack traces with errors')
+    .showHelpAfterError('(run with --help for usage)')
+    .exitOverride()
+    .configureOutput({
+      writeOut: (text) => console.log(text.trimEnd()),
+      writeErr: (text) => console.error(text.trimEnd()),
+      outputError: (text) => console.error(text.trimEnd()),
+    });
+
+  cli
+    .command('start')
+    .description('the main job on the embedded default: GPT pretraining on the bundled corpus, then a sample')
+    .option('--set <path=value>', 'override a config value (repeatable)', collect, [])
+    .action(async (o: { set: string[] }) => {
+      const config = defaultConfig();
+      if (config === DEFAULT_SMOKE_CONFIG) {
+        const r = await runSmoke(config, o.set);
+        setExit(r.lastLoss < r.firstLoss ? 0 : 1);
+      } else {
+        await trainCommand(config, { set: o.set });
+      }
+    });
+
+  cli
+    .command('train')
+    .description('run a training config (pretrain or fine-tune) with checkpoints, evaluation and resume')
+    .argument('<config>', 'a YAML or JSON run config (see configs/)')
+    .option(
+      '--set <path=value>',
+      'override a config value, e.g. --set training.max_steps=100 (repeatable)',
+      collect,
+      [],
+    )
+    .option('--resume <dir>', 'continue from a checkpoint, or from a run directory (its latest checkpoint)')
+    .option('--data <file>', 'with --resume: continue on new training data (online / incremental training)')
+    .action(async (config: string, o: { set: string[]; resume?: string; data?: string }) => {
+      if (o.data && !o.resume)
+        throw new UsageError('--data continues a finished run on new data; give --resume DIR too.');
+      await trainCommand(config, o);
+    });
+
+  cli
+    .command('eval')
+    .description("evaluate a checkpoint on the config's validation split with its metrics")
+    .argument('<config>', 'the run config the checkpoint was trained with')
+    .requiredOption('--checkpoint <dir>', 'checkpoint or run directory')
+    .option('--set <path=value>', 'override a config value (repeatable)', collect, [])
+    .action(async (config: string, o: { checkpoint: string; set: string[] }) => {
+      await evalCommand(config, o);
+    });
+
+  cli
+    .command('generate')
+    .description('generate text from a GPT checkpoint (continuation) or a T5 checkpoint (seq2seq)')
+    .requiredOption('--checkpoint <dir>', 'checkpoint or run directory')
+    .requiredOption('--prompt <text>', 'the prompt (GPT) or input text (T5)')
+    .option('--max-new-tokens <n>', 'tokens to generate', Number, 40)
+    .option('--temperature <t>', '0 = greedy', Number, 0.8)
+    .option('--top-k <k>', 'keep the k most likely tokens (0 = all)', Number, 40)
+    .option('--top-p <p>', 'nucleus sampling mass', Number, 1)
+    .option('--seed <n>', 'sampling seed', Number, 0)
+    .option('--num-beams <n>', 'beam search width (T5)', Number, 1)
+    .option('--backend <name>', 'compute backend', 'auto')
+    .action(async (o) => {
+      await generateCommand(o);
+    });
+
+  cli
+    .command('embed')
+    .description('sentence embeddings (mean pooling) of each line of a file, with a BERT-family checkpoint')
+    .requiredOption('--checkpoint <dir>', 'checkpoint or run directory')
+    .requiredOption('--input <file>', 'one text per line')
+    .requiredOption('--output <file>', 'JSONL: {"text", "embedding"} per line')
+    .option('--backend <name>', 'compute backend', 'auto')
+    .action(async (o) => {
+      await embedCommand(o);
+    });
+
+  cli
+    .command('search')
+    .description('retrieve the documents nearest to a query (cosine similarity of embeddings)')
+    .requiredOption('--checkpoint <dir>', 'BERT-family checkpoint or run directory')
+    .requiredOption('--documents <file>', 'one document per line')
+    .requiredOption('--query <text>', 'the query')
+    .option('--top-k <k>', 'results to show', Number, 5)
+    .option('--backend <name>', 'compute backend', 'auto')
+    .action(async (o) => {
+      await searchCommand(o);
+    });
+
+  const data = cli.command('data').description('data preparation');
+  data
+    .command('prepare')
+    .description("tokenize a config's data (training the tokenizer if asked) and report what it holds and skips")
+    .argument('<config>', 'a run config')
+    .option('--set <path=value>', 'override a config value (repeatable)', collect, [])
+    .action(async (config: string, o: { set: string[] }) => {
+      await prepareRunData(loadRunConfig(config, o.set));
+    });
+
+  cli
+    .command('conformance')
+    .description('run the cross-backend conformance suite against a backend and print the report')
+    .allowUnknownOption()
+    .helpOption(false)
+    .argument('[args...]', 'conformance options (tessera conformance --help)')
+    .action(async (args: string[]) => {
+      setExit(await conformanceCli(args));
+    });
+
+  cli
+    .command('bench')
+    .description('benchmark a backend against the cpu reference and PyTorch (ratios in one run)')
+    .addOption(new Option('--backend <name>', 'backend to benchmark').choices(['native']).default('native'))
+    .option('--threads <n>', 'threads', '2')
+    .option('--steps <n>', 'timed steps', '10')
+    .option('--large', 'also the L6 H6 E384 T256 configuration')
+    .action((o: { threads: string; steps: string; large?: boolean }) => {
+      const script = resolve(here, '../../../packages/kernels-native/bench/bench.mjs');
+      if (!existsSync(script))
+        throw new UsageError('tessera bench runs from a source checkout (packages/kernels-native/bench).');
+      const args = [script, '--threads', o.threads, '--steps', o.steps, ...(o.large ? ['--large'] : [])];
+      setExit(spawnSync(process.execPath, args, { stdio: 'inherit' }).status ?? 1);
+    });
+
+  cli
+    .command('list')
+    .description(`registered plugins by kind (${PLUGIN_KINDS.join(', ')})`)
+    .argument('[kind]', 'one kind only')
+    .action((kind?: string) => {
+      if (kind && !PLUGIN_KINDS.includes(kind as PluginKind)) {
+        throw new UsageError(`Unknown plugin kind "${kind}". Kinds: ${PLUGIN_KINDS.join(', ')}.`);
+      }
+      for (const k of kind ? [kind as PluginKind] : PLUGIN_KINDS) {
+        const entries = registry[k].entries();
+        console.log(`${k} (${entries.length})`);
+        for (const e of entries) console.log(`  ${e.name.padEnd(32)} ${e.meta.description ?? ''}`);
+      }
+    });
+
+  cli
+    .command('ops')
+    .description('fused ops and whether a backend has its own kernel or runs the reference composition')
+    .option('--backend <name>', 'backend', 'cpu')
+    .action((o: { backend: string }) => {
+      registry.backend.get(o.backend);
+      for (const { op, kernel } of opKernelCoverage(o.backend)) {
+        console.log(`  ${op.padEnd(32)} ${kernel ? 'kernel' : 'reference composition'}`);
+      }
+    });
+
+  cli
+    .command('smoke')
+    .description('train a tiny character-level GPT for a few steps and print the loss falling')
+    .option('--config <file>', 'smoke config', DEFAULT_SMOKE_CONFIG)
+    .option('--set <path=value>', 'override a config value (repeatable)', collect, [])
+    .action(async (o: { config: string; set: string[] }) => {
+      const r = await runSmoke(o.config, o.set);
+      if (!(r.lastLoss < r.firstLoss)) {
+        console.error('smoke: the loss did not fall; something is wrong with this backend or config.');
+        setExit(1);
+      }
+    });
+  return cli;
 }
 
-/** Runs the CLI; returns the process exit code. */
+/** Runs the CLI; returns the exit code: 0 ok, 1 run failure, 2 bad usage or config. */
 export async function main(argv: string[]): Promise<number> {
+  let code = 0;
+  const cli = program((c) => {
+    code = c;
+  });
+  const verbose = argv.includes('--verbose');
   try {
-    const parsed = parseArgs(argv);
-    if (parsed.options.has('help') || !parsed.command) {
-      console.log(HELP);
-      return parsed.command || parsed.options.has('help') ? 0 : 1;
-    }
-    switch (parsed.command) {
-      case 'start':
-      case 'smoke': {
-        only(parsed, ['config', 'set']);
-        const config = parsed.options.get('config')?.at(-1) ?? DEFAULT_SMOKE_CONFIG;
-        const result = await runSmoke(config, parsed.options.get('set') ?? []);
-        if (!(result.lastLoss < result.firstLoss)) {
-          console.error('smoke: the loss did not fall; something is wrong with this backend or config.');
-          return 1;
-        }
-        return 0;
-      }
-      case 'list': {
-        only(parsed, []);
-        const kinds = (parsed.positional.length ? parsed.positional : PLUGIN_KINDS) as PluginKind[];
-        for (const kind of kinds) {
-          if (!PLUGIN_KINDS.includes(kind))
-            throw new TesseraError(`Unknown plugin kind "${kind}". Kinds: ${PLUGIN_KINDS.join(', ')}.`);
-          const entries = registry[kind].entries();
-          console.log(`${kind} (${entries.length})`);
-          for (const e of entries) console.log(`  ${e.name.padEnd(32)} ${e.meta.description ?? ''}`);
-        }
-        return 0;
-      }
-      case 'ops': {
-        only(parsed, ['backend']);
-        const backend = parsed.options.get('backend')?.at(-1) ?? 'cpu';
-        registry.backend.get(backend);
-        for (const { op, kernel } of opKernelCoverage(backend)) {
-          console.log(`  ${op.padEnd(32)} ${kernel ? 'kernel' : 'reference composition'}`);
-        }
-        return 0;
-      }
-      default:
-        throw new TesseraError(
-          `Unknown command "${parsed.command}". Commands: start, smoke, list, ops. See tessera --help.`,
-        );
-    }
-  } catch (err) {
-    if (err instanceof ConfigError || err instanceof TesseraError) {
-      console.error(`tessera: ${err.message}`);
+    if (!argv.length) {
+      cli.outputHelp();
       return 2;
     }
-    throw err;
+    await cli.parseAsync(argv, { from: 'user' });
+    return code;
+  } catch (err) {
+    if (err instanceof CommanderError) {
+      // Help and version exit 0; unknown commands/options and missing arguments are usage errors.
+      return err.exitCode === 0 ? 0 : 2;
+    }
+    const usage = err instanceof ConfigError || err instanceof UsageError;
+    const known = err instanceof TesseraError;
+    const message = err instanceof Error ? err.message : String(err);
+    console.error(`tessera: ${message}`);
+    if (verbose && err instanceof Error && err.stack) console.error(err.stack);
+    else if (!known) console.error('(an unexpected error; run again with --verbose for the stack trace)');
+    return usage ? 2 : 1;
   }
 }

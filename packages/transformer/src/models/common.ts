@@ -30,7 +30,8 @@ export abstract class PretrainedModel extends Module {
   abstract readonly config: Record<string, unknown>;
   abstract forward(inputs: ModelInputs): ModelOutput;
 
-  constructor(protected readonly rng: Rng) {
+  /** Draws dropout masks; its state is part of an exact resume. */
+  constructor(readonly rng: Rng) {
     super();
   }
 }

@@ -1,0 +1,109 @@
+import type { Tolerance } from './types.js';
+
+/** A tensor read back to the host: what every comparison works on, whatever the backend. */
+export interface HostTensor {
+  shape: number[];
+  dtype: string;
+  values: ArrayLike<number>;
+}
+
+export interface Deviation {
+  maxAbs: number;
+  maxRel: number;
+  /** Max |reference|: what maxRel is relative to. */
+  scale: number;
+  /** Flat index of the largest deviation, -1 when there is none. */
+  worst: number;
+  pass: boolean;
+  /** Set when the comparison could not be made element by element (shape, dtype). */
+  mismatch?: string;
+}
+
+/** Same value, counting NaN == NaN and equal infinities as equal (they are answers too). */
+function same(a: number, e: number): boolean {
+  return a === e || (Number.isNaN(a) && Number.isNaN(e));
+}
+
+/** Deviation of `actual` from `expected` under `tol` (see Tolerance for the rule). */
+export function deviation(actual: HostTensor, expected: HostTensor, tol: Tolerance): Deviation {
+  if (actual.shape.join(',') !== expected.shape.join(',')) {
+    return {
+      maxAbs: Number.POSITIVE_INFINITY,
+      maxRel: Number.POSITIVE_INFINITY,
+      scale: 0,
+      worst: -1,
+      pass: false,
+      mismatch: `shape [${actual.shape.join(', ')}], expected [${expected.shape.join(', ')}]`,
+    };
+  }
+  if (actual.dtype !== expected.dtype) {
+    return {
+      maxAbs: Number.POSITIVE_INFINITY,
+      maxRel: Number.POSITIVE_INFINITY,
+      scale: 0,
+      worst: -1,
+      pass: false,
+      mismatch: `dtype ${actual.dtype}, expected ${expected.dtype}`,
+    };
+  }
+  const a = actual.values;
+  const e = expected.values;
+  let scale = 0;
+  for (let i = 0; i < e.length; i++) {
+    const v = Math.abs(e[i]!);
+    if (Number.isFinite(v) && v > scale) scale = v;
+  }
+  let maxAbs = 0;
+  let worst = -1;
+  for (let i = 0; i < e.length; i++) {
+    if (same(a[i]!, e[i]!)) continue;
+    // A NaN or an infinity where the reference has something else is as wrong as it gets.
+    const d = Math.abs(a[i]! - e[i]!);
+    const dist = Number.isNaN(d) ? Number.POSITIVE_INFINITY : d;
+    if (dist > maxAbs || worst < 0) {
+      maxAbs = dist;
+      worst = i;
+    }
+  }
+  const maxRel = scale === 0 ? (maxAbs === 0 ? 0 : Number.POSITIVE_INFINITY) : maxAbs / scale;
+  return { maxAbs, maxRel, scale, worst, pass: maxAbs <= tol.atol + tol.rtol * scale };
+}
+
+/** "[1, 3]" for flat index `i` of `shape`. */
+export function indexOf(shape: readonly number[], i: number): string {
+  const idx: number[] = [];
+  for (let d = shape.length - 1; d >= 0; d--) {
+    const n = shape[d]!;
+    idx.unshift(i % n);
+    i = Math.floor(i / n);
+  }
+  return `[${idx.join(', ')}]`;
+}
+
+export function fmt(x: number | null): string {
+  if (x === null) return '-';
+  if (x === 0) return '0';
+  if (!Number.isFinite(x)) return String(x);
+  return x.toExponential(2);
+}
+
+export function formatTolerance(t: Tolerance | null): string {
+  if (!t) return '-';
+  if (t.rtol === 0 && t.atol === 0) return 'exact';
+  const parts = [];
+  if (t.rtol) parts.push(`rtol ${fmt(t.rtol)}`);
+  if (t.atol) parts.push(`atol ${fmt(t.atol)}`);
+  return parts.join(' + ');
+}
+
+/** One readable line for a failed comparison of output `name`. */
+export function describeDeviation(name: string, d: Deviation, actual: HostTensor, expected: HostTensor): string {
+  if (d.mismatch) return `${name}: ${d.mismatch}`;
+  const at = d.worst >= 0 ? indexOf(expected.shape, d.worst) : '';
+  const got = d.worst >= 0 ? actual.values[d.worst] : undefined;
+  const want = d.worst >= 0 ? expected.values[d.worst] : undefined;
+  return (
+    `${name}: max abs err ${fmt(d.maxAbs)} at ${at} (got ${got}, expected ${want}), ` +
+    `rel ${fmt(d.maxRel)} of scale ${fmt(d.scale)}`
+  );
+}

@@ -1,0 +1,23 @@
+/**
+ * @tessera/conformance — the cross-backend conformance suite. A backend is "supported"
+ * exactly when it passes this suite against the cpu reference:
+ *   1. tfjs-core's own shared op suite, with a per-backend expected-failure list;
+ *   2. op and gradient conformance for every kernel GPT/BERT/T5 training runs and every
+ *      Tessera fused op, under stated tolerances;
+ *   3. model conformance against PyTorch fixtures and 4. training loss curves, provided by
+ *      the model package (reported as not available until it provides them).
+ */
+export { conformanceCli, CONFORMANCE_USAGE, type CliIo } from './cli.js';
+export { deviation, type Deviation, type HostTensor } from './compare.js';
+export type { HostInput, KernelProbe, OpCase } from './level2/case.js';
+export { loadExpectedFailures, type ExpectedFailures, type Level1Options } from './level1/run.js';
+export {
+  SUITE_PACKAGES,
+  type ConformanceSuites,
+  type ModelConformanceCase,
+  type TrainingConformanceCase,
+} from './levels34.js';
+export { formatJson, formatMarkdown, formatTable, summaryLine } from './report.js';
+export { level2Cases, runConformance, type CaseFilter, type ConformanceOptions } from './run.js';
+export { accumulation, ELEMENTWISE, EXACT, illConditioned, TRANSCENDENTAL } from './tolerances.js';
+export type * from './types.js';

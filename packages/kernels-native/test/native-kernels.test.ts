@@ -1,0 +1,438 @@
+import {
+  adamwOp,
+  attentionOp,
+  geluOp,
+  layerNormOp,
+  opKernelCoverage,
+  Rng,
+  registry,
+  rmsNormOp,
+  softmaxCrossEntropyOp,
+  type Tensor,
+  tf,
+  useBackend,
+} from '@tessera/tensor-core';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { getNumThreads, nativeKernelNames, nativeStatus, setNumThreads } from '@tessera/kernels-native';
+
+// Tolerances, relative to the largest |value| of the cpu result (tools/testing/compare.ts's rule):
+// - MATMUL_RTOL: OpenBLAS accumulates in fp32 in its own blocking order, tfjs-backend-cpu
+//   in float64; the difference grows like sqrt(K)·ulp, so 2e-6·sqrt(K) covers every K here.
+// - FUSED_RTOL: norms, cross-entropy, AdamW and the data movement kernels accumulate in
+//   float64 like the reference kernels: they agree to a few ulps.
+// - ATTN_RTOL / GELU_RTOL: attention's dot products and GELU's tanh/exp run in fp32
+//   (vectorised) where the reference uses float64: 1e-5 (≈ 80 ulp of the output's scale).
+const MATMUL_RTOL = (K: number) => 2e-6 * Math.max(4, Math.sqrt(K));
+const FUSED_RTOL = 2e-6;
+const ATTN_RTOL = 1e-5;
+const GELU_RTOL = 1e-5;
+
+const rng = new Rng('kernels-native');
+
+beforeAll(async () => {
+  expect(nativeStatus().available, nativeStatus().reason).toBe(true);
+  await useBackend('native', { log: () => {} });
+});
+
+interface Input {
+  data: Float32Array | Int32Array;
+  shape: number[];
+  dtype: 'float32' | 'int32';
+}
+const randn = (shape: number[], std = 1): Input => ({
+  data: Float32Array.from({ length: shape.reduce((a, b) => a * b, 1) }, () => rng.normal() * std),
+  shape,
+  dtype: 'float32',
+});
+const ints = (shape: number[], n: number): Input => ({
+  data: Int32Array.from({ length: shape.reduce((a, b) => a * b, 1) }, () => rng.int(n)),
+  shape,
+  dtype: 'int32',
+});
+
+/**
+ * Runs `fn` on fresh tensors of `inputs` under `backend` and returns its outputs' values.
+ * Tensors are created inside, so each backend computes from its own storage.
+ */
+async function runOn(
+  backend: string,
+  inputs: Input[],
+  fn: (...xs: Tensor[]) => Tensor | Tensor[],
+): Promise<{ shape: number[]; values: Float32Array | Int32Array }[]> {
+  await tf.setBackend(backend);
+  const before = tf.memory().numTensors;
+  const results = tf.tidy(() => {
+    const xs = inputs.map((i) => tf.tensor(i.data, i.shape, i.dtype));
+    const out = fn(...xs);
+    return (Array.isArray(out) ? out : [out]).map((t) => ({
+      shape: t.shape,
+      values: t.dataSync() as Float32Array | Int32Array,
+    }));
+  });
+  expect(tf.memory().numTensors, `${backend} leaked tensors`).toBe(before);
+  await tf.setBackend('native');
+  return results;
+}
+
+function expectClose(
+  actual: { shape: number[]; values: ArrayLike<number> },
+  expected: { shape: number[]; values: ArrayLike<number> },
+  rtol: number,
+  label: string,
+  atol = 1e-7,
+) {
+  expect(actual.shape, label).toEqual(expected.shape);
+  let scale = 0;
+  let maxAbs = 0;
+  for (let i = 0; i < expected.values.length; i++) {
+    scale = Math.max(scale, Math.abs(expected.values[i]!));
+    const d = Math.abs(actual.values[i]! - expected.values[i]!);
+    if (!(d <= maxAbs)) maxAbs = Number.isNaN(d) ? Number.POSITIVE_INFINITY : d;
+  }
+  if (maxAbs <= atol) return;
+  expect(
+    maxAbs / (scale || 1),
+    `${label}: max abs ${maxAbs.toExponential(2)} (scale ${scale.toExponential(2)})`,
+  ).toBeLessThanOrEqual(rtol);
+}
+
+/** The same computation on native and cpu, compared output by output. */
+async function compare(label: string, inputs: Input[], fn: (...xs: Tensor[]) => Tensor | Tensor[], rtol: number) {
+  const native = await runOn('native', inputs, fn);
+  const cpu = await runOn('cpu', inputs, fn);
+  expect(native.length).toBe(cpu.length);
+  native.forEach((n, i) => {
+    expectClose(n, cpu[i]!, rtol, `${label} output ${i}`);
+  });
+}
+
+/** Forward value and the gradient of sum(out · w) with respect to every float input. */
+function withGrads(f: (...xs: Tensor[]) => Tensor, diff: number[]) {
+  return (...xs: Tensor[]) => {
+    const y = f(...xs);
+    const w = tf.sin(tf.reshape(tf.range(0, y.size), y.shape)); // fixed, non-uniform weights
+    const grads = tf.grads((...ds: Tensor[]) => {
+      const args = [...xs];
+      diff.forEach((k, i) => {
+        args[k] = ds[i]!;
+      });
+      return tf.sum(tf.mul(f(...args), w));
+    })(diff.map((k) => xs[k]!));
+    return [y, ...grads];
+  };
+}
+
+describe('backend "native"', () => {
+  it('is registered with priority 20, available, and chosen by auto', async () => {
+    const entry = registry.backend.entries().find((e) => e.name === 'native')!;
+    expect((entry.meta as { priority: number }).priority).toBe(20);
+    let notice = '';
+    const choice = await useBackend('auto', { log: (l) => (notice = l) });
+    expect(choice.name).toBe('native');
+    expect(notice).toMatch(/^tessera: backend auto -> native \(.*OpenBLAS/);
+  });
+
+  it('has its own kernel for every Tessera fused op', () => {
+    expect(opKernelCoverage('native').filter((c) => !c.kernel)).toEqual([]);
+    expect(nativeKernelNames).toEqual(expect.arrayContaining(['BatchMatMul', 'GatherV2', 'UnsortedSegmentSum']));
+  });
+});
+
+describe('matmul (OpenBLAS) matches cpu', () => {
+  const cases: [number[], number[], boolean, boolean][] = [
+    [[1, 1], [1, 1], false, false],
+    [[7, 5], [5, 3], false, false],
+    [[9, 6], [9, 4], true, false],
+    [[6, 9], [4, 9], false, true],
+    [[9, 6], [4, 9], true, true],
+    [[2, 3, 5, 4], [4, 6], false, false], // rank 4 x rank 2: folded into one sgemm
+    [[2, 3, 4, 5], [6, 4], true, true],
+    [[3, 5, 4], [3, 4, 6], false, false],
+    [[1, 5, 4], [3, 4, 6], false, false], // batch 1 on the left broadcasts
+    [[3, 5, 4], [1, 6, 4], false, true],
+    [[4, 1], [1, 3], false, false], // K = 1
+    [[130, 257], [257, 67], false, false], // odd sizes over OpenBLAS's blocking
+  ];
+  for (const [sa, sb, ta, tb] of cases) {
+    it(`[${sa}]${ta ? 'ᵀ' : ''} x [${sb}]${tb ? 'ᵀ' : ''}`, async () => {
+      const K = ta ? sa[sa.length - 2]! : sa[sa.length - 1]!;
+      // tfjs's BatchMatMul gradient does not reduce broadcast batch dims (on any backend),
+      // so gradients are compared where the batch dims agree.
+      const sameBatch = sa.slice(0, -2).join() === sb.slice(0, -2).join();
+      const f = (a?: Tensor, b?: Tensor) => tf.matMul(a!, b!, ta, tb);
+      await compare('matmul', [randn(sa), randn(sb)], sameBatch ? withGrads(f, [0, 1]) : f, MATMUL_RTOL(K));
+    });
+  }
+
+  it('broadcasts batch dims on both sides ([2,1] x [1,3]) like an explicit tile', async () => {
+    const a = randn([2, 1, 5, 4]);
+    const b = randn([1, 3, 4, 6]);
+    const native = await runOn('native', [a, b], (x, y) => tf.matMul(x!, y!));
+    const tiled = await runOn('cpu', [a, b], (x, y) => tf.matMul(tf.tile(x!, [1, 3, 1, 1]), tf.tile(y!, [2, 1, 1, 1])));
+    expectClose(native[0]!, tiled[0]!, MATMUL_RTOL(4), 'broadcast matmul');
+  });
+
+  it('K = 0 gives zeros; int32 falls back to the cpu kernel', async () => {
+    const [z] = await runOn('native', [randn([3, 0]), randn([0, 4])], (a, b) => tf.matMul(a!, b!));
+    expect(Array.from(z!.values)).toEqual(new Array(12).fill(0));
+    await compare('int matmul', [ints([3, 4], 5), ints([4, 2], 5)], (a, b) => tf.matMul(a!, b!), 0);
+  });
+
+  it("inner-dimension mismatch throws tfjs's own error", async () => {
+    await expect(runOn('native', [randn([2, 3]), randn([4, 2])], (a, b) => tf.matMul(a!, b!))).rejects.toThrow(
+      /inner shapes/,
+    );
+    await tf.setBackend('native');
+  });
+});
+
+describe('embedding gather and scatter-add match cpu', () => {
+  it('gather [V, E] by [B, T] ids, and its gradient (UnsortedSegmentSum) with repeated ids', async () => {
+    await compare(
+      'gather',
+      [randn([11, 7]), ints([3, 5], 11)],
+      (table, ids) => {
+        const f = (t: Tensor) => tf.gather(t, ids!);
+        const w = tf.sin(tf.reshape(tf.range(0, 3 * 5 * 7), [3, 5, 7]));
+        return [f(table!), tf.grad((t: Tensor) => tf.sum(tf.mul(f(t), w)))(table!)];
+      },
+      FUSED_RTOL,
+    );
+  });
+
+  it('unsortedSegmentSum drops out-of-range ids; gather rejects them', async () => {
+    const ids: Input = { data: Int32Array.from([0, 3, -1, 3, 7, 1]), shape: [6], dtype: 'int32' };
+    await compare('segment sum', [randn([6, 4]), ids], (x, s) => tf.unsortedSegmentSum(x!, s!, 5), FUSED_RTOL);
+    const bad: Input = { data: Int32Array.from([0, 9]), shape: [2], dtype: 'int32' };
+    await expect(runOn('native', [randn([4, 3]), bad], (x, i) => tf.gather(x!, i!))).rejects.toThrow(
+      /index value 9 is not in \[0, 3\]/,
+    );
+    await tf.setBackend('native');
+  });
+});
+
+describe('data movement and elementwise kernels match cpu', () => {
+  it('transpose, slice, split, concat', async () => {
+    await compare(
+      'movement',
+      [randn([2, 5, 3, 4])],
+      (x) => [
+        tf.transpose(x!, [0, 2, 1, 3]),
+        tf.transpose(x!, [3, 1, 0, 2]),
+        tf.slice(x!, [1, 1, 0, 1], [1, 3, -1, 2]),
+        ...tf.split(x!, [1, 2, 2], 1),
+        tf.concat([x!, tf.mul(x!, 2)], 2),
+      ],
+      0,
+    );
+  });
+
+  it('sum over leading, trailing, middle and all axes, with keepDims', async () => {
+    await compare(
+      'sum',
+      [randn([4, 6, 5])],
+      (x) => [tf.sum(x!, 0), tf.sum(x!, -1), tf.sum(x!, 1, true), tf.sum(x!, [0, 1]), tf.sum(x!), tf.sum(x!, [0, 2])],
+      FUSED_RTOL,
+    );
+  });
+
+  it('add, sub, mul with equal shapes, bias broadcasts and scalars (and their gradients)', async () => {
+    await compare(
+      'binary',
+      [randn([4, 3, 5]), randn([5]), randn([3, 5]), randn([4, 3, 5])],
+      (x, b, c, y) => [
+        tf.add(x!, b!),
+        tf.sub(c!, x!),
+        tf.mul(x!, y!),
+        tf.mul(x!, 3),
+        tf.add(x!, tf.reshape(b!, [1, 1, 5])),
+        ...tf.grads((p: Tensor, q: Tensor) => tf.sum(tf.mul(tf.add(p, q), p)))([x!, b!]),
+      ],
+      FUSED_RTOL,
+    );
+  });
+});
+
+describe('fused ops on native match the cpu reference kernels (forward and gradient)', () => {
+  for (const approximate of ['none', 'tanh'] as const) {
+    for (const shape of [[1], [7], [3, 5], [2, 3, 1000]]) {
+      it(`gelu ${approximate} [${shape}]`, async () => {
+        await compare(
+          'gelu',
+          [randn(shape, 3)],
+          withGrads((x) => geluOp({ x: x! }, { approximate })[0]!, [0]),
+          GELU_RTOL,
+        );
+      });
+    }
+  }
+
+  for (const shape of [
+    [1, 1],
+    [3, 7],
+    [2, 5, 128],
+    [9, 4096],
+  ]) {
+    const C = shape[shape.length - 1]!;
+    it(`layer norm [${shape}] with and without beta`, async () => {
+      await compare(
+        'layerNorm',
+        [randn(shape, 2), randn([C]), randn([C])],
+        (x, g, b) => [
+          ...withGrads((xx, gg, bb) => layerNormOp({ x: xx!, gamma: gg!, beta: bb! }, { eps: 1e-5 })[0]!, [0, 1, 2])(
+            x!,
+            g!,
+            b!,
+          ),
+          ...withGrads((xx, gg) => layerNormOp({ x: xx!, gamma: gg! }, { eps: 1e-5 })[0]!, [0, 1])(x!, g!),
+        ],
+        C >= 4096 ? 2 * FUSED_RTOL : FUSED_RTOL,
+      );
+    });
+    it(`rms norm [${shape}]`, async () => {
+      await compare(
+        'rmsNorm',
+        [randn(shape, 2), randn([C])],
+        withGrads((x, g) => rmsNormOp({ x: x!, gamma: g! }, { eps: 1e-6 })[0]!, [0, 1]),
+        C >= 4096 ? 2 * FUSED_RTOL : FUSED_RTOL,
+      );
+    });
+  }
+
+  for (const [shape, reduction, ignore] of [
+    [[1, 1], 'mean', false],
+    [[6, 11], 'mean', true],
+    [[2, 5, 65], 'sum', true],
+    [[4, 3, 1000], 'mean', false],
+  ] as const) {
+    it(`softmax cross-entropy [${shape}] ${reduction}${ignore ? ' with ignored positions' : ''}`, async () => {
+      const V = shape[shape.length - 1]!;
+      const labels = ints(shape.slice(0, -1), V);
+      if (ignore) (labels.data as Int32Array)[0] = -100;
+      await compare(
+        'crossEntropy',
+        [randn([...shape], 3), labels],
+        (logits, y) =>
+          withGrads((l) => softmaxCrossEntropyOp({ logits: l!, labels: y! }, { reduction })[0]!, [0])(logits!),
+        FUSED_RTOL,
+      );
+    });
+  }
+
+  it('cross-entropy rejects a label outside the vocabulary with the reference message', async () => {
+    const labels: Input = { data: Int32Array.from([1, 7]), shape: [2], dtype: 'int32' };
+    await expect(
+      runOn('native', [randn([2, 5]), labels], (l, y) => softmaxCrossEntropyOp({ logits: l!, labels: y! })[0]!),
+    ).rejects.toThrow(/label 7 at position 1 is outside the vocabulary \[0, 5\)/);
+    await tf.setBackend('native');
+  });
+
+  const attentionCases: {
+    name: string;
+    q: number[];
+    Tk?: number;
+    Dv?: number;
+    causal: boolean;
+    mask?: boolean;
+    bias?: number[];
+  }[] = [
+    { name: 'size 1', q: [1, 1, 1, 1], causal: false },
+    { name: 'causal GPT-like', q: [2, 3, 9, 8], causal: true },
+    { name: 'causal, Tk > Tq (KV cache)', q: [1, 2, 3, 4], Tk: 7, causal: true },
+    { name: 'padding mask with a fully masked row', q: [3, 2, 5, 4], causal: false, mask: true },
+    { name: 'full bias, Dv != D', q: [2, 2, 4, 3], Dv: 5, causal: false, bias: [2, 2, 4, 4] },
+    { name: 'T5 bias broadcast over batch', q: [3, 2, 6, 4], causal: true, bias: [1, 2, 6, 6] },
+    {
+      name: 'bias broadcast over heads and queries',
+      q: [2, 3, 4, 2],
+      Tk: 6,
+      causal: false,
+      mask: true,
+      bias: [2, 1, 1, 6],
+    },
+  ];
+  for (const c of attentionCases) {
+    it(`attention: ${c.name}`, async () => {
+      const [B, H, Tq, D] = c.q as [number, number, number, number];
+      const Tk = c.Tk ?? Tq;
+      const inputs = [randn(c.q), randn([B, H, Tk, D]), randn([B, H, Tk, c.Dv ?? D])];
+      if (c.mask) {
+        const m = Float32Array.from({ length: B * Tk }, (_, i) => (i % 3 === 2 ? 0 : 1));
+        if (B > 1) m.fill(0, Tk, 2 * Tk); // batch 1: nothing to attend to
+        inputs.push({ data: m, shape: [B, Tk], dtype: 'float32' });
+      }
+      if (c.bias) inputs.push(randn(c.bias));
+      const diff = c.bias ? [0, 1, 2, inputs.length - 1] : [0, 1, 2];
+      await compare(
+        'attention',
+        inputs,
+        withGrads((q, k, v, ...rest) => {
+          const mask = c.mask ? rest[0] : undefined;
+          const bias = c.bias ? rest[rest.length - 1] : undefined;
+          return attentionOp(
+            { q: q!, k: k!, v: v!, ...(mask ? { mask } : {}), ...(bias ? { bias } : {}) },
+            { causal: c.causal, scale: null },
+          )[0]!;
+        }, diff),
+        ATTN_RTOL,
+      );
+    });
+  }
+
+  it('AdamW update', async () => {
+    const shape = [37, 5];
+    const v: Input = { ...randn(shape), data: Float32Array.from(randn(shape).data, (x) => x * x) };
+    await compare(
+      'adamw',
+      [randn(shape), randn(shape), randn(shape, 0.1), v],
+      (p, g, m, vv) =>
+        adamwOp({ param: p!, grad: g!, m: m!, v: vv! }, { lr: 1e-2, weightDecay: 0.1, step: 3, beta2: 0.95 }),
+      FUSED_RTOL,
+    );
+  });
+});
+
+describe('threads and determinism', () => {
+  it('fused kernels give bit-identical results for 1 and 2 threads; matmul for a given count', async () => {
+    const original = getNumThreads();
+    const inputs = [
+      randn([2, 4, 33, 16]),
+      randn([2, 4, 33, 16]),
+      randn([2, 4, 33, 16]),
+      randn([64, 96]),
+      randn([96, 80]),
+    ];
+    const attn = withGrads(
+      (q, k, v) => attentionOp({ q: q!, k: k!, v: v! }, { causal: true, scale: null })[0]!,
+      [0, 1, 2],
+    );
+    const fn = (q?: Tensor, k?: Tensor, v?: Tensor, a?: Tensor, b?: Tensor) => [
+      ...attn(q!, k!, v!),
+      ...withGrads((x, g) => layerNormOp({ x: x!, gamma: g! }, { eps: 1e-5 })[0]!, [0, 1])(
+        tf.matMul(a!, b!),
+        tf.ones([80]),
+      ),
+    ];
+    try {
+      const runs: Float32Array[][] = [];
+      for (const n of [1, 2, 2]) {
+        setNumThreads(n);
+        runs.push((await runOn('native', inputs, fn)).map((r) => r.values as Float32Array));
+      }
+      // Same count, same bits (everything, matmul included).
+      runs[1]!.forEach((v, i) => {
+        expect(Buffer.compare(Buffer.from(v.buffer), Buffer.from(runs[2]![i]!.buffer))).toBe(0);
+      });
+      // 1 vs 2 threads: attention's gradients (which do not involve matmul) are identical.
+      for (const i of [1, 2, 3]) {
+        expect(Buffer.compare(Buffer.from(runs[0]![i]!.buffer), Buffer.from(runs[1]![i]!.buffer))).toBe(0);
+      }
+    } finally {
+      setNumThreads(original);
+    }
+  });
+
+  it('setNumThreads validates its argument', () => {
+    expect(() => setNumThreads(0)).toThrow(/integer >= 1/);
+  });
+});

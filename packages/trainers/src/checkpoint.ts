@@ -1,0 +1,133 @@
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { disposeStateDict, type Optimizer, stateDictFromJSON } from '@tessera/optim';
+import { type RngState, TesseraError, tf } from '@tessera/tensor-core';
+import { loadSafetensors, type PretrainedModel, saveSafetensors, savePretrained } from '@tessera/transformer';
+
+export class CheckpointStateError extends TesseraError {}
+
+/** Everything besides weights and optimizer state that an exact resume needs. */
+export interface TrainerState {
+  /** Optimizer updates done. */
+  step: number;
+  epoch: number;
+  /** Position inside the current epoch's example order. */
+  position: number;
+  rng: RngState;
+  dataRng: RngState;
+  bestMetric: number | null;
+  bestCheckpoint: string | null;
+  evalsWithoutImprovement: number;
+  skippedBatches: number;
+  /** A fingerprint of the run config: resuming with another one is refused. */
+  configHash: string;
+}
+
+const PREFIX = 'checkpoint-';
+
+/**
+ * Writes checkpoint-<step>/ atomically: everything goes into a temporary directory that is
+ * renamed into place only when complete, so a crash mid-save leaves the previous
+ * checkpoints untouched and no half-written one.
+ */
+export async function saveCheckpoint(
+  outputDir: string,
+  model: PretrainedModel,
+  optimizer: Optimizer,
+  state: TrainerState,
+): Promise<string> {
+  mkdirSync(outputDir, { recursive: true });
+  const final = join(outputDir, `${PREFIX}${state.step}`);
+  const temporary = join(outputDir, `.tmp-${PREFIX}${state.step}-${process.pid}`);
+  rmSync(temporary, { recursive: true, force: true });
+  await savePretrained(model, temporary);
+  const optimizerState = optimizer.stateDict();
+  try {
+    // Moments go to safetensors (binary, exact); the rest of the state dict is plain JSON.
+    const json = {
+      ...optimizerState,
+      state: Object.fromEntries(
+        Object.entries(optimizerState.state).map(([n, s]) => [n, { step: s.step, tensors: {} }]),
+      ),
+    };
+    const tensors: Record<string, tf.Tensor> = {};
+    for (const [param, entry] of Object.entries(optimizerState.state)) {
+      for (const [key, tensor] of Object.entries(entry.tensors)) tensors[`${param}::${key}`] = tensor;
+    }
+    await saveSafetensors(join(temporary, 'optimizer.safetensors'), tensors);
+    writeFileSync(join(temporary, 'optimizer.json'), JSON.stringify(json));
+  } finally {
+    disposeStateDict(optimizerState);
+  }
+  writeFileSync(join(temporary, 'trainer_state.json'), `${JSON.stringify(state, null, 2)}\n`);
+  if (process.env.TESSERA_TEST_CRASH_IN_SAVE === String(state.step)) {
+    // Lets a test kill the process after the files are written but before the rename.
+    process.kill(process.pid, 'SIGKILL');
+  }
+  rmSync(final, { recursive: true, force: true });
+  renameSync(temporary, final);
+  return final;
+}
+
+/** Checkpoint directories in `outputDir`, oldest first (complete ones only). */
+export function listCheckpoints(outputDir: string): { step: number; path: string }[] {
+  if (!existsSync(outputDir)) return [];
+  return readdirSync(outputDir)
+    .filter((n) => n.startsWith(PREFIX) && /^\d+$/.test(n.slice(PREFIX.length)))
+    .map((n) => ({ step: Number(n.slice(PREFIX.length)), path: join(outputDir, n) }))
+    .filter((c) => existsSync(join(c.path, 'trainer_state.json')))
+    .sort((a, b) => a.step - b.step);
+}
+
+/** Removes the oldest checkpoints beyond `limit`, never the best one. */
+export function pruneCheckpoints(outputDir: string, limit: number | null, keep: string | null): string[] {
+  if (limit === null) return [];
+  const all = listCheckpoints(outputDir);
+  const removable = all.filter((c) => c.path !== keep);
+  const excess = all.length - limit;
+  const removed: string[] = [];
+  for (const c of removable.slice(0, Math.max(0, excess))) {
+    rmSync(c.path, { recursive: true, force: true });
+    removed.push(c.path);
+  }
+  return removed;
+}
+
+/** Resolves `--resume DIR`: a checkpoint directory, or a run directory (its latest checkpoint). */
+export function resolveCheckpoint(path: string): string {
+  if (existsSync(join(path, 'trainer_state.json'))) return path;
+  const latest = listCheckpoints(path).at(-1);
+  if (!latest) {
+    throw new CheckpointStateError(
+      `${path} holds no checkpoint (no trainer_state.json, no checkpoint-N/ directory). Check the path.`,
+    );
+  }
+  return latest.path;
+}
+
+export function readTrainerState(checkpoint: string): TrainerState {
+  const path = join(checkpoint, 'trainer_state.json');
+  try {
+    return JSON.parse(readFileSync(path, 'utf8')) as TrainerState;
+  } catch (err) {
+    throw new CheckpointStateError(`${path} is unreadable: ${(err as Error).message}`);
+  }
+}
+
+/** Restores optimizer moments, steps, groups and schedule from a checkpoint. */
+export function loadOptimizerState(checkpoint: string, optimizer: Optimizer): void {
+  const json = JSON.parse(readFileSync(join(checkpoint, 'optimizer.json'), 'utf8'));
+  const { tensors } = loadSafetensors(join(checkpoint, 'optimizer.safetensors'));
+  const sd = stateDictFromJSON(json);
+  try {
+    for (const [key, tensor] of Object.entries(tensors)) {
+      const [param, name] = key.split('::') as [string, string];
+      const entry = sd.state[param];
+      if (!entry) throw new CheckpointStateError(`${checkpoint}: optimizer state for unknown parameter "${param}".`);
+      (entry.tensors as Record<string, tf.Tensor>)[name] = tensor;
+    }
+    optimizer.loadStateDict(sd);
+  } finally {
+    tf.dispose(Object.values(tensors));
+  }
+}
