@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 // Builds small tasks from the bundled Moby-Dick chapters (public domain):
-//  data/reverse/{train,test}.jsonl  seq2seq: "reverse: w1 w2 w3" -> "w3 w2 w1" (T5 fine-tuning)
+//  data/reverse/{train,test}.jsonl  seq2seq: spell a corpus word backwards, "reverse: w h a l e" -> "e l a h w"
+//                                   (T5 fine-tuning; test words never appear in training)
 //  data/retrieval/documents.txt     one sentence per line for embeddings + nearest-neighbour search
 // Usage: node tools/datasets/make-text-tasks.mjs
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -13,13 +14,13 @@ const sentences = text
   .map((s) => s.replace(/\s+/g, ' ').trim())
   .filter((s) => s.length > 0);
 
-const words = text.toLowerCase().match(/[a-z]+/g) ?? [];
-const pairs = [];
-for (let i = 0; i + 4 <= words.length && pairs.length < 1200; i += 7) {
-  const n = 3 + (i % 3); // 3 to 5 words
-  const chunk = words.slice(i, i + n);
-  pairs.push({ text: `reverse: ${chunk.join(' ')}`, target: [...chunk].reverse().join(' ') });
-}
+const words = [...new Set(text.toLowerCase().match(/[a-z]+/g) ?? [])]
+  .filter((w) => w.length >= 3 && w.length <= 7)
+  .sort();
+const pairs = words.map((w) => ({
+  text: `reverse: ${w.split('').join(' ')}`,
+  target: w.split('').reverse().join(' '),
+}));
 mkdirSync(join(root, 'data/reverse'), { recursive: true });
 const test = pairs.filter((_, i) => i % 10 === 0);
 const train = pairs.filter((_, i) => i % 10 !== 0);

@@ -59,7 +59,9 @@ describe('tessera smoke', () => {
     expect(await main(['ops', '--backend', 'cpu'])).toBe(0);
     expect(out.join('\n')).toMatch(/TesseraAttention +kernel/);
     expect(await main(['--help'])).toBe(0);
-    expect(out.join('\n')).toMatch(/smoke \[options\][\s\S]*train \[options\] <config>|train \[options\] <config>[\s\S]*smoke \[options\]/);
+    expect(out.join('\n')).toMatch(
+      /smoke \[options\][\s\S]*train \[options\] <config>|train \[options\] <config>[\s\S]*smoke \[options\]/,
+    );
     expect(await main(['trian'])).toBe(2);
     expect(err.join('\n')).toMatch(/unknown command 'trian'[\s\S]*Did you mean train\?/);
     expect(await main(['list', 'optimizers'])).toBe(2);

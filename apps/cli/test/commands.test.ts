@@ -25,7 +25,10 @@ function workdir(config: Record<string, unknown>): { dir: string; config: string
   const dir = mkdtempSync(join(tmpdir(), 'tessera-cli-'));
   writeFileSync(join(dir, 'corpus.txt'), `${[...LINES, ...LINES, ...LINES].join('\n')}\n`);
   const file = join(dir, 'run.json');
-  writeFileSync(file, JSON.stringify({ ...config, training: { ...(config.training as object), output_dir: join(dir, 'run') } }));
+  writeFileSync(
+    file,
+    JSON.stringify({ ...config, training: { ...(config.training as object), output_dir: join(dir, 'run') } }),
+  );
   return { dir, config: file };
 }
 
@@ -46,7 +49,19 @@ describe('tessera train / eval / generate', () => {
     expect(out.join('\n')).toMatch(/step 4\/4 +loss/);
     expect(await main(['eval', config, '--checkpoint', join(dir, 'run')])).toBe(0);
     expect(out.join('\n')).toMatch(/eval .*checkpoint-4: loss [\d.]+, perplexity/);
-    expect(await main(['generate', '--checkpoint', join(dir, 'run'), '--prompt', 'The keeper', '--max-new-tokens', '5', '--backend', 'cpu'])).toBe(0);
+    expect(
+      await main([
+        'generate',
+        '--checkpoint',
+        join(dir, 'run'),
+        '--prompt',
+        'The keeper',
+        '--max-new-tokens',
+        '5',
+        '--backend',
+        'cpu',
+      ]),
+    ).toBe(0);
     expect(out.at(-1)).toMatch(/^The keeper/);
     expect(await main(['train', config, '--data', 'x.txt'])).toBe(2);
     expect(err.join('\n')).toContain('--data continues a finished run on new data; give --resume DIR too.');
@@ -67,13 +82,32 @@ describe('tessera train / eval / generate', () => {
     const docs = join(dir, 'docs.txt');
     writeFileSync(docs, `${LINES.join('\n')}\n`);
     const output = join(dir, 'emb.jsonl');
-    expect(await main(['embed', '--checkpoint', join(dir, 'run'), '--input', docs, '--output', output, '--backend', 'cpu'])).toBe(0);
-    const rows = readFileSync(output, 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+    expect(
+      await main(['embed', '--checkpoint', join(dir, 'run'), '--input', docs, '--output', output, '--backend', 'cpu']),
+    ).toBe(0);
+    const rows = readFileSync(output, 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
     expect(rows).toHaveLength(4);
     const norm = Math.sqrt(rows[0].embedding.reduce((s: number, x: number) => s + x * x, 0));
     expect(norm).toBeCloseTo(1, 5);
     const { out } = capture();
-    expect(await main(['search', '--checkpoint', join(dir, 'run'), '--documents', docs, '--query', LINES[2]!, '--top-k', '2', '--backend', 'cpu'])).toBe(0);
+    expect(
+      await main([
+        'search',
+        '--checkpoint',
+        join(dir, 'run'),
+        '--documents',
+        docs,
+        '--query',
+        LINES[2]!,
+        '--top-k',
+        '2',
+        '--backend',
+        'cpu',
+      ]),
+    ).toBe(0);
     // The query is one of the documents: it must come first, with similarity 1.
     expect(out[0]).toMatch(/^1\.0000 {2}When the storm came/);
   });

@@ -154,7 +154,9 @@ export class Trainer {
       model = loadPretrained(checkpoint, { head: config.model.head, seed: seed }).model;
     } else if (config.model.from) {
       // A run directory works as well as a checkpoint: its latest checkpoint is used.
-      const from = existsSync(join(config.model.from, 'config.json')) ? config.model.from : resolveCheckpoint(config.model.from);
+      const from = existsSync(join(config.model.from, 'config.json'))
+        ? config.model.from
+        : resolveCheckpoint(config.model.from);
       model = loadPretrained(from, {
         head: config.model.head,
         allowMissing: config.model.allow_missing,
