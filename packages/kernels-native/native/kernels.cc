@@ -50,10 +50,19 @@ inline float VecExp(float x) {
   return e * scale;
 }
 
-// tanh(u) = 1 - 2 / (1 + e^{2u}); |u| > 9 is ±1 in fp32 anyway.
-inline float VecTanh(float u) {
-  u = std::min(9.0f, std::max(-9.0f, u));
-  return 1.0f - 2.0f / (1.0f + VecExp(2.0f * u));
+// 1 + tanh(u) and 1 - tanh(u), each to a few ulps of its own value (no cancellation):
+// with e = e^{2u}, 1 + t = 2e / (1 + e) and 1 - t = 2 / (1 + e). Forming t first and then
+// 1 ± t (or 1 - t·t) loses everything where |t| rounds to 1: the GELU-tanh gradient at
+// x = 30 multiplies 1 - t² by ~1500, so a t one ulp short of 1 was off by 2e-4.
+// |u| <= 40 keeps e^{2u} finite in fp32; beyond it both are 2 or 0 to fp32 precision anyway.
+struct OnePlusMinusTanh {
+  float plus, minus;
+};
+inline OnePlusMinusTanh VecOnePlusMinusTanh(float u) {
+  u = std::min(40.0f, std::max(-40.0f, u));
+  const float e = VecExp(2.0f * u);
+  const float inv = 2.0f / (1.0f + e);
+  return {e * inv, inv};
 }
 
 }  // namespace
@@ -73,7 +82,7 @@ void MatMul(const float* a, const float* b, float* out, int64_t batch, const int
   }
 }
 
-// GELU in fp32 math (VecTanh below; erff/expf for the exact form): the reference
+// GELU in fp32 math (VecOnePlusMinusTanh above; erfcf/expf for the exact form): the reference
 // computes in float64 and rounds, so the two agree to a few ulps of the output.
 void Gelu(const float* x, float* y, int64_t n, bool tanhForm) {
   const float k0 = static_cast<float>(kSqrt2OverPi), k1 = static_cast<float>(kCoeff);
@@ -82,10 +91,11 @@ void Gelu(const float* x, float* y, int64_t n, bool tanhForm) {
     if (tanhForm) {
       for (int64_t i = i0; i < i1; i++) {
         const float v = x[i];
-        y[i] = 0.5f * v * (1.0f + VecTanh(k0 * (v + k1 * v * v * v)));
+        y[i] = 0.5f * v * VecOnePlusMinusTanh(k0 * (v + k1 * v * v * v)).plus;
       }
     } else {
-      for (int64_t i = i0; i < i1; i++) y[i] = 0.5f * x[i] * (1.0f + std::erf(x[i] * r2));
+      // 1 + erf(z) = erfc(-z): no cancellation for very negative x.
+      for (int64_t i = i0; i < i1; i++) y[i] = 0.5f * x[i] * std::erfc(-x[i] * r2);
     }
   });
 }
@@ -98,10 +108,11 @@ void GeluGrad(const float* x, const float* dy, float* dx, int64_t n, bool tanhFo
       const float v = x[i];
       float d;
       if (tanhForm) {
-        const float t = VecTanh(k0 * (v + k1 * v * v * v));
-        d = 0.5f * (1 + t) + 0.5f * v * (1 - t * t) * k0 * (1 + 3 * k1 * v * v);
+        const OnePlusMinusTanh t = VecOnePlusMinusTanh(k0 * (v + k1 * v * v * v));
+        // 1 - t² = (1 + t)(1 - t), each factor exact to a few ulps.
+        d = 0.5f * t.plus + 0.5f * v * (t.plus * t.minus) * k0 * (1 + 3 * k1 * v * v);
       } else {
-        d = 0.5f * (1 + std::erf(v * r2)) + v * r2pi * std::exp(-0.5f * v * v);
+        d = 0.5f * std::erfc(-v * r2) + v * r2pi * std::exp(-0.5f * v * v);
       }
       dx[i] = dy[i] * d;
     }
@@ -338,7 +349,11 @@ inline void TransposeInto(const float* src, int rows, int cols, float* dst) {
 }
 
 // Keys query i may see: all of them, or up to i + (Tk - Tq) when causal.
-inline int VisibleKeys(const AttentionShape& s, int i) { return s.causal ? std::min(s.Tk, i + s.Tk - s.Tq + 1) : s.Tk; }
+// Never negative: with Tq > Tk the first rows see no key at all (and callers index
+// dsRow + nk, which must not point before the row).
+inline int VisibleKeys(const AttentionShape& s, int i) {
+  return s.causal ? std::max(0, std::min(s.Tk, i + s.Tk - s.Tq + 1)) : s.Tk;
+}
 
 }  // namespace
 

@@ -428,6 +428,7 @@ export function makeKernels(addon: NativeAddon): Record<string, tfc.KernelFunc> 
       args.attrs!.begin as number[],
       args.attrs!.size as number[],
     );
+    tfc.slice_util.assertParamsValid(x, begin!, size!);
     const xs = stridesOf(x.shape);
     const offset = begin!.reduce((acc, b, d) => acc + b * xs[d]!, 0);
     return out(args, size!, copyView(xv, offset, xs, size!));
@@ -455,6 +456,12 @@ export function makeKernels(addon: NativeAddon): Record<string, tfc.KernelFunc> 
     const values = inputs.map((t) => f32(args, t));
     if (!inputs.length || values.some((v) => !v) || inputs[0]!.shape.length > 8) return cpu('Concat', args);
     const axis = tfc.util.parseAxisParam(args.attrs!.axis as number, inputs[0]!.shape)[0]!;
+    // As the cpu kernel: mismatched ranks or non-axis dims throw tfjs's message (copying
+    // them into an output sized from the first input would write past its end).
+    tfc.backend_util.assertParamsConsistent(
+      inputs.map((t) => t.shape),
+      axis,
+    );
     const outShape = tfc.backend_util.computeOutShape(
       inputs.map((t) => t.shape),
       axis,

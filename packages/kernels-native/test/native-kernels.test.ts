@@ -12,8 +12,15 @@ import {
   tf,
   useBackend,
 } from '@tessera/tensor-core';
+import { createRequire } from 'node:module';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { getNumThreads, nativeKernelNames, nativeStatus, setNumThreads } from '@tessera/kernels-native';
+import {
+  getNumThreads,
+  type NativeAddon,
+  nativeKernelNames,
+  nativeStatus,
+  setNumThreads,
+} from '@tessera/kernels-native';
 
 // Tolerances, relative to the largest |value| of the cpu result (tools/testing/compare.ts's rule):
 // - MATMUL_RTOL: OpenBLAS accumulates in fp32 in its own blocking order, tfjs-backend-cpu
@@ -227,6 +234,34 @@ describe('data movement and elementwise kernels match cpu', () => {
     );
   });
 
+  it("concat and slice reject inconsistent shapes with tfjs's error (no write past the output)", () => {
+    const a = tf.zeros([2, 2]);
+    const b = tf.zeros([1, 2]);
+    const c = tf.zeros([2, 2, 1]);
+    expect(() => tf.concat([a, b], 1)).toThrow(/does not match/);
+    expect(() => tf.concat([b, a], 1)).toThrow(/does not match/);
+    expect(() => tf.concat([a, c], 0)).toThrow(/rank/i);
+    expect(() => tf.slice(a, [1, 0], [2, 2])).toThrow(/slice/i);
+    tf.dispose([a, b, c]);
+  });
+
+  it('the addon throws a RangeError, never writes out of bounds, when given inconsistent sizes', () => {
+    const addon = createRequire(import.meta.url)('../dist/native/tessera_native.node') as NativeAddon;
+    const f = (n: number) => new Float32Array(n);
+    const d = (...v: number[]) => Float64Array.from(v);
+    expect(() => addon.stridedCopy(f(4), 0, d(2, 1), f(4), 2, d(2, 1), d(2, 2))).toThrow(/stridedCopy: out view/);
+    expect(() => addon.stridedCopy(f(4), 1, d(2, 1), f(4), 0, d(2, 1), d(2, 2))).toThrow(/stridedCopy: x view/);
+    expect(() => addon.reduceSum(f(6), 2, 3, 1, f(1))).toThrow(RangeError);
+    expect(() => addon.binary(0, f(6), f(4), f(6))).toThrow(/binary/);
+    expect(() => addon.matmul(f(6), f(5), f(4), d(0), d(0), 2, 2, 3, false, false)).toThrow(/matmul: b/);
+    expect(() => addon.gelu(f(8), f(4), true)).toThrow(/gelu/);
+    expect(() => addon.layerNorm(f(6), f(2), null, f(6), 2, 3, 1e-5)).toThrow(/layerNorm: gamma/);
+    expect(() => addon.gather(f(6), 3, Int32Array.of(0, 1), f(3), 2)).toThrow(/gather: out/);
+    expect(() =>
+      addon.attention(f(8), f(8), f(8), f(4), Int32Array.of(1, 1, 2, 2, 4, 4, 1, 1, 1, 1), 1, false, null, null),
+    ).toThrow(/attention: out/);
+  });
+
   it('sum over leading, trailing, middle and all axes, with keepDims', async () => {
     await compare(
       'sum',
@@ -266,6 +301,17 @@ describe('fused ops on native match the cpu reference kernels (forward and gradi
       });
     }
   }
+
+  // |x| up to ~30: where tanh rounds to ±1 in fp32, 1 - tanh² must still come out ~0, not one ulp.
+  it('gelu tanh gradient at extreme |x|', async () => {
+    const x = Float32Array.from({ length: 64 }, (_, i) => -30 + (60 * i) / 63);
+    await compare(
+      'gelu extreme',
+      [{ data: x, shape: [64], dtype: 'float32' }],
+      withGrads((t) => geluOp({ x: t! }, { approximate: 'tanh' })[0]!, [0]),
+      GELU_RTOL,
+    );
+  });
 
   for (const shape of [
     [1, 1],
