@@ -18,6 +18,7 @@ Runs the conformance suite for a backend against the cpu reference and prints a 
   --import MODULE      module that registers the backend (repeatable)
   --reference NAME     reference backend (default cpu)
   --expected FILE      level-1 expected-failure list (default: the one kept for NAME)
+  --fixtures DIR       level-3 PyTorch fixtures (default: @tessera/transformer's, in a checkout)
   --failures-only      print only failing rows (the level lines and summary always)
   --require-all        a level that is not available counts as a failure
 `;
@@ -47,6 +48,7 @@ export async function conformanceCli(
         import: { type: 'string', multiple: true },
         reference: { type: 'string' },
         expected: { type: 'string' },
+        fixtures: { type: 'string' },
         'failures-only': { type: 'boolean' },
         'require-all': { type: 'boolean' },
         help: { type: 'boolean', short: 'h' },
@@ -88,6 +90,7 @@ export async function conformanceCli(
       ...(values.filter ? { filter: values.filter } : {}),
       ...(values.import ? { imports: values.import } : {}),
       ...(values.expected ? { level1: { expectedFailures: values.expected } } : {}),
+      ...(values.fixtures ? { level3: { fixturesDir: values.fixtures } } : {}),
       requireAllLevels: values['require-all'] ?? false,
       onLevel: (l) => io.err(`conformance: level ${l.level} ${l.status} (${(l.durationMs / 1000).toFixed(1)} s)`),
     });

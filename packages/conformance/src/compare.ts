@@ -15,6 +15,8 @@ export interface Deviation {
   /** Flat index of the largest deviation, -1 when there is none. */
   worst: number;
   pass: boolean;
+  /** What maxRel is relative to (Tolerance.scale). */
+  mode: 'max' | 'norm' | 'element';
   /** Set when the comparison could not be made element by element (shape, dtype). */
   mismatch?: string;
 }
@@ -33,6 +35,7 @@ export function deviation(actual: HostTensor, expected: HostTensor, tol: Toleran
       scale: 0,
       worst: -1,
       pass: false,
+      mode: tol.scale ?? 'max',
       mismatch: `shape [${actual.shape.join(', ')}], expected [${expected.shape.join(', ')}]`,
     };
   }
@@ -43,30 +46,57 @@ export function deviation(actual: HostTensor, expected: HostTensor, tol: Toleran
       scale: 0,
       worst: -1,
       pass: false,
+      mode: tol.scale ?? 'max',
       mismatch: `dtype ${actual.dtype}, expected ${expected.dtype}`,
     };
   }
   const a = actual.values;
   const e = expected.values;
+  const mode = tol.scale ?? 'max';
   let scale = 0;
-  for (let i = 0; i < e.length; i++) {
-    const v = Math.abs(e[i]!);
-    if (Number.isFinite(v) && v > scale) scale = v;
+  if (mode === 'norm') {
+    let sq = 0;
+    for (let i = 0; i < e.length; i++) if (Number.isFinite(e[i]!)) sq += e[i]! * e[i]!;
+    scale = Math.sqrt(sq);
+  } else {
+    for (let i = 0; i < e.length; i++) {
+      const v = Math.abs(e[i]!);
+      if (Number.isFinite(v) && v > scale) scale = v;
+    }
   }
+  if (mode !== 'element') scale = Math.max(scale, tol.floor ?? 0);
   let maxAbs = 0;
+  let maxRel = 0;
   let worst = -1;
+  let pass = true;
   for (let i = 0; i < e.length; i++) {
     if (same(a[i]!, e[i]!)) continue;
     // A NaN or an infinity where the reference has something else is as wrong as it gets.
     const d = Math.abs(a[i]! - e[i]!);
     const dist = Number.isNaN(d) ? Number.POSITIVE_INFINITY : d;
+    if (mode === 'element') {
+      // Each element against its own magnitude: the worst is the largest relative deviation.
+      const ref = Math.abs(e[i]!);
+      const rel = ref === 0 ? Number.POSITIVE_INFINITY : dist / ref;
+      if (!(dist <= tol.atol + tol.rtol * ref)) pass = false;
+      if (rel > maxRel || worst < 0) {
+        maxRel = rel;
+        worst = i;
+      }
+      maxAbs = Math.max(maxAbs, dist);
+      continue;
+    }
     if (dist > maxAbs || worst < 0) {
       maxAbs = dist;
       worst = i;
     }
   }
-  const maxRel = scale === 0 ? (maxAbs === 0 ? 0 : Number.POSITIVE_INFINITY) : maxAbs / scale;
-  return { maxAbs, maxRel, scale, worst, pass: maxAbs <= tol.atol + tol.rtol * scale };
+  if (mode === 'element') {
+    for (let i = 0; i < e.length; i++) scale = Math.max(scale, Number.isFinite(e[i]!) ? Math.abs(e[i]!) : 0);
+    return { maxAbs, maxRel, scale, worst, pass, mode };
+  }
+  maxRel = scale === 0 ? (maxAbs === 0 ? 0 : Number.POSITIVE_INFINITY) : maxAbs / scale;
+  return { maxAbs, maxRel, scale, worst, pass: maxAbs <= tol.atol + tol.rtol * scale, mode };
 }
 
 /** "[1, 3]" for flat index `i` of `shape`. */
@@ -91,7 +121,13 @@ export function formatTolerance(t: Tolerance | null): string {
   if (!t) return '-';
   if (t.rtol === 0 && t.atol === 0) return 'exact';
   const parts = [];
-  if (t.rtol) parts.push(`rtol ${fmt(t.rtol)}`);
+  const of =
+    t.scale === 'norm'
+      ? ` of ‖ref‖${t.floor ? ` (floor ${fmt(t.floor)})` : ''}`
+      : t.scale === 'element'
+        ? ' per element'
+        : '';
+  if (t.rtol) parts.push(`rtol ${fmt(t.rtol)}${of}`);
   if (t.atol) parts.push(`atol ${fmt(t.atol)}`);
   return parts.join(' + ');
 }
@@ -104,6 +140,8 @@ export function describeDeviation(name: string, d: Deviation, actual: HostTensor
   const want = d.worst >= 0 ? expected.values[d.worst] : undefined;
   return (
     `${name}: max abs err ${fmt(d.maxAbs)} at ${at} (got ${got}, expected ${want}), ` +
-    `rel ${fmt(d.maxRel)} of scale ${fmt(d.scale)}`
+    (d.mode === 'element'
+      ? `worst rel ${fmt(d.maxRel)} (each element against itself)`
+      : `rel ${fmt(d.maxRel)} of ${d.mode === 'norm' ? '‖ref‖' : 'scale'} ${fmt(d.scale)}`)
   );
 }

@@ -4,18 +4,26 @@
  *   1. tfjs-core's own shared op suite, with a per-backend expected-failure list;
  *   2. op and gradient conformance for every kernel GPT/BERT/T5 training runs and every
  *      Tessera fused op, under stated tolerances;
- *   3. model conformance against PyTorch fixtures and 4. training loss curves, provided by
- *      the model package (reported as not available until it provides them).
+ *   3. GPT/BERT/T5 forward and backward against PyTorch fixtures;
+ *   4. 20 AdamW steps per family: the loss curve matches the reference backend's.
  */
 export { conformanceCli, CONFORMANCE_USAGE, type CliIo } from './cli.js';
 export { deviation, type Deviation, type HostTensor } from './compare.js';
 export type { HostInput, KernelProbe, OpCase } from './level2/case.js';
 export { loadExpectedFailures, type ExpectedFailures, type Level1Options } from './level1/run.js';
 export {
-  SUITE_PACKAGES,
-  type ConformanceSuites,
-  type ModelConformanceCase,
-  type TrainingConformanceCase,
+  defaultFixturesDir,
+  GRADIENT_TOLERANCE,
+  type Level3Options,
+  MODEL_FIXTURES,
+  MODEL_OUTPUT_TOLERANCE,
+  modelCases,
+} from './level3.js';
+export { type Level4Options, TRAINING_TOLERANCE, type TrainingFamily, trainingCases } from './level4.js';
+export type {
+  ConformanceSuites,
+  ModelConformanceCase,
+  TrainingConformanceCase,
 } from './levels34.js';
 export { formatJson, formatMarkdown, formatTable, summaryLine } from './report.js';
 export { level2Cases, runConformance, type CaseFilter, type ConformanceOptions } from './run.js';

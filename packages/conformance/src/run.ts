@@ -7,7 +7,9 @@ import { fusedOpCases } from './level2/fused.js';
 import { standardOpCases } from './level2/ops.js';
 import { runCase } from './level2/run.js';
 import { type Level1Options, runLevel1 } from './level1/run.js';
-import { type ConformanceSuites, discoverSuites, runLevel3, runLevel4 } from './levels34.js';
+import { type Level3Options, modelCases } from './level3.js';
+import { type Level4Options, trainingCases } from './level4.js';
+import { type ConformanceSuites, runLevel3, runLevel4 } from './levels34.js';
 import type { CaseResult, ConformanceResult, LevelNumber, LevelResult, Tolerance } from './types.js';
 
 export type CaseFilter = string | RegExp | ((name: string) => boolean);
@@ -30,7 +32,14 @@ export interface ConformanceOptions {
   imports?: string[];
   /** Level-1 settings: the expected-failure list, a time limit, and a filter of its own (default: `filter`). */
   level1?: Pick<Level1Options, 'expectedFailures' | 'timeoutMs' | 'filter'>;
-  /** Level-3/4 cases; default: those exported by installed model packages (@tessera/transformer). */
+  /**
+   * Level 3: where the PyTorch fixtures are (`fixturesDir`; default @tessera/transformer's
+   * test/fixtures in a checkout, else the level is not available) and which to run.
+   */
+  level3?: Level3Options;
+  /** Level 4: steps per family (default 20) and which families (default gpt, bert, t5). */
+  level4?: Level4Options;
+  /** Level-3/4 cases that replace the built-in ones (for a level, when given). */
   suites?: ConformanceSuites;
   /** Treat a level that is not available as a failure (default false: it is reported, not failed). */
   requireAllLevels?: boolean;
@@ -101,8 +110,7 @@ async function runLevel2(options: ConformanceOptions, reference: string, keep: (
 /**
  * Runs the conformance suite for `backend` and returns a structured result: per level a
  * status, per case the max absolute and relative error, the tolerance and a message.
- * Levels 3 and 4 report "not-available" (with the reason) until a model package provides
- * their cases.
+ * Level 3 reports "not-available" (with the reason) when it finds no PyTorch fixtures.
  */
 export async function runConformance(options: ConformanceOptions): Promise<ConformanceResult> {
   const started = performance.now();
@@ -126,7 +134,6 @@ export async function runConformance(options: ConformanceOptions): Promise<Confo
     results.push(l);
     options.onLevel?.(l);
   };
-  let suites: { suites: ConformanceSuites; missing: string } | undefined;
   for (const level of levels) {
     if (level === 1) {
       const filter = options.level1?.filter ?? options.filter;
@@ -137,11 +144,17 @@ export async function runConformance(options: ConformanceOptions): Promise<Confo
     } else if (level === 2) {
       push(await runLevel2(options, reference, keep));
     } else {
-      suites ??= await discoverSuites(options.suites);
-      const l =
-        level === 3
-          ? await runLevel3(options.backend, suites.suites.model, suites.missing, keep)
-          : await runLevel4(options.backend, reference, suites.suites.training, suites.missing, keep);
+      const given = 'the caller passed no cases for this level';
+      let l: LevelResult;
+      if (level === 3) {
+        const { cases, missing } = options.suites
+          ? { cases: options.suites.model, missing: given }
+          : modelCases(options.level3);
+        l = await runLevel3(options.backend, cases, missing, keep);
+      } else {
+        const cases = options.suites ? options.suites.training : trainingCases(options.level4);
+        l = await runLevel4(options.backend, reference, cases, given, keep);
+      }
       for (const c of l.cases) options.onCase?.(c);
       push(l);
     }

@@ -10,6 +10,14 @@ export type LevelNumber = 1 | 2 | 3 | 4;
 export interface Tolerance {
   rtol: number;
   atol: number;
+  /**
+   * What rtol is relative to (default "max"): the reference's max |value|; its L2 "norm"
+   * (a gradient compared as a whole, as PyTorch fixtures state theirs); or each "element"
+   * on its own (a loss curve, step by step). maxRelErr is reported against the same scale.
+   */
+  scale?: 'max' | 'norm' | 'element';
+  /** Lower bound of the scale ("max"/"norm"): a gradient that is mathematically zero is compared in absolute terms. */
+  floor?: number;
   /** Why this much: shown in the JSON report and next to each tolerance in the code. */
   why: string;
 }
