@@ -47,6 +47,52 @@ if (existsSync(report)) {
   skipped = (r.numPendingTests ?? 0) + (r.numTodoTests ?? 0);
 }
 if (run.status !== 0 && failed === 0) failed = 1;
+
+// Conformance for every backend that can run here: each report is written to a file and
+// printed, and its cases count in the summary.
+const cli = join(root, 'apps', 'cli', 'dist', 'bin.js');
+const backends = [
+  { name: 'cpu', imports: [] },
+  {
+    name: 'native',
+    imports: ['@tessera/kernels-native'],
+    needs: join(root, 'packages/kernels-native/dist/native/tessera_native.node'),
+  },
+];
+for (const backend of backends) {
+  if (backend.needs && !existsSync(backend.needs)) {
+    const why = join(root, 'packages/kernels-native/dist/native/build-error.txt');
+    console.log(
+      `\nconformance ${backend.name}: not run, the native addon is not built${existsSync(why) ? ` (${readFileSync(why, 'utf8').trim()})` : ''}`,
+    );
+    failed += 1;
+    continue;
+  }
+  const report = join(root, '.tmp', 'conformance', `${backend.name}.md`);
+  const args = [
+    cli,
+    'conformance',
+    '--backend',
+    backend.name,
+    ...backend.imports.flatMap((m) => ['--import', m]),
+    '--report',
+    report,
+  ];
+  const conf = spawnSync(process.execPath, args, {
+    cwd: root,
+    encoding: 'utf8',
+    env: { ...process.env, NO_COLOR: '1' },
+  });
+  const text = `${conf.stdout ?? ''}${conf.stderr ?? ''}`;
+  console.log(`\n===== conformance report: ${backend.name} (${report}) =====`);
+  console.log(existsSync(report) ? readFileSync(report, 'utf8') : text);
+  const counts = /(\d+) passed, (\d+) failed/.exec(text);
+  if (counts) {
+    passed += Number(counts[1]);
+    failed += Number(counts[2]);
+  }
+  if (conf.status !== 0 && (!counts || Number(counts[2]) === 0)) failed += 1;
+}
 if (lintFailed) failed += 1;
 console.log(`\n${passed} passed, ${failed} failed, ${skipped} skipped`);
 process.exit(failed > 0 ? 1 : (run.status ?? 1));
