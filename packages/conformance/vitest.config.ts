@@ -1,15 +1,4 @@
-import { defineConfig } from 'vitest/config';
+import { packageTestConfig } from '../../tools/vitest-package.js';
 
-export default defineConfig({
-  test: {
-    name: '@tessera/conformance',
-    root: import.meta.dirname,
-    include: ['test/**/*.test.ts'],
-    setupFiles: ['../../tools/test-setup.ts'],
-    // Tests import the built packages (dist): exactly what a user installs.
-    server: { deps: { external: [/\/dist\//, /node_modules/] } },
-    testTimeout: 180_000,
-    hookTimeout: 300_000,
-    pool: 'forks',
-  },
-});
+// The tfjs-core shared suite runs in child processes: longer limits.
+export default packageTestConfig('@tessera/conformance', import.meta.dirname, { testTimeout: 180_000, hookTimeout: 300_000 });

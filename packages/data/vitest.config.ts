@@ -1,14 +1,3 @@
-import { defineConfig } from 'vitest/config';
+import { packageTestConfig } from '../../tools/vitest-package.js';
 
-export default defineConfig({
-  test: {
-    name: '@tessera/data',
-    root: import.meta.dirname,
-    include: ['test/**/*.test.ts'],
-    setupFiles: ['../../tools/test-setup.ts'],
-    // Tests import the built packages (dist): exactly what a user installs.
-    server: { deps: { external: [/\/dist\//, /node_modules/] } },
-    testTimeout: 120_000,
-    pool: 'forks',
-  },
-});
+export default packageTestConfig('@tessera/data', import.meta.dirname);

@@ -3,17 +3,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { DEFAULT_SMOKE_CONFIG, main, runSmoke } from '@tessera/cli';
+import { capture } from './capture.js';
 import { tf } from '@tessera/tensor-core';
 
 afterEach(() => vi.restoreAllMocks());
-
-function capture() {
-  const out: string[] = [];
-  const err: string[] = [];
-  vi.spyOn(console, 'log').mockImplementation((...a) => void out.push(a.join(' ')));
-  vi.spyOn(console, 'error').mockImplementation((...a) => void err.push(a.join(' ')));
-  return { out, err };
-}
 
 describe('tessera smoke', () => {
   it('trains the tiny GPT and the loss falls; no tensor leaks', async () => {

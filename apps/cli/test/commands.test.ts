@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { main } from '@tessera/cli';
+import { capture } from './capture.js';
 
 const LINES = [
   'The lighthouse keeper climbed the stairs each evening and lit the lamp above the sea. The ships saw the light.',
@@ -12,14 +13,6 @@ const LINES = [
 ];
 
 afterEach(() => vi.restoreAllMocks());
-
-function capture() {
-  const out: string[] = [];
-  const err: string[] = [];
-  vi.spyOn(console, 'log').mockImplementation((...a) => void out.push(a.join(' ')));
-  vi.spyOn(console, 'error').mockImplementation((...a) => void err.push(a.join(' ')));
-  return { out, err };
-}
 
 function workdir(config: Record<string, unknown>): { dir: string; config: string } {
   const dir = mkdtempSync(join(tmpdir(), 'tessera-cli-'));
