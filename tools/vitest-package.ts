@@ -4,7 +4,11 @@ import { defineConfig } from 'vitest/config';
  * The test setup every package shares: its own test/ folder, the tfjs IS_TEST flag, and
  * the built packages (dist) imported as a user installs them.
  */
-export function packageTestConfig(name: string, root: string, overrides: { testTimeout?: number; hookTimeout?: number } = {}) {
+export function packageTestConfig(
+  name: string,
+  root: string,
+  overrides: { testTimeout?: number; hookTimeout?: number } = {},
+) {
   return defineConfig({
     test: {
       name,
