@@ -86,7 +86,8 @@ for (const backend of backends) {
   const text = `${conf.stdout ?? ''}${conf.stderr ?? ''}`;
   console.log(`\n===== conformance report: ${backend.name} (${report}) =====`);
   console.log(existsSync(report) ? readFileSync(report, 'utf8') : text);
-  const counts = /(\d+) passed, (\d+) failed/.exec(text);
+  // The suite's own summary line ("PASS: 232 passed, 0 failed"), not level 1's spec counts.
+  const counts = [...text.matchAll(/(?:PASS|FAIL): (\d+) passed, (\d+) failed/g)].at(-1);
   if (counts) {
     passed += Number(counts[1]);
     failed += Number(counts[2]);

@@ -1,4 +1,5 @@
-import { writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { dirname } from 'node:path';
 import { parseArgs } from 'node:util';
 import { formatJson, formatMarkdown, formatTable } from './report.js';
 import { runConformance } from './run.js';
@@ -100,6 +101,7 @@ export async function conformanceCli(
   }
   io.out(formatTable(result, { onlyFailures: values['failures-only'] ?? false }));
   if (values.report) {
+    mkdirSync(dirname(values.report), { recursive: true });
     writeFileSync(
       values.report,
       values.report.toLowerCase().endsWith('.json') ? formatJson(result) : formatMarkdown(result),
