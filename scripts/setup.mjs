@@ -73,7 +73,16 @@ function build() {
   );
 }
 
+/** Mesa's lavapipe (software Vulkan) from bookworm-backports, so the webgpu backend runs without a GPU. */
+function ensureLavapipe() {
+  const script = join(root, 'packages', 'kernels-webgpu', 'scripts', 'setup-lavapipe.mjs');
+  if (!existsSync(script)) return;
+  // Idempotent; off Debian bookworm or without root it prints what to install and carries on.
+  spawnSync(process.execPath, [script], { stdio: 'inherit' });
+}
+
 checkNode();
 ensureSystemPackages();
+ensureLavapipe();
 ensureNodeModules();
 build();

@@ -20,6 +20,11 @@ const lintFailed = lint.status !== 0;
 if (lintFailed)
   console.error('lint: biome check failed; run `npm run format` and `npx biome check --write .` to fix most findings.');
 
+// WebGPU on lavapipe: when setup made it available, its tests must run, not skip.
+const lavapipe = join(root, 'packages', 'kernels-webgpu', 'scripts', 'setup-lavapipe.mjs');
+const webgpuReady =
+  existsSync(lavapipe) && spawnSync(process.execPath, [lavapipe, '--check'], { stdio: 'ignore' }).status === 0;
+
 const vitest = join(root, 'node_modules', 'vitest', 'vitest.mjs');
 const args = [
   vitest,
@@ -32,7 +37,7 @@ const args = [
 const run = spawnSync(process.execPath, args, {
   cwd: root,
   stdio: 'inherit',
-  env: { ...process.env, NO_COLOR: '1', FORCE_COLOR: '0' },
+  env: { ...process.env, NO_COLOR: '1', FORCE_COLOR: '0', ...(webgpuReady ? { TESSERA_REQUIRE_WEBGPU: '1' } : {}) },
 });
 
 let passed = 0;
@@ -58,7 +63,13 @@ const backends = [
     imports: ['@tessera/kernels-native'],
     needs: join(root, 'packages/kernels-native/dist/native/tessera_native.node'),
   },
+  ...(webgpuReady ? [{ name: 'webgpu', imports: ['@tessera/kernels-webgpu'] }] : []),
 ];
+if (!webgpuReady) {
+  console.log(
+    '\nconformance webgpu: not run, no Vulkan adapter (run packages/kernels-webgpu/scripts/setup-lavapipe.mjs as root)',
+  );
+}
 for (const backend of backends) {
   if (backend.needs && !existsSync(backend.needs)) {
     const why = join(root, 'packages/kernels-native/dist/native/build-error.txt');
