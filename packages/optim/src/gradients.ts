@@ -46,6 +46,16 @@ export function allFinite(grads: Grads): boolean {
   });
 }
 
+/** allFinite without a synchronous read (GPU backends in Node cannot read synchronously). */
+export async function allFiniteAsync(grads: Grads): Promise<boolean> {
+  const entries = gradEntries(grads);
+  if (entries.length === 0) return true;
+  const flag = tf.tidy(() => tf.min(tf.stack(entries.map(([, g]) => tf.all(tf.isFinite(g)).cast('float32')))));
+  const value = (await flag.data())[0];
+  flag.dispose();
+  return value === 1;
+}
+
 /** Global L2 norm over all gradients as a scalar tensor (torch's norm of per-tensor norms). */
 export function globalNorm(grads: Grads): tf.Scalar {
   const entries = gradEntries(grads);
@@ -69,14 +79,19 @@ export function clipGradNorm(grads: Grads, maxNorm: number): { grads: Map<string
 }
 
 /** clipGradNorm for callers already inside a tidy scope: the clipped tensors belong to that scope. */
-export function clipGradNormInScope(grads: Grads, maxNorm: number): { grads: Map<string, tf.Tensor>; norm: number } {
+export function clipGradNormInScope(
+  grads: Grads,
+  maxNorm: number,
+  /** The norm already read (asynchronously) by the caller: skips the synchronous read. */
+  knownNorm?: number,
+): { grads: Map<string, tf.Tensor>; norm: number } {
   if (!(maxNorm > 0) || !Number.isFinite(maxNorm)) {
     throw new TesseraError(`clipGradNorm: maxNorm must be a finite number > 0; got ${maxNorm}.`);
   }
   const norm = globalNorm(grads);
   const coef = tf.minimum(tf.div(maxNorm, tf.add(norm, 1e-6)), 1);
   const out = new Map(gradEntries(grads).map(([name, g]) => [name, tf.mul(g, coef)] as const));
-  return { grads: out, norm: norm.dataSync()[0]! };
+  return { grads: out, norm: knownNorm ?? norm.dataSync()[0]! };
 }
 
 /** Clamps every gradient element to [−value, value] (torch.nn.utils.clip_grad_value_). New tensors. */

@@ -16,6 +16,7 @@ import {
   clipGradNormInScope,
   clipGradValue,
   gradEntries,
+  globalNorm,
   nonFiniteNames,
   scoped,
 } from './gradients.js';
@@ -349,6 +350,32 @@ export abstract class Optimizer<G extends GroupOptions = GroupOptions> {
 
   /** Applies one update from `grads` (name → gradient; not disposed). Parameters without a gradient are left alone. */
   step(grads: Grads): StepResult {
+    return this.#step(grads);
+  }
+
+  /**
+   * The same update as step(), for backends that cannot read synchronously (WebGPU in
+   * Node): the two values the update depends on — are all gradients finite, and the
+   * global norm for clipping — are read asynchronously first. Results are identical.
+   */
+  async stepAsync(grads: Grads): Promise<StepResult> {
+    const entries = gradEntries(grads).filter(([name]) => !this.#aliases.has(name));
+    const scaler = this.lossScaler;
+    const probe = tf.tidy(() => {
+      let work = new Map(entries);
+      if (scaler) work = new Map([...work].map(([n, g]) => [n, tf.mul(g, 1 / scaler.scale)] as const));
+      const finite = entries.length
+        ? tf.min(tf.stack([...work.values()].map((g) => tf.all(tf.isFinite(g)).cast('float32'))))
+        : tf.scalar(1);
+      if (this.clipGradValue !== undefined) work = clipGradValue(work, this.clipGradValue);
+      return { finite, norm: globalNorm(work) };
+    });
+    const [finite, norm] = await Promise.all([probe.finite.data(), probe.norm.data()]);
+    tf.dispose([probe.finite, probe.norm]);
+    return this.#step(grads, { finite: finite[0] === 1, norm: norm[0]! });
+  }
+
+  #step(grads: Grads, known?: { finite: boolean; norm: number }): StepResult {
     const entries = gradEntries(grads).filter(([name]) => !this.#aliases.has(name));
     const unknown = entries.filter(([name]) => !this.#variables.has(name)).map(([n]) => n);
     if (unknown.length) {
@@ -382,7 +409,7 @@ export abstract class Optimizer<G extends GroupOptions = GroupOptions> {
         const inv = 1 / scaler.scale;
         work = new Map([...work].map(([n, g]) => [n, tf.mul(g, inv)] as const));
       }
-      if (!allFinite(work)) {
+      if (!(known ? known.finite : allFinite(work))) {
         if (scaler || this.nonFinite === 'skip') {
           scaler?.update(true);
           this.#skipped++;
@@ -393,7 +420,7 @@ export abstract class Optimizer<G extends GroupOptions = GroupOptions> {
       if (this.clipGradValue !== undefined) work = clipGradValue(work, this.clipGradValue);
       let gradNorm: number | undefined;
       if (this.clipGradNorm !== undefined) {
-        const clipped = clipGradNormInScope(work, this.clipGradNorm);
+        const clipped = clipGradNormInScope(work, this.clipGradNorm, known?.norm);
         work = clipped.grads;
         gradNorm = clipped.norm;
       }

@@ -319,3 +319,41 @@ describe('parameters', () => {
     }
   });
 });
+
+describe('stepAsync (backends without synchronous reads)', () => {
+  for (const [kind, spec] of Object.entries(SPECS)) {
+    it(`${kind}: stepAsync gives the same parameters as step, bit for bit`, async () => {
+      const a = new MlpProblem(doc);
+      const b = new MlpProblem(doc);
+      const optA = createOptimizer({ ...spec, clipGradValue: 0.5, clipGradNorm: 0.3 }, a.params);
+      const optB = createOptimizer({ ...spec, clipGradValue: 0.5, clipGradNorm: 0.3 }, b.params);
+      for (let i = 0; i < 5; i++) {
+        const ga = a.grads().grads;
+        const gb = b.grads().grads;
+        const ra = optA.step(ga);
+        const rb = await optB.stepAsync(gb);
+        expect(rb.gradNorm).toBe(ra.gradNorm);
+        disposeGrads(ga);
+        disposeGrads(gb);
+      }
+      const sa = a.snapshot();
+      const sb = b.snapshot();
+      for (const name of Object.keys(sa)) expect(Array.from(sb[name]!)).toEqual(Array.from(sa[name]!));
+      optA.dispose();
+      optB.dispose();
+    });
+  }
+
+  it('stepAsync detects non-finite gradients like step', async () => {
+    const p = new MlpProblem(doc);
+    const opt = createOptimizer({ name: 'sgd', lr: 0.1, nonFinite: 'skip' }, p.params);
+    const { grads } = p.grads();
+    const bad = new Map([...grads].map(([n, g], i) => [n, i === 0 ? tf.mul(g, Number.NaN) : g.clone()] as const));
+    const result = await opt.stepAsync(bad);
+    expect(result.applied).toBe(false);
+    expect(opt.skippedSteps).toBe(1);
+    disposeGrads(grads);
+    disposeGrads(bad);
+    opt.dispose();
+  });
+});

@@ -404,7 +404,8 @@ export class Trainer {
           );
         }
         consecutiveSkips = 0;
-        const result = this.optimizer.step(summed!);
+        // stepAsync: GPU backends in Node cannot read synchronously.
+        const result = await this.optimizer.stepAsync(summed!);
         tf.dispose([...summed!.values()]);
         this.state.step++;
         losses.push(stepLoss);
