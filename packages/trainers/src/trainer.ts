@@ -244,15 +244,26 @@ export class Trainer {
   }
 
   /** The examples of the next micro-batch, advancing epoch and position; the order is a seeded shuffle per epoch. */
+  #order: { epoch: number; indices: number[] } | undefined;
+
+  /** The seeded shuffle of the training examples for `epoch`, computed once per epoch. */
+  #epochOrder(epoch: number): number[] {
+    if (this.#order?.epoch !== epoch) {
+      const indices = new Rng(seedNumber(this.config.seed))
+        .fork(`epoch-${epoch}`)
+        .shuffle(this.trainExamples.map((_, i) => i));
+      this.#order = { epoch, indices };
+    }
+    return this.#order.indices;
+  }
+
   #nextExamples(): Example[] {
     const size = this.config.training.per_device_train_batch_size;
     if (this.state.position >= this.trainExamples.length) {
       this.state.epoch++;
       this.state.position = 0;
     }
-    const order = new Rng(seedNumber(this.config.seed))
-      .fork(`epoch-${this.state.epoch}`)
-      .shuffle(this.trainExamples.map((_, i) => i));
+    const order = this.#epochOrder(this.state.epoch);
     const picked = order.slice(this.state.position, this.state.position + size).map((i) => this.trainExamples[i]!);
     this.state.position += size;
     return picked;
