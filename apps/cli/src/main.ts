@@ -151,16 +151,20 @@ function program(setExit: (code: number) => void): Command {
 
   cli
     .command('bench')
-    .description('benchmark a backend against the cpu reference and PyTorch (ratios in one run)')
-    .addOption(new Option('--backend <name>', 'backend to benchmark').choices(['native']).default('native'))
-    .option('--threads <n>', 'threads', '2')
+    .description('benchmark a backend against its baselines (cpu, PyTorch, upstream kernels): ratios in one run')
+    .addOption(new Option('--backend <name>', 'backend to benchmark').choices(['native', 'webgpu']).default('native'))
+    .option('--threads <n>', 'threads (native)', '2')
     .option('--steps <n>', 'timed steps', '10')
-    .option('--large', 'also the L6 H6 E384 T256 configuration')
-    .action((o: { threads: string; steps: string; large?: boolean }) => {
-      const script = resolve(here, '../../../packages/kernels-native/bench/bench.mjs');
+    .option('--large', 'also the larger configurations')
+    .option('--json', 'print the results as JSON')
+    .action((o: { backend: string; threads: string; steps: string; large?: boolean; json?: boolean }) => {
+      // Each backend package owns its benchmark script; the CLI only dispatches.
+      const script = resolve(here, `../../../packages/kernels-${o.backend}/bench/bench.mjs`);
       if (!existsSync(script))
-        throw new UsageError('tessera bench runs from a source checkout (packages/kernels-native/bench).');
-      const args = [script, '--threads', o.threads, '--steps', o.steps, ...(o.large ? ['--large'] : [])];
+        throw new UsageError(`tessera bench runs from a source checkout (packages/kernels-${o.backend}/bench).`);
+      const args = [script, '--threads', o.threads, '--steps', o.steps];
+      if (o.large) args.push('--large');
+      if (o.json) args.push('--json');
       setExit(spawnSync(process.execPath, args, { stdio: 'inherit' }).status ?? 1);
     });
 

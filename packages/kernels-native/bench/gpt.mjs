@@ -15,19 +15,20 @@ import {
   trainStep,
 } from '@tessera/tensor-core';
 
-class Linear extends Module {
-  constructor(rng, inFeatures, outFeatures, std = 0.02) {
+export class Linear extends Module {
+  constructor(rng, inFeatures, outFeatures, std = 0.02, { bias = true } = {}) {
     super();
     this.weight = this.registerParameter('weight', rng.normalTensor([inFeatures, outFeatures], std));
-    this.bias = this.registerParameter('bias', tf.zeros([outFeatures]));
+    this.bias = bias ? this.registerParameter('bias', tf.zeros([outFeatures])) : null;
   }
   /** x: [N, in] -> [N, out]. Tokens are kept flat so each projection is one sgemm. */
   forward(x) {
-    return tf.add(tf.matMul(x, this.weight.value), this.bias.value);
+    const y = tf.matMul(x, this.weight.value);
+    return this.bias ? tf.add(y, this.bias.value) : y;
   }
 }
 
-class LayerNorm extends Module {
+export class LayerNorm extends Module {
   constructor(features) {
     super();
     this.gamma = this.registerParameter('weight', tf.ones([features]));

@@ -11,22 +11,49 @@ import { registerCpuDerivedBackend } from '@tessera/kernels-cpu';
 import { registerBackend, TesseraError } from '@tessera/tensor-core';
 import * as tfc from '@tessera/tensor-core/tfjs';
 import { defaultThreadCount, loadAddon } from './addon.js';
+import { createNativeBackend, guardViews } from './backend.js';
 import { makeKernels } from './kernels.js';
+import { BufferPool, type PoolStats } from './pool.js';
 
 export type { NativeAddon } from './addon.js';
+export type { PoolStats } from './pool.js';
 
 const loaded = loadAddon();
+const pool = new BufferPool();
+const nativeKernels = loaded.addon ? makeKernels(loaded.addon, pool) : {};
 
 /** Kernel names the native backend runs in C++ (everything else is the cpu backend's). */
-export const nativeKernelNames: readonly string[] = loaded.addon ? Object.keys(makeKernels(loaded.addon)) : [];
+export const nativeKernelNames: readonly string[] = Object.keys(nativeKernels);
 
 if (loaded.addon) {
   // Priority 2 (> cpu's 1) only matters for code that uses tfjs without useBackend().
-  registerCpuDerivedBackend('native', { priority: 2 });
-  for (const [name, kernelFunc] of Object.entries(makeKernels(loaded.addon))) {
-    if (tfc.getKernel(name, 'native')) tfc.unregisterKernel(name, 'native');
-    tfc.registerKernel({ kernelName: name, backendName: 'native', kernelFunc });
+  registerCpuDerivedBackend('native', { priority: 2, create: () => createNativeBackend(pool) });
+  for (const kernel of tfc.getKernelsForBackend('native')) {
+    const kernelFunc = nativeKernels[kernel.kernelName] ?? kernel.kernelFunc;
+    tfc.unregisterKernel(kernel.kernelName, 'native');
+    tfc.registerKernel({ ...kernel, kernelFunc: guardViews(kernelFunc, pool) });
   }
+  for (const [name, kernelFunc] of Object.entries(nativeKernels)) {
+    if (!tfc.getKernel(name, 'native')) {
+      tfc.registerKernel({ kernelName: name, backendName: 'native', kernelFunc: guardViews(kernelFunc, pool) });
+    }
+  }
+}
+
+/**
+ * The output-buffer pool of backend "native": what it holds and how often it served an
+ * allocation. `clear` drops every pooled buffer; `capMB` bounds what it keeps (default
+ * TESSERA_NATIVE_POOL_MB, else 1024).
+ */
+export function nativePool(): { stats(): PoolStats; clear(): void; setCapMB(mb: number): void } {
+  return {
+    stats: () => pool.stats(),
+    clear: () => pool.clear(),
+    setCapMB: (mb: number) => {
+      if (!(mb >= 0)) throw new TesseraError(`nativePool().setCapMB: need a number of MiB >= 0; got ${mb}.`);
+      pool.setCapBytes(mb * 2 ** 20);
+    },
+  };
 }
 
 registerBackend(

@@ -1,6 +1,7 @@
 import { TesseraError } from '@tessera/tensor-core';
 import * as tfc from '@tessera/tensor-core/tfjs';
 import type { NativeAddon } from './addon.js';
+import type { BufferPool } from './pool.js';
 
 type KernelArgs = Parameters<tfc.KernelFunc>[0];
 type TensorInfo = tfc.TensorInfo;
@@ -104,7 +105,11 @@ function isTrailingBroadcast(small: readonly number[], full: readonly number[]):
   return core.every((d, i) => d === tail[i]);
 }
 
-export function makeKernels(addon: NativeAddon): Record<string, tfc.KernelFunc> {
+/**
+ * The native kernels. Outputs come from `pool` (see pool.ts): `alloc` where the addon writes
+ * every element, `zeros` where it may skip some (empty reductions, zero-sized attention).
+ */
+export function makeKernels(addon: NativeAddon, pool: BufferPool): Record<string, tfc.KernelFunc> {
   /** BatchMatMul (tf.matMul) through OpenBLAS sgemm, with transposes and full batch broadcasting. */
   const batchMatMul: tfc.KernelFunc = (args) => {
     const { a, b } = args.inputs as { a: TensorInfo; b: TensorInfo };
@@ -122,7 +127,7 @@ export function makeKernels(addon: NativeAddon): Record<string, tfc.KernelFunc> 
     // Mismatches go to the cpu kernel, which throws tfjs's own error message.
     if (K !== Kb || !outer) return cpu('BatchMatMul', args);
     const outShape = [...outer, M, N];
-    const result = new Float32Array(sizeOf(outShape));
+    const result = pool.alloc(sizeOf(outShape));
     if (result.length === 0) return out(args, outShape, result);
     const batchA = sizeOf(a.shape.slice(0, -2));
     const batchB = sizeOf(b.shape.slice(0, -2));
@@ -150,7 +155,7 @@ export function makeKernels(addon: NativeAddon): Record<string, tfc.KernelFunc> 
     const rows = x.shape[0]!;
     const rowSize = xv.length / rows;
     const outShape = [...indices.shape, ...x.shape.slice(1)];
-    const result = new Float32Array(sizeOf(outShape));
+    const result = pool.alloc(sizeOf(outShape));
     const bad = addon.gather(xv, rows, ids, result, rowSize);
     if (bad >= 0) throw new Error(`GatherV2: the index value ${ids[bad]} is not in [0, ${rows - 1}]`);
     return out(args, outShape, result);
@@ -169,7 +174,7 @@ export function makeKernels(addon: NativeAddon): Record<string, tfc.KernelFunc> 
     const ids = asI32(args, segmentIds);
     const rowShape = x.shape.slice(idRank);
     const rowSize = sizeOf(rowShape);
-    const result = new Float32Array(numSegments * rowSize);
+    const result = pool.zeros(numSegments * rowSize);
     if (ids.length > 0 && rowSize > 0) addon.segmentSum(xv, ids, result, numSegments, rowSize);
     return out(args, [numSegments, ...rowShape], result);
   };
@@ -177,7 +182,7 @@ export function makeKernels(addon: NativeAddon): Record<string, tfc.KernelFunc> 
   const gelu: tfc.KernelFunc = (args) => {
     const x = args.inputs.x!;
     const xv = asF32(args, x);
-    const y = new Float32Array(xv.length);
+    const y = pool.alloc(xv.length);
     addon.gelu(xv, y, args.attrs!.approximate === 'tanh');
     return out(args, x.shape, y);
   };
@@ -185,7 +190,7 @@ export function makeKernels(addon: NativeAddon): Record<string, tfc.KernelFunc> 
   const geluGrad: tfc.KernelFunc = (args) => {
     const x = args.inputs.x!;
     const xv = asF32(args, x);
-    const dx = new Float32Array(xv.length);
+    const dx = pool.alloc(xv.length);
     addon.geluGrad(xv, asF32(args, args.inputs.dy!), dx, args.attrs!.approximate === 'tanh');
     return out(args, x.shape, dx);
   };
@@ -198,7 +203,7 @@ export function makeKernels(addon: NativeAddon): Record<string, tfc.KernelFunc> 
   const layerNorm: tfc.KernelFunc = (args) => {
     const { x, gamma, beta } = args.inputs as { x: TensorInfo; gamma: TensorInfo; beta?: TensorInfo };
     const { C, rows } = rowsOf(x);
-    const y = new Float32Array(sizeOf(x.shape));
+    const y = pool.alloc(sizeOf(x.shape));
     if (rows > 0) {
       const b = beta ? asF32(args, beta) : null;
       addon.layerNorm(asF32(args, x), asF32(args, gamma), b, y, rows, C, args.attrs!.eps as number);
@@ -209,9 +214,9 @@ export function makeKernels(addon: NativeAddon): Record<string, tfc.KernelFunc> 
   const layerNormGrad: tfc.KernelFunc = (args) => {
     const { dy, x, gamma } = args.inputs as Record<string, TensorInfo>;
     const { C, rows } = rowsOf(x!);
-    const dx = new Float32Array(sizeOf(x!.shape));
-    const dgamma = new Float32Array(C);
-    const dbeta = new Float32Array(C);
+    const dx = pool.alloc(sizeOf(x!.shape));
+    const dgamma = pool.zeros(C);
+    const dbeta = pool.zeros(C);
     if (rows > 0) {
       const eps = args.attrs!.eps as number;
       addon.layerNormGrad(asF32(args, x!), asF32(args, dy!), asF32(args, gamma!), dx, dgamma, dbeta, rows, C, eps);
@@ -222,7 +227,7 @@ export function makeKernels(addon: NativeAddon): Record<string, tfc.KernelFunc> 
   const rmsNorm: tfc.KernelFunc = (args) => {
     const { x, gamma } = args.inputs as Record<string, TensorInfo>;
     const { C, rows } = rowsOf(x!);
-    const y = new Float32Array(sizeOf(x!.shape));
+    const y = pool.alloc(sizeOf(x!.shape));
     if (rows > 0) addon.rmsNorm(asF32(args, x!), asF32(args, gamma!), y, rows, C, args.attrs!.eps as number);
     return out(args, x!.shape, y);
   };
@@ -230,8 +235,8 @@ export function makeKernels(addon: NativeAddon): Record<string, tfc.KernelFunc> 
   const rmsNormGrad: tfc.KernelFunc = (args) => {
     const { dy, x, gamma } = args.inputs as Record<string, TensorInfo>;
     const { C, rows } = rowsOf(x!);
-    const dx = new Float32Array(sizeOf(x!.shape));
-    const dgamma = new Float32Array(C);
+    const dx = pool.alloc(sizeOf(x!.shape));
+    const dgamma = pool.zeros(C);
     if (rows > 0) {
       const eps = args.attrs!.eps as number;
       addon.rmsNormGrad(asF32(args, x!), asF32(args, dy!), asF32(args, gamma!), dx, dgamma, rows, C, eps);
@@ -273,7 +278,7 @@ export function makeKernels(addon: NativeAddon): Record<string, tfc.KernelFunc> 
     const { V, ys, counted } = readLabels('TesseraSoftmaxCrossEntropyGrad', args, logits!, labels!, ignoreIndex);
     const norm = args.attrs!.reduction === 'mean' ? Math.max(counted, 1) : 1;
     const scale = asF32(args, dy!)[0]! / norm;
-    const d = new Float32Array(sizeOf(logits!.shape));
+    const d = pool.alloc(sizeOf(logits!.shape));
     if (ys.length) addon.crossEntropyGrad(asF32(args, logits!), ys, d, ys.length, V, ignoreIndex, scale);
     return out(args, logits!.shape, d);
   };
@@ -307,7 +312,7 @@ export function makeKernels(addon: NativeAddon): Record<string, tfc.KernelFunc> 
 
   const attention: tfc.KernelFunc = (args) => {
     const s = attentionSetup(args);
-    const y = new Float32Array(s.B * s.H * s.Tq * s.Dv);
+    const y = pool.alloc(s.B * s.H * s.Tq * s.Dv);
     if (y.length) {
       addon.attention(
         asF32(args, s.q),
@@ -326,12 +331,15 @@ export function makeKernels(addon: NativeAddon): Record<string, tfc.KernelFunc> 
 
   const attentionGrad: tfc.KernelFunc = (args) => {
     const s = attentionSetup(args);
-    const dq = new Float32Array(sizeOf(s.q.shape));
-    const dk = new Float32Array(sizeOf(s.k.shape));
-    const dv = new Float32Array(sizeOf(s.v.shape));
+    // With no query or no key the addon does not run, and every gradient is zero.
+    const runs = s.B * s.H * s.Tq * s.Tk > 0;
+    const grad = (n: number) => (runs ? pool.alloc(n) : pool.zeros(n));
+    const dq = grad(sizeOf(s.q.shape));
+    const dk = grad(sizeOf(s.k.shape));
+    const dv = grad(sizeOf(s.v.shape));
     const dbiasShape = s.bias ? s.bias.shape : [s.B, s.H, s.Tq, s.Tk];
-    const dbias = new Float32Array(sizeOf(dbiasShape));
-    if (s.B * s.H * s.Tq * s.Tk > 0) {
+    const dbias = grad(sizeOf(dbiasShape));
+    if (runs) {
       addon.attentionGrad(
         asF32(args, args.inputs.dy!),
         asF32(args, s.q),
@@ -355,9 +363,9 @@ export function makeKernels(addon: NativeAddon): Record<string, tfc.KernelFunc> 
     const a = args.attrs as unknown as Record<'lr' | 'beta1' | 'beta2' | 'eps' | 'weightDecay' | 'step', number>;
     const { param, grad, m, v } = args.inputs as Record<string, TensorInfo>;
     const n = sizeOf(param!.shape);
-    const p1 = new Float32Array(n);
-    const m1 = new Float32Array(n);
-    const v1 = new Float32Array(n);
+    const p1 = pool.alloc(n);
+    const m1 = pool.alloc(n);
+    const v1 = pool.alloc(n);
     addon.adamw(
       asF32(args, param!),
       asF32(args, grad!),
@@ -385,7 +393,7 @@ export function makeKernels(addon: NativeAddon): Record<string, tfc.KernelFunc> 
     dims: number[],
     into?: { out: Float32Array; offset: number; strides: number[] },
   ) => {
-    const target = into ?? { out: new Float32Array(sizeOf(dims)), offset: 0, strides: stridesOf(dims) };
+    const target = into ?? { out: pool.alloc(sizeOf(dims)), offset: 0, strides: stridesOf(dims) };
     if (sizeOf(dims) > 0) {
       addon.stridedCopy(
         xv,
@@ -466,7 +474,7 @@ export function makeKernels(addon: NativeAddon): Record<string, tfc.KernelFunc> 
       inputs.map((t) => t.shape),
       axis,
     );
-    const result = new Float32Array(sizeOf(outShape));
+    const result = pool.alloc(sizeOf(outShape));
     const os = stridesOf(outShape);
     let at = 0;
     inputs.forEach((t, i) => {
@@ -491,7 +499,7 @@ export function makeKernels(addon: NativeAddon): Record<string, tfc.KernelFunc> 
     const outShape = args.attrs!.keepDims
       ? x.shape.map((d, i) => (axes.includes(i) ? 1 : d))
       : x.shape.filter((_, i) => !axes.includes(i));
-    const result = new Float32Array(outer * inner);
+    const result = reduce > 0 ? pool.alloc(outer * inner) : pool.zeros(outer * inner);
     if (result.length && reduce > 0) addon.reduceSum(xv, outer, reduce, inner, result);
     return out(args, outShape, result);
   };
@@ -511,7 +519,7 @@ export function makeKernels(addon: NativeAddon): Record<string, tfc.KernelFunc> 
         (av.length === n && (bv.length === n || isTrailingBroadcast(b.shape, outShape))) ||
         (bv.length === n && isTrailingBroadcast(a.shape, outShape));
       if (!fits || (n > 0 && (av.length === 0 || bv.length === 0))) return cpu(name, args);
-      const result = new Float32Array(n);
+      const result = pool.alloc(n);
       addon.binary(op, av, bv, result);
       return out(args, outShape, result);
     };

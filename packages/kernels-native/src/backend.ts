@@ -1,0 +1,64 @@
+import { createCpuBackend } from '@tessera/kernels-cpu';
+import type * as tfc from '@tessera/tensor-core/tfjs';
+import type { BufferPool } from './pool.js';
+
+type DataId = object;
+
+/** The part of tfjs-backend-cpu's backend the pool hooks into. */
+interface CpuBackend extends tfc.KernelBackend {
+  data: { get(dataId: DataId): { values?: unknown } | undefined; has(dataId: DataId): boolean };
+}
+
+/**
+ * A tfjs-backend-cpu backend whose released tensors return their buffers to `pool`, and
+ * whose reads mark the buffer escaped (dataSync() hands out the stored array itself, which
+ * the caller may keep after disposing the tensor).
+ */
+export function createNativeBackend(pool: BufferPool): tfc.KernelBackend {
+  const backend = createCpuBackend() as CpuBackend;
+  const valuesOf = (dataId: DataId) => (backend.data.has(dataId) ? backend.data.get(dataId)?.values : undefined);
+
+  const disposeData = backend.disposeData.bind(backend);
+  backend.disposeData = (dataId: DataId, force?: boolean) => {
+    const values = valuesOf(dataId);
+    const released = disposeData(dataId, force);
+    // Only when the last reference went (refCount 0) is the entry deleted.
+    if (values !== undefined && !backend.data.has(dataId)) pool.release(values);
+    return released;
+  };
+
+  // read() goes through readSync on this backend, so both paths are covered here.
+  const readSync = backend.readSync.bind(backend);
+  backend.readSync = (dataId: DataId) => {
+    pool.escape(valuesOf(dataId));
+    return readSync(dataId);
+  };
+  return backend;
+}
+
+/**
+ * Wraps a kernel so that an output viewing an input's buffer (tfjs-backend-cpu's Slice
+ * returns `values.subarray(...)`) marks that buffer escaped: recycling it when the input is
+ * disposed would overwrite the live view.
+ */
+export function guardViews(kernelFunc: tfc.KernelFunc, pool: BufferPool): tfc.KernelFunc {
+  return (args) => {
+    const result = kernelFunc(args);
+    const { data } = args.backend as unknown as CpuBackend;
+    // DataStorage.get() of an id it does not hold tries to move data in from another
+    // backend: ask has() first. Inputs may be lists (ragged ops take arrays of tensors).
+    const valuesOf = (t: tfc.TensorInfo | undefined) =>
+      t?.dataId !== undefined && data.has(t.dataId) ? data.get(t.dataId)?.values : undefined;
+    const inputs = Object.values(args.inputs).flat() as tfc.TensorInfo[];
+    for (const output of Array.isArray(result) ? result : [result]) {
+      const outValues = valuesOf(output);
+      if (!ArrayBuffer.isView(outValues)) continue;
+      for (const input of inputs) {
+        if (input?.dataId === output.dataId) continue;
+        const inValues = valuesOf(input);
+        if (ArrayBuffer.isView(inValues) && inValues.buffer === outValues.buffer) pool.escape(inValues);
+      }
+    }
+    return result;
+  };
+}

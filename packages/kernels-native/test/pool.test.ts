@@ -1,0 +1,121 @@
+import { tf, useBackend } from '@tessera/tensor-core';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { nativePool } from '@tessera/kernels-native';
+// @ts-expect-error: the bench model is plain ESM JavaScript without declarations.
+import { AdamW, GPT, gptTrainStep, randomBatch } from '../bench/gpt.mjs';
+
+// The pool recycles kernel outputs; these tests try every way a recycled buffer could still
+// be seen (a read-out array, a view made by another tensor) and check nothing changes under it.
+
+const n = 64 * 64; // above the pool's minimum length
+const iota = (len: number, start = 0) => Float32Array.from({ length: len }, (_, i) => start + i);
+
+/** A pooled kernel output (Add runs natively) with known values start, start+1, ... */
+const pooledTensor = (start: number) => {
+  const a = tf.tensor2d(iota(n, start), [64, 64]);
+  const zero = tf.zerosLike(a);
+  const y = tf.add(a, zero);
+  a.dispose();
+  zero.dispose();
+  return y;
+};
+
+/** Runs same-sized kernels that would reuse any buffer released to the pool, filled with -1. */
+const churn = () => {
+  for (let i = 0; i < 4; i++) {
+    tf.tidy(() => {
+      const m = tf.fill([64, 64], -1);
+      tf.add(m, tf.zerosLike(m));
+      tf.mul(m, m);
+    });
+  }
+};
+
+beforeAll(async () => {
+  await useBackend('native', { log: () => {} });
+  nativePool().clear();
+});
+
+describe('output buffer pool', () => {
+  it('reuses the buffers of disposed outputs', () => {
+    nativePool().clear();
+    for (let i = 0; i < 10; i++) pooledTensor(0).dispose();
+    const s = nativePool().stats();
+    expect(s.hits).toBeGreaterThanOrEqual(9);
+    expect(s.pooledArrays).toBeGreaterThan(0);
+  });
+
+  it('never recycles an array handed out by dataSync() or data()', async () => {
+    const y1 = pooledTensor(0);
+    const synced = y1.dataSync() as Float32Array;
+    y1.dispose();
+    const y2 = pooledTensor(100);
+    const read = (await y2.data()) as Float32Array;
+    y2.dispose();
+    churn();
+    expect(synced).toEqual(iota(n, 0));
+    expect(read).toEqual(iota(n, 100));
+  });
+
+  it('keeps views made by other kernels valid after their input is disposed', () => {
+    // Each view gets its own source, disposed at once: kernels that share the dataId
+    // (reshape, clone) keep it alive by refcount, those that view the buffer
+    // (tfjs-backend-cpu's Slice under unstack/stridedSlice) must mark it escaped.
+    const make: Record<string, [(y: tf.Tensor) => tf.Tensor, number, number]> = {
+      slice: [(y) => tf.slice(y, [3, 0], [5, 64]), 3, 8],
+      stridedSlice: [(y) => tf.stridedSlice(y, [1, 0], [9, 64], [1, 1]), 1, 9],
+      unstack: [(y) => tf.unstack(y)[7]!, 7, 8],
+      split: [(y) => tf.split(y, 4, 0)[2]!, 32, 48],
+      reshape: [(y) => tf.reshape(y, [n]), 0, 64],
+      squeeze: [(y) => tf.squeeze(tf.expandDims(y, 0)), 0, 64],
+      clone: [(y) => tf.clone(y), 0, 64],
+      cast: [(y) => tf.cast(y, 'float32'), 0, 64],
+    };
+    // Distinct contents per source: the next source may well get the previous one's buffer.
+    const views = Object.entries(make).map(([name, [view, r0, r1]], k) => {
+      const y = pooledTensor(10_000 * k);
+      const t = tf.tidy(() => view(y));
+      y.dispose();
+      return { name, t, expected: iota(n, 10_000 * k).slice(r0 * 64, r1 * 64) };
+    });
+    churn();
+    for (const { name, t, expected } of views) expect(t.dataSync(), name).toEqual(expected);
+    tf.dispose(views.map((v) => v.t));
+  });
+
+  it('serves nearly every allocation of a training step from the pool, and stays bounded', () => {
+    const cfg = { nLayer: 2, nHead: 2, nEmbd: 64, blockSize: 32, vocabSize: 65 };
+    const model = new GPT(cfg, 'pool-test');
+    const optimizer = new AdamW(model);
+    const { idx, targets } = randomBatch(cfg, 4, 'pool-test-batch');
+    try {
+      gptTrainStep(model, optimizer, idx, targets);
+      nativePool().clear();
+      gptTrainStep(model, optimizer, idx, targets); // fills the pool
+      const afterOne = nativePool().stats().pooledBytes;
+      const tensors = tf.memory().numTensors;
+      for (let i = 0; i < 20; i++) gptTrainStep(model, optimizer, idx, targets);
+      const s = nativePool().stats();
+      expect(s.hits / (s.hits + s.misses)).toBeGreaterThan(0.9);
+      // Same shapes every step: the pool does not grow after the first step.
+      expect(s.pooledBytes).toBeLessThanOrEqual(afterOne);
+      expect(tf.memory().numTensors).toBe(tensors);
+    } finally {
+      idx.dispose();
+      targets.dispose();
+      optimizer.dispose();
+      model.dispose();
+    }
+  });
+
+  it('keeps nothing with a cap of 0, and rejects a bad cap', () => {
+    nativePool().setCapMB(0);
+    try {
+      for (let i = 0; i < 3; i++) pooledTensor(0).dispose();
+      expect(nativePool().stats().pooledBytes).toBe(0);
+      expect(() => nativePool().setCapMB(-1)).toThrow(/MiB >= 0/);
+    } finally {
+      nativePool().setCapMB(1024);
+    }
+  });
+});
