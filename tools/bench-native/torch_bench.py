@@ -3,9 +3,11 @@
 
 The GPT is the same model as packages/kernels-native/bench/gpt.mjs, op for op: nanoGPT
 layout, pre-LN, tied embeddings, tanh GELU, causal attention, mean cross-entropy, AdamW
-(lr 3e-4, betas 0.9/0.95, weight decay 0.1 on every parameter). Prints one JSON line.
+(lr 3e-4, betas 0.9/0.95, weight decay 0.1 on every parameter). The BERT- and T5-shaped
+models are those of packages/kernels-native/bench/encoders.mjs. Prints one JSON line.
 
 Usage: /usr/bin/python3 tools/bench-native/torch_bench.py --threads 2 --configs 4,4,128,64,12,65
+         [--bert L,H,E,T,B,V] [--t5 L,H,E,F,Tenc,Tdec,B,V]
 """
 import argparse
 import json
@@ -63,6 +65,213 @@ class GPT(nn.Module):
         return F.cross_entropy(logits, targets.view(B * T))
 
 
+def attend(q, k, v, scale, mask=None, bias=None, causal=False):
+    """softmax(q·kᵀ·scale + bias, masked)·v over [B, H, T, D]; mask [B, Tk] 1 = attend."""
+    att = (q @ k.transpose(-2, -1)) * scale
+    if bias is not None:
+        att = att + bias
+    if mask is not None:
+        att = att.masked_fill(mask[:, None, None, :] == 0, float("-inf"))
+    if causal:
+        Tq, Tk = att.shape[-2:]
+        att = att.masked_fill(~torch.ones(Tq, Tk, dtype=torch.bool).tril(), float("-inf"))
+    return F.softmax(att, dim=-1) @ v
+
+
+def split_heads(t, B, T, H):
+    return t.view(B, T, H, t.shape[-1] // H).transpose(1, 2)  # [B, H, T, D]
+
+
+def merge_heads(t):
+    B, H, T, D = t.shape
+    return t.transpose(1, 2).reshape(B * T, H * D)
+
+
+class BertLayer(nn.Module):
+    def __init__(self, E):
+        super().__init__()
+        self.qkv = nn.Linear(E, 3 * E)
+        self.attn_out = nn.Linear(E, E)
+        self.ln_1 = nn.LayerNorm(E)
+        self.ff_in = nn.Linear(E, 4 * E)
+        self.ff_out = nn.Linear(4 * E, E)
+        self.ln_2 = nn.LayerNorm(E)
+
+    def forward(self, x, mask, B, T, H):
+        q, k, v = (split_heads(t, B, T, H) for t in self.qkv(x).split(x.shape[-1], dim=1))
+        a = merge_heads(attend(q, k, v, 1.0 / math.sqrt(q.shape[-1]), mask=mask))
+        x = self.ln_1(x + self.attn_out(a))
+        return self.ln_2(x + self.ff_out(F.gelu(self.ff_in(x))))
+
+
+class BertLike(nn.Module):
+    def __init__(self, L, H, E, T, V):
+        super().__init__()
+        self.H = H
+        self.word = nn.Parameter(torch.randn(V, E) * 0.02)
+        self.pos = nn.Parameter(torch.randn(T, E) * 0.02)
+        self.ln_emb = nn.LayerNorm(E)
+        self.layers = nn.ModuleList([BertLayer(E) for _ in range(L)])
+        self.head_dense = nn.Linear(E, E)
+        self.head_ln = nn.LayerNorm(E)
+        self.head_bias = nn.Parameter(torch.zeros(V))
+
+    def forward(self, idx, mask, labels):
+        B, T = idx.shape
+        x = self.ln_emb((self.word[idx] + self.pos[:T]).view(B * T, -1))
+        for layer in self.layers:
+            x = layer(x, mask, B, T, self.H)
+        logits = self.head_ln(F.gelu(self.head_dense(x))) @ self.word.t() + self.head_bias
+        return F.cross_entropy(logits, labels.view(B * T), ignore_index=-100)
+
+
+def relative_bucket(rel, bidirectional, num_buckets=32, max_distance=128):
+    """T5's bucket of relative positions rel = k - q (same rule as encoders.mjs)."""
+    offset = torch.zeros_like(rel)
+    if bidirectional:
+        num_buckets //= 2
+        offset = (rel > 0).long() * num_buckets
+        n = rel.abs()
+    else:
+        n = (-rel).clamp(min=0)
+    max_exact = num_buckets // 2
+    large = max_exact + (
+        torch.log(n.float().clamp(min=1) / max_exact) / math.log(max_distance / max_exact) * (num_buckets - max_exact)
+    ).long()
+    large = large.clamp(max=num_buckets - 1)
+    return offset + torch.where(n < max_exact, n, large)
+
+
+class T5Attention(nn.Module):
+    def __init__(self, E, cross):
+        super().__init__()
+        self.cross = cross
+        if cross:
+            self.q = nn.Linear(E, E, bias=False)
+            self.kv = nn.Linear(E, 2 * E, bias=False)
+        else:
+            self.qkv = nn.Linear(E, 3 * E, bias=False)
+        self.o = nn.Linear(E, E, bias=False)
+
+    def forward(self, x, context, B, Tq, Tk, H, mask=None, bias=None, causal=False):
+        E = x.shape[-1]
+        if self.cross:
+            q = split_heads(self.q(x), B, Tq, H)
+            k, v = (split_heads(t, B, Tk, H) for t in self.kv(context).split(E, dim=1))
+        else:
+            q, k, v = (split_heads(t, B, Tq, H) for t in self.qkv(x).split(E, dim=1))
+        return self.o(merge_heads(attend(q, k, v, 1.0, mask=mask, bias=bias, causal=causal)))
+
+
+class RMSNorm(nn.Module):
+    def __init__(self, E):
+        super().__init__()
+        self.weight = nn.Parameter(torch.ones(E))
+
+    def forward(self, x):
+        return x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + 1e-6) * self.weight
+
+
+class T5Layer(nn.Module):
+    def __init__(self, E, F_, decoder):
+        super().__init__()
+        self.ln_self = RMSNorm(E)
+        self.self_attn = T5Attention(E, False)
+        self.decoder = decoder
+        if decoder:
+            self.ln_cross = RMSNorm(E)
+            self.cross_attn = T5Attention(E, True)
+        self.ln_ff = RMSNorm(E)
+        self.wi = nn.Linear(E, F_, bias=False)
+        self.wo = nn.Linear(F_, E, bias=False)
+
+    def forward(self, x, self_args, cross_args=None, encoded=None):
+        x = x + self.self_attn(self.ln_self(x), None, **self_args)
+        if self.decoder:
+            x = x + self.cross_attn(self.ln_cross(x), encoded, **cross_args)
+        return x + self.wo(F.relu(self.wi(self.ln_ff(x))))
+
+
+class T5Like(nn.Module):
+    def __init__(self, L, H, E, F_, Te, Td, V):
+        super().__init__()
+        self.H = H
+        self.shared = nn.Parameter(torch.randn(V, E) * 0.02)
+        self.enc_rel = nn.Parameter(torch.randn(32, H) * 0.02)
+        self.dec_rel = nn.Parameter(torch.randn(32, H) * 0.02)
+        self.encoder = nn.ModuleList([T5Layer(E, F_, False) for _ in range(L)])
+        self.decoder = nn.ModuleList([T5Layer(E, F_, True) for _ in range(L)])
+        self.enc_ln = RMSNorm(E)
+        self.dec_ln = RMSNorm(E)
+        self.lm_head = nn.Linear(E, V, bias=False)
+        pos = lambda T: torch.arange(T)[None, :] - torch.arange(T)[:, None]  # [Tq, Tk]: k - q
+        self.register_buffer("enc_buckets", relative_bucket(pos(Te), True))
+        self.register_buffer("dec_buckets", relative_bucket(pos(Td), False))
+
+    def forward(self, inputs, mask, decoder_inputs, labels):
+        B, Te = inputs.shape
+        Td = decoder_inputs.shape[1]
+        H = self.H
+        enc_bias = self.enc_rel[self.enc_buckets].permute(2, 0, 1)[None]  # [1, H, Te, Te]
+        dec_bias = self.dec_rel[self.dec_buckets].permute(2, 0, 1)[None]  # [1, H, Td, Td]
+        x = self.shared[inputs].view(B * Te, -1)
+        for layer in self.encoder:
+            x = layer(x, dict(B=B, Tq=Te, Tk=Te, H=H, mask=mask, bias=enc_bias))
+        encoded = self.enc_ln(x)
+        y = self.shared[decoder_inputs].view(B * Td, -1)
+        for layer in self.decoder:
+            y = layer(y, dict(B=B, Tq=Td, Tk=Td, H=H, bias=dec_bias, causal=True), dict(B=B, Tq=Td, Tk=Te, H=H, mask=mask), encoded)
+        logits = self.lm_head(self.dec_ln(y))
+        return F.cross_entropy(logits, labels.view(B * Td), ignore_index=-100)
+
+
+def padding_mask(B, T, pad_fraction=0.125):
+    mask = torch.ones(B, T)
+    pad = int(T * pad_fraction)
+    if pad:
+        mask[1::2, T - pad:] = 0
+    return mask
+
+
+def time_steps(model, batch, steps, warmup):
+    opt = torch.optim.AdamW(model.parameters(), lr=3e-4, betas=(0.9, 0.95), weight_decay=0.1, eps=1e-8)
+
+    def step():
+        opt.zero_grad(set_to_none=True)
+        loss = model(*batch)
+        loss.backward()
+        opt.step()
+        return loss.item()
+
+    for _ in range(warmup):
+        step()
+    t = time.perf_counter()
+    for _ in range(steps):
+        step()
+    return (time.perf_counter() - t) / steps
+
+
+def bench_bert(cfg, steps, warmup):
+    L, H, E, T, B, V = cfg
+    torch.manual_seed(0)
+    idx = torch.randint(0, V, (B, T))
+    mask = padding_mask(B, T)
+    labels = torch.where((torch.rand(B, T) < 0.15) & (mask > 0), idx, torch.full_like(idx, -100))
+    dt = time_steps(BertLike(L, H, E, T, V), (idx, mask, labels), steps, warmup)
+    return {"config": cfg, "ms_per_step": dt * 1000, "tokens_per_s": B * T / dt}
+
+
+def bench_t5(cfg, steps, warmup):
+    L, H, E, F_, Te, Td, B, V = cfg
+    torch.manual_seed(0)
+    inputs = torch.randint(0, V, (B, Te))
+    labels = torch.randint(0, V, (B, Td))
+    decoder_inputs = torch.cat([torch.zeros(B, 1, dtype=torch.long), labels[:, :-1]], dim=1)
+    batch = (inputs, padding_mask(B, Te), decoder_inputs, labels)
+    dt = time_steps(T5Like(L, H, E, F_, Te, Td, V), batch, steps, warmup)
+    return {"config": cfg, "ms_per_step": dt * 1000, "tokens_per_s": B * (Te + Td) / dt}
+
+
 def bench_matmul(n, reps):
     a = torch.randn(n, n)
     b = torch.randn(n, n)
@@ -106,6 +315,8 @@ def main():
     p.add_argument("--warmup", type=int, default=3)
     p.add_argument("--matmul", type=int, default=1024)
     p.add_argument("--configs", nargs="*", default=["4,4,128,64,12,65"])
+    p.add_argument("--bert", nargs="*", default=[])
+    p.add_argument("--t5", nargs="*", default=[])
     args = p.parse_args()
     torch.set_num_threads(args.threads)
     out = {
@@ -113,6 +324,8 @@ def main():
         "threads": torch.get_num_threads(),
         "matmul_gflops": bench_matmul(args.matmul, 20),
         "gpt": [bench_gpt([int(v) for v in c.split(",")], args.steps, args.warmup) for c in args.configs],
+        "bert": [bench_bert([int(v) for v in c.split(",")], args.steps, args.warmup) for c in args.bert],
+        "t5": [bench_t5([int(v) for v in c.split(",")], args.steps, args.warmup) for c in args.t5],
     }
     print(json.dumps(out))
 

@@ -1,18 +1,20 @@
 #!/usr/bin/env node
 // Benchmark of backend "native" against "cpu" and PyTorch CPU, in one run on one machine:
 //   - MatMul 1024² (GFLOP/s) through tf.matMul, and PyTorch's a @ b;
-//   - GPT training step (forward + backward + AdamW), tokens/s, against the equivalent
-//     PyTorch model in tools/bench-native/torch_bench.py (same config, same threads).
-// Usage: node packages/kernels-native/bench/bench.mjs [--threads 2] [--steps 10] [--large] [--no-cpu] [--no-torch] [--json]
-// (later wired to `tessera bench --backend native`).
+//   - training steps (forward + backward + AdamW), tokens/s, of a GPT (two configs), a
+//     BERT-shaped masked LM and a T5-shaped encoder-decoder, against the equivalent PyTorch
+//     models in tools/bench-native/torch_bench.py (same configs, same threads).
+// Usage: tessera bench --backend native [--threads 2] [--steps 10] [--large] [--json]
+//        (= node packages/kernels-native/bench/bench.mjs ...; also --no-cpu, --no-torch)
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { tf, useBackend } from '@tessera/tensor-core';
-import { getNumThreads, nativeStatus, setNumThreads } from '@tessera/kernels-native';
-import { AdamW, GPT, gptTrainStep, randomBatch } from './gpt.mjs';
+import { tf, trainStep, useBackend } from '@tessera/tensor-core';
+import { getNumThreads, nativePool, nativeStatus, setNumThreads } from '@tessera/kernels-native';
+import { BertLike, bertBatch, T5Like, t5Batch } from './encoders.mjs';
+import { AdamW, GPT, randomBatch } from './gpt.mjs';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
 const argv = process.argv.slice(2);
@@ -23,49 +25,71 @@ const option = (name, fallback) => {
 };
 const threads = option('threads', Number(process.env.TESSERA_NATIVE_THREADS) || 2);
 const steps = option('steps', 10);
-const configs = [{ name: 'L4 H4 E128 T64 B12 V65', L: 4, H: 4, E: 128, T: 64, B: 12, V: 65 }];
-if (flag('large')) configs.push({ name: 'L6 H6 E384 T256 B8 V65', L: 6, H: 6, E: 384, T: 256, B: 8, V: 65 });
 
-if (!nativeStatus().available) {
-  console.error(`backend native unavailable: ${nativeStatus().reason}`);
-  process.exit(1);
+/** Every model config: `dims` is what torch_bench.py takes; `cpu` says whether the slow cpu backend runs it too. */
+const models = [
+  { family: 'gpt', name: 'GPT L4 H4 E128 T64 B12 V65', dims: [4, 4, 128, 64, 12, 65], cpu: true },
+  ...(flag('large') ? [{ family: 'gpt', name: 'GPT L6 H6 E384 T256 B8 V65', dims: [6, 6, 384, 256, 8, 65] }] : []),
+  { family: 'bert', name: 'BERT-shaped L4 H4 E256 T128 B8 V2048', dims: [4, 4, 256, 128, 8, 2048] },
+  { family: 't5', name: 'T5-shaped L4+4 H4 E256 F1024 T128/32 B8 V2048', dims: [4, 4, 256, 1024, 128, 32, 8, 2048] },
+];
+
+/** The model, its batch, and the tokens one step consumes. */
+function build(m) {
+  if (m.family === 'gpt') {
+    const [L, H, E, T, B, V] = m.dims;
+    const cfg = { nLayer: L, nHead: H, nEmbd: E, blockSize: T, vocabSize: V };
+    const model = new GPT(cfg, 'bench');
+    const { idx, targets } = randomBatch(cfg, B, 'bench-batch');
+    return { model, loss: () => model.loss(idx, targets), tensors: [idx, targets], tokens: B * T };
+  }
+  if (m.family === 'bert') {
+    const [L, H, E, T, B, V] = m.dims;
+    const cfg = { nLayer: L, nHead: H, nEmbd: E, seqLen: T, vocabSize: V };
+    const model = new BertLike(cfg, 'bench');
+    const batch = bertBatch(cfg, B, 'bench-batch');
+    return { model, loss: () => model.loss(batch), tensors: [batch.idx, batch.mask, batch.labels], tokens: B * T };
+  }
+  const [L, H, E, F, Te, Td, B, V] = m.dims;
+  const cfg = { nLayer: L, nHead: H, nEmbd: E, dFf: F, encLen: Te, decLen: Td, vocabSize: V };
+  const model = new T5Like(cfg, 'bench');
+  const batch = t5Batch(cfg, B, 'bench-batch');
+  const tensors = [batch.inputs, batch.mask, batch.decoderInputs, batch.labels];
+  return { model, loss: () => model.loss(batch), tensors, tokens: B * (Te + Td) };
 }
-setNumThreads(threads);
 
-function matmulGflops(backend, n, reps) {
-  return useBackend(backend, { log: () => {} }).then(() => {
-    const a = tf.randomNormal([n, n]);
-    const b = tf.randomNormal([n, n]);
-    // (Returning the values from tidy would make tidy walk a million-element array.)
-    const once = () =>
-      tf.tidy(() => {
-        tf.matMul(a, b).dataSync();
-      });
-    once();
-    const t0 = performance.now();
-    for (let i = 0; i < reps; i++) once();
-    const s = (performance.now() - t0) / 1000 / reps;
-    a.dispose();
-    b.dispose();
-    return (2 * n ** 3) / s / 1e9;
-  });
-}
-
-async function gptTokensPerSecond(backend, c, nSteps, warmup) {
+async function tokensPerSecond(backend, m, nSteps, warmup) {
   await useBackend(backend, { log: () => {} });
-  const cfg = { nLayer: c.L, nHead: c.H, nEmbd: c.E, blockSize: c.T, vocabSize: c.V };
-  const model = new GPT(cfg, 'bench');
+  const { model, loss, tensors, tokens } = build(m);
   const optimizer = new AdamW(model);
-  const { idx, targets } = randomBatch(cfg, c.B, 'bench-batch');
-  for (let i = 0; i < warmup; i++) gptTrainStep(model, optimizer, idx, targets);
+  const step = () => trainStep(model, loss, (grads) => optimizer.update(grads));
+  for (let i = 0; i < warmup; i++) step();
   const t0 = performance.now();
-  for (let i = 0; i < nSteps; i++) gptTrainStep(model, optimizer, idx, targets);
+  for (let i = 0; i < nSteps; i++) step();
   const ms = (performance.now() - t0) / nSteps;
-  idx.dispose();
-  targets.dispose();
+  tf.dispose(tensors);
   optimizer.dispose();
   model.dispose();
-  return { msPerStep: ms, tokensPerSecond: (c.B * c.T * 1000) / ms };
+  return { msPerStep: ms, tokensPerSecond: (tokens * 1000) / ms };
+}
+
+/**
+ * GFLOP/s of tf.matMul on n×n. The output is disposed, not read back: on these cpu-storage
+ * backends the kernel has finished when matMul returns, and (as inside a training step)
+ * its buffer goes back to the pool. PyTorch's a @ b is timed the same way.
+ */
+async function matmulGflops(backend, n, reps) {
+  await useBackend(backend, { log: () => {} });
+  const a = tf.randomNormal([n, n]);
+  const b = tf.randomNormal([n, n]);
+  const once = () => tf.matMul(a, b).dispose();
+  once();
+  const t0 = performance.now();
+  for (let i = 0; i < reps; i++) once();
+  const s = (performance.now() - t0) / 1000 / reps;
+  a.dispose();
+  b.dispose();
+  return (2 * n ** 3) / s / 1e9;
 }
 
 function torchBench() {
@@ -74,49 +98,71 @@ function torchBench() {
   if (flag('no-torch') || !existsSync(python) || !existsSync(script)) return null;
   const probe = spawnSync(python, ['-c', 'import torch'], { encoding: 'utf8' });
   if (probe.status !== 0) return { error: 'PyTorch not importable (Debian: apt-get install python3-torch)' };
-  const args = [script, '--threads', String(threads), '--steps', String(steps), '--configs'];
-  for (const c of configs) args.push([c.L, c.H, c.E, c.T, c.B, c.V].join(','));
+  const args = [script, '--threads', String(threads), '--steps', String(steps)];
+  for (const family of ['gpt', 'bert', 't5']) {
+    args.push(family === 'gpt' ? '--configs' : `--${family}`);
+    for (const m of models.filter((x) => x.family === family)) args.push(m.dims.join(','));
+  }
   const r = spawnSync(python, args, { encoding: 'utf8' });
   if (r.status !== 0) return { error: r.stderr.split('\n').slice(-3).join(' ') };
   return JSON.parse(r.stdout.trim().split('\n').pop());
 }
 
-const fmt = (x, d = 1) => (x === undefined || x === null ? '—' : x.toFixed(d));
-const ratio = (a, b) => (a && b ? `${(a / b).toFixed(2)}×` : '—');
+if (!nativeStatus().available) {
+  console.error(`backend native unavailable: ${nativeStatus().reason}`);
+  process.exit(1);
+}
+setNumThreads(threads);
 
-const load = loadavg()[0];
-const result = { threads: getNumThreads(), blas: nativeStatus().reason, loadAverage: load, matmul: {}, gpt: [] };
+const result = {
+  threads: getNumThreads(),
+  blas: nativeStatus().reason,
+  loadAverageBefore: loadavg()[0],
+  matmul: {},
+  models: [],
+};
 result.matmul.native = await matmulGflops('native', 1024, 20);
 if (!flag('no-cpu')) result.matmul.cpu = await matmulGflops('cpu', 1024, 1);
-for (const c of configs) {
-  const row = { config: c.name, native: await gptTokensPerSecond('native', c, steps, 3) };
-  if (!flag('no-cpu') && c.E <= 128) row.cpu = await gptTokensPerSecond('cpu', c, 2, 1);
-  result.gpt.push(row);
+for (const m of models) {
+  const row = { config: m.name, family: m.family, native: await tokensPerSecond('native', m, steps, 3) };
+  if (!flag('no-cpu') && m.cpu) row.cpu = await tokensPerSecond('cpu', m, 2, 1);
+  result.models.push(row);
 }
+result.pool = nativePool().stats();
 const torch = torchBench();
 if (torch && !torch.error) {
   result.torch = { version: torch.torch, threads: torch.threads };
   result.matmul.torch = torch.matmul_gflops;
-  torch.gpt.forEach((g, i) => {
-    result.gpt[i].torch = { msPerStep: g.ms_per_step, tokensPerSecond: g.tokens_per_s };
-  });
+  for (const family of ['gpt', 'bert', 't5']) {
+    const rows = result.models.filter((r) => r.family === family);
+    torch[family].forEach((g, i) => {
+      rows[i].torch = { msPerStep: g.ms_per_step, tokensPerSecond: g.tokens_per_s };
+    });
+  }
 } else if (torch?.error) {
   result.torch = { error: torch.error };
 }
+result.loadAverageAfter = loadavg()[0];
 
+const fmt = (x, d = 1) => (x === undefined || x === null ? '—' : x.toFixed(d));
+const ratio = (a, b) => (a && b ? `${(a / b).toFixed(2)}×` : '—');
 if (flag('json')) {
   console.log(JSON.stringify(result, null, 2));
 } else {
-  console.log(`tessera bench: native (${result.blas}), ${result.threads} threads, load average ${fmt(load, 2)}`);
+  console.log(
+    `tessera bench: native (${result.blas}), ${result.threads} threads, ` +
+      `load average ${fmt(result.loadAverageBefore, 2)} before, ${fmt(result.loadAverageAfter, 2)} after` +
+      (result.torch?.version ? `, PyTorch ${result.torch.version}` : ''),
+  );
   if (result.torch?.error) console.log(`  PyTorch: ${result.torch.error}`);
   const m = result.matmul;
   console.log(
     `MatMul 1024²  GFLOP/s: native ${fmt(m.native)}  cpu ${fmt(m.cpu, 2)}  torch ${fmt(m.torch)}   ` +
       `native/torch ${ratio(m.native, m.torch)}  native/cpu ${ratio(m.native, m.cpu)}`,
   );
-  for (const g of result.gpt) {
+  for (const g of result.models) {
     console.log(
-      `GPT ${g.config} step tokens/s: native ${fmt(g.native.tokensPerSecond, 0)}  cpu ${fmt(g.cpu?.tokensPerSecond, 0)}  ` +
+      `${g.config} step tokens/s: native ${fmt(g.native.tokensPerSecond, 0)}  cpu ${fmt(g.cpu?.tokensPerSecond, 0)}  ` +
         `torch ${fmt(g.torch?.tokensPerSecond, 0)}   native/torch ${ratio(g.native.tokensPerSecond, g.torch?.tokensPerSecond)}  ` +
         `native/cpu ${ratio(g.native.tokensPerSecond, g.cpu?.tokensPerSecond)}`,
     );

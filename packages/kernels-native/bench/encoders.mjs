@@ -89,7 +89,8 @@ export function relativeBucket(relative, bidirectional, numBuckets = 32, maxDist
   }
   const maxExact = buckets / 2;
   if (n < maxExact) return offset + n;
-  const large = maxExact + Math.floor((Math.log(n / maxExact) / Math.log(maxDistance / maxExact)) * (buckets - maxExact));
+  const large =
+    maxExact + Math.floor((Math.log(n / maxExact) / Math.log(maxDistance / maxExact)) * (buckets - maxExact));
   return offset + Math.min(large, buckets - 1);
 }
 
@@ -187,7 +188,14 @@ export class T5Like extends Module {
     const [B, Te] = inputs.shape;
     const Td = decoderInputs.shape[1];
     const H = this.cfg.nHead;
-    const encSelf = { B, Tq: Te, Tk: Te, H, mask, bias: this.positionBias(this.encBias.value, this.encBuckets, Te, Te) };
+    const encSelf = {
+      B,
+      Tq: Te,
+      Tk: Te,
+      H,
+      mask,
+      bias: this.positionBias(this.encBias.value, this.encBuckets, Te, Te),
+    };
     let x = this.embed(inputs);
     for (const layer of this.encoder) x = layer.forward(x, { self: encSelf });
     const encoded = this.encLn.forward(x);
