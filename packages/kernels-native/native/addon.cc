@@ -392,6 +392,14 @@ Napi::Value BinaryJs(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
+// unary(op, x, out, alpha): op 0 relu, 1 step.
+Napi::Value UnaryJs(const Napi::CallbackInfo& info) {
+  const F32Arg x = F32(info, 1), o = F32(info, 2);
+  Require(info, x.n == o.n, "unary", "x has " + S(x.n) + " elements, out " + S(o.n));
+  Unary(static_cast<int>(Int(info, 0)), x.p, o.p, o.n, static_cast<float>(Num(info, 3)));
+  return info.Env().Undefined();
+}
+
 // setNumThreads(n): our pool and OpenBLAS's both use n threads.
 Napi::Value SetNumThreadsJs(const Napi::CallbackInfo& info) {
   const int n = static_cast<int>(Int(info, 0));
@@ -422,6 +430,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("stridedCopy", Napi::Function::New(env, StridedCopyJs));
   exports.Set("reduceSum", Napi::Function::New(env, ReduceSumJs));
   exports.Set("binary", Napi::Function::New(env, BinaryJs));
+  exports.Set("unary", Napi::Function::New(env, UnaryJs));
   exports.Set("setNumThreads", Napi::Function::New(env, SetNumThreadsJs));
   exports.Set("getNumThreads", Napi::Function::New(env, GetNumThreadsJs));
   exports.Set("blasConfig", Napi::Function::New(env, BlasConfigJs));

@@ -57,5 +57,7 @@ void ReduceSum(const float* x, int64_t outer, int64_t reduce, int64_t inner, flo
 // out = a op b where the smaller operand repeats along the leading dims (trailing broadcast):
 // aSize and bSize each equal n or divide it. op: 0 add, 1 sub, 2 mul.
 void Binary(int op, const float* a, int64_t aSize, const float* b, int64_t bSize, float* out, int64_t n);
+// op: 0 relu, 1 step (x > 0 ? 1 : alpha).
+void Unary(int op, const float* x, float* out, int64_t n, float alpha);
 
 }  // namespace tessera

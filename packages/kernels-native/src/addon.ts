@@ -115,6 +115,8 @@ export interface NativeAddon {
   reduceSum(x: Float32Array, outer: number, reduce: number, inner: number, out: Float32Array): void;
   /** op: 0 add, 1 sub, 2 mul; the shorter operand repeats along the longer one's leading dims. */
   binary(op: number, a: Float32Array, b: Float32Array, out: Float32Array): void;
+  /** op: 0 relu, 1 step (x > 0 ? 1 : alpha; NaN stays NaN). */
+  unary(op: number, x: Float32Array, out: Float32Array, alpha: number): void;
   setNumThreads(n: number): void;
   getNumThreads(): number;
   blasConfig(): string;

@@ -524,7 +524,36 @@ export function makeKernels(addon: NativeAddon, pool: BufferPool): Record<string
       return out(args, outShape, result);
     };
 
+  /** Relu and Step (relu's gradient is dy · step(x)) for float32; other dtypes go to cpu. */
+  const unary =
+    (name: string, op: number): tfc.KernelFunc =>
+    (args) => {
+      const x = args.inputs.x!;
+      const xv = f32(args, x);
+      if (!xv) return cpu(name, args);
+      const result = pool.alloc(xv.length);
+      addon.unary(op, xv, result, (args.attrs?.alpha as number | undefined) ?? 0);
+      return out(args, x.shape, result);
+    };
+
+  /** Constant padding of a float32 tensor (the gradient of slice): fill, then copy x inside. */
+  const padV2: tfc.KernelFunc = (args) => {
+    const x = args.inputs.x!;
+    const xv = f32(args, x);
+    const { paddings, constantValue } = args.attrs as { paddings: [number, number][]; constantValue: number };
+    if (!xv || x.shape.length > 8 || paddings.length !== x.shape.length) return cpu('PadV2', args);
+    const outShape = x.shape.map((d, i) => paddings[i]![0] + d + paddings[i]![1]);
+    const result = pool.alloc(sizeOf(outShape)).fill(constantValue);
+    const os = stridesOf(outShape);
+    const offset = paddings.reduce((acc, [before], d) => acc + before * os[d]!, 0);
+    copyView(xv, 0, stridesOf(x.shape), x.shape, { out: result, offset, strides: os });
+    return out(args, outShape, result);
+  };
+
   return {
+    Relu: unary('Relu', 0),
+    Step: unary('Step', 1),
+    PadV2: padV2,
     Transpose: transpose,
     Slice: slice,
     SplitV: splitV,

@@ -288,6 +288,45 @@ describe('data movement and elementwise kernels match cpu', () => {
   });
 });
 
+describe('relu, step and pad (T5 feed-forward, slice gradients) match cpu', () => {
+  it('relu and its gradient (step), step with alpha, constant pad and the gradient of slice', async () => {
+    await compare(
+      'relu/step/pad',
+      [randn([7, 33, 5]), randn([6, 9])],
+      (x, y) => [
+        tf.relu(x!),
+        tf.step(x!),
+        tf.step(x!, 0.25),
+        tf.grad((p: Tensor) => tf.sum(tf.mul(tf.relu(p), p)))(x!),
+        tf.pad(y!, [
+          [1, 2],
+          [0, 3],
+        ]),
+        tf.pad(
+          y!,
+          [
+            [2, 0],
+            [1, 1],
+          ],
+          -1.5,
+        ),
+        tf.grad((p: Tensor) => tf.sum(tf.mul(tf.slice(p, [1, 2], [4, 5]), 3)))(y!),
+      ],
+      0,
+    );
+  });
+
+  it('relu and step keep NaN as NaN, as the cpu kernels do', async () => {
+    await tf.setBackend('native');
+    const [relu, step] = tf.tidy(() => {
+      const x = tf.tensor1d([Number.NaN, -1, 0, 2]);
+      return [Array.from(tf.relu(x).dataSync()), Array.from(tf.step(x, 0.5).dataSync())];
+    });
+    expect(relu).toEqual([Number.NaN, 0, 0, 2]);
+    expect(step).toEqual([Number.NaN, 0.5, 0.5, 1]);
+  });
+});
+
 describe('fused ops on native match the cpu reference kernels (forward and gradient)', () => {
   for (const approximate of ['none', 'tanh'] as const) {
     for (const shape of [[1], [7], [3, 5], [2, 3, 1000]]) {
