@@ -330,16 +330,10 @@ inline BiasIndexer BiasRow(const AttentionShape& s, int b, int h, int i) {
   return r;
 }
 
-// Fills p[0, nk) with row (b, h, i)'s attention weights (zeros for disallowed keys and for
-// rows with no allowed key). kt is this head's K transposed: [D, Tk].
-inline void RowProbabilities(const AttentionShape& s, int b, int h, int i, const float* qRow, const float* kt,
-                             int nk, float* p) {
-  std::fill(p, p + nk, 0.0f);
-  for (int d = 0; d < s.D; d++) {
-    const float qd = qRow[d] * s.scale;
-    const float* kr = kt + static_cast<int64_t>(d) * s.Tk;
-    for (int j = 0; j < nk; j++) p[j] += qd * kr[j];
-  }
+// Turns row (b, h, i) of scaled scores p[0, Tk) into attention weights in place: bias
+// added, masked and causal keys (j >= nk) zero, rows with no allowed key all zeros.
+inline void SoftmaxRow(const AttentionShape& s, int b, int h, int i, int nk, float* p) {
+  std::fill(p + nk, p + s.Tk, 0.0f);
   if (s.bias) {
     const BiasIndexer bi = BiasRow(s, b, h, i);
     for (int j = 0; j < nk; j++) p[j] += s.bias[bi.base + j * bi.jStep];
@@ -365,40 +359,57 @@ inline void RowProbabilities(const AttentionShape& s, int b, int h, int i, const
   for (int j = 0; j < nk; j++) p[j] *= inv;
 }
 
-inline void TransposeInto(const float* src, int rows, int cols, float* dst) {
-  for (int r = 0; r < rows; r++)
-    for (int c = 0; c < cols; c++) dst[static_cast<int64_t>(c) * rows + r] = src[static_cast<int64_t>(r) * cols + c];
-}
-
 // Keys query i may see: all of them, or up to i + (Tk - Tq) when causal.
-// Never negative: with Tq > Tk the first rows see no key at all (and callers index
-// dsRow + nk, which must not point before the row).
+// Never negative: with Tq > Tk the first rows see no key at all.
 inline int VisibleKeys(const AttentionShape& s, int i) {
   return s.causal ? std::max(0, std::min(s.Tk, i + s.Tk - s.Tq + 1)) : s.Tk;
+}
+
+// C[M, N] = alpha · op(A) · op(B) (row-major), zeros when the inner size is 0.
+inline void Gemm(bool transA, bool transB, int M, int N, int K, float alpha, const float* A, int lda, const float* B,
+                 int ldb, float* C, int ldc) {
+  if (M == 0 || N == 0) return;
+  if (K == 0) {
+    for (int r = 0; r < M; r++) std::fill(C + static_cast<int64_t>(r) * ldc, C + static_cast<int64_t>(r) * ldc + N, 0.0f);
+    return;
+  }
+  cblas_sgemm(CblasRowMajor, transA ? CblasTrans : CblasNoTrans, transB ? CblasTrans : CblasNoTrans, M, N, K, alpha, A,
+              lda, B, ldb, 0.0f, C, ldc);
+}
+
+// Attention runs one head per task of our pool, each head's products as single-threaded
+// sgemm calls: OpenBLAS's own threads would fight the pool's, and one thread per head
+// makes the result independent of the thread count (each head always takes the same path).
+class SingleThreadedBlas {
+ public:
+  SingleThreadedBlas() : saved_(openblas_get_num_threads()) { openblas_set_num_threads(1); }
+  ~SingleThreadedBlas() { openblas_set_num_threads(saved_); }
+  SingleThreadedBlas(const SingleThreadedBlas&) = delete;
+  SingleThreadedBlas& operator=(const SingleThreadedBlas&) = delete;
+
+ private:
+  int saved_;
+};
+
+// P = softmax(scale · Q·Kᵀ + bias, masked) for head bh, into p [Tq, Tk].
+inline void HeadProbabilities(const AttentionShape& s, int64_t bh, const float* q, const float* k, float* p) {
+  const int b = static_cast<int>(bh / s.H), h = static_cast<int>(bh % s.H);
+  Gemm(false, true, s.Tq, s.Tk, s.D, s.scale, q + bh * s.Tq * s.D, s.D, k + bh * s.Tk * s.D, s.D, p, s.Tk);
+  for (int i = 0; i < s.Tq; i++) SoftmaxRow(s, b, h, i, VisibleKeys(s, i), p + static_cast<int64_t>(i) * s.Tk);
 }
 
 }  // namespace
 
 void Attention(const AttentionShape& s, const float* q, const float* k, const float* v, float* out) {
   const int64_t BH = static_cast<int64_t>(s.B) * s.H;
+  SingleThreadedBlas blas;
   ParallelFor(BH, 1, [&](int64_t p0, int64_t p1) {
-    std::vector<float> kt(static_cast<int64_t>(s.D) * s.Tk), p(s.Tk);
+    std::vector<float> p(static_cast<int64_t>(s.Tq) * s.Tk);
     for (int64_t bh = p0; bh < p1; bh++) {
-      const int b = static_cast<int>(bh / s.H), h = static_cast<int>(bh % s.H);
-      TransposeInto(k + bh * s.Tk * s.D, s.Tk, s.D, kt.data());
-      const float* V = v + bh * s.Tk * s.Dv;
-      for (int i = 0; i < s.Tq; i++) {
-        const int nk = VisibleKeys(s, i);
-        RowProbabilities(s, b, h, i, q + (bh * s.Tq + i) * s.D, kt.data(), nk, p.data());
-        float* o = out + (bh * s.Tq + i) * s.Dv;
-        std::fill(o, o + s.Dv, 0.0f);
-        for (int j = 0; j < nk; j++) {
-          const float pj = p[j];
-          if (pj == 0) continue;
-          const float* vr = V + static_cast<int64_t>(j) * s.Dv;
-          for (int d = 0; d < s.Dv; d++) o[d] += pj * vr[d];
-        }
-      }
+      HeadProbabilities(s, bh, q, k, p.data());
+      // O = P·V: [Tq, Tk]·[Tk, Dv]
+      Gemm(false, false, s.Tq, s.Dv, s.Tk, 1.0f, p.data(), s.Tk, v + bh * s.Tk * s.Dv, s.Dv, out + bh * s.Tq * s.Dv,
+           s.Dv);
     }
   });
 }
@@ -406,60 +417,42 @@ void Attention(const AttentionShape& s, const float* q, const float* k, const fl
 void AttentionGrad(const AttentionShape& s, const float* dy, const float* q, const float* k, const float* v,
                    float* dq, float* dk, float* dv, float* dbias) {
   const int64_t BH = static_cast<int64_t>(s.B) * s.H;
+  const int64_t TqTk = static_cast<int64_t>(s.Tq) * s.Tk;
   const bool fullBias = !s.bias || (s.biasShape[0] == s.B && s.biasShape[1] == s.H && s.biasShape[2] == s.Tq &&
                                     s.biasShape[3] == s.Tk);
   // A broadcast bias is shared between heads/batches: its gradient sums over them, which we
   // do after the parallel part, in a fixed order, from the full dScores.
   std::vector<float> dScoresFull;
-  if (!fullBias) dScoresFull.resize(BH * s.Tq * s.Tk);
+  if (!fullBias) dScoresFull.resize(BH * TqTk);
   float* dScores = fullBias ? dbias : dScoresFull.data();
+  SingleThreadedBlas blas;
   ParallelFor(BH, 1, [&](int64_t p0, int64_t p1) {
-    std::vector<float> kt(static_cast<int64_t>(s.D) * s.Tk), vt(static_cast<int64_t>(s.Dv) * s.Tk), p(s.Tk),
-        dp(s.Tk);
+    std::vector<float> p(TqTk), dp(TqTk);
     for (int64_t bh = p0; bh < p1; bh++) {
-      const int b = static_cast<int>(bh / s.H), h = static_cast<int>(bh % s.H);
+      const float* Q = q + bh * s.Tq * s.D;
       const float* K = k + bh * s.Tk * s.D;
       const float* V = v + bh * s.Tk * s.Dv;
-      TransposeInto(K, s.Tk, s.D, kt.data());
-      TransposeInto(V, s.Tk, s.Dv, vt.data());
-      float* dK = dk + bh * s.Tk * s.D;
-      float* dV = dv + bh * s.Tk * s.Dv;
-      std::fill(dK, dK + static_cast<int64_t>(s.Tk) * s.D, 0.0f);
-      std::fill(dV, dV + static_cast<int64_t>(s.Tk) * s.Dv, 0.0f);
+      const float* dY = dy + bh * s.Tq * s.Dv;
+      float* dS = dScores + bh * TqTk;
+      HeadProbabilities(s, bh, q, k, p.data());
+      // dP = dY·Vᵀ: [Tq, Dv]·[Dv, Tk]
+      Gemm(false, true, s.Tq, s.Tk, s.Dv, 1.0f, dY, s.Dv, V, s.Dv, dp.data(), s.Tk);
+      // dS = P ∘ (dP − rowsum(P ∘ dP)); zero where the key is hidden (P is zero there).
       for (int i = 0; i < s.Tq; i++) {
         const int nk = VisibleKeys(s, i);
-        const float* qRow = q + (bh * s.Tq + i) * s.D;
-        const float* dyRow = dy + (bh * s.Tq + i) * s.Dv;
-        RowProbabilities(s, b, h, i, qRow, kt.data(), nk, p.data());
-        std::fill(dp.begin(), dp.begin() + nk, 0.0f);
-        for (int d = 0; d < s.Dv; d++) {
-          const float g = dyRow[d];
-          const float* vr = vt.data() + static_cast<int64_t>(d) * s.Tk;
-          for (int j = 0; j < nk; j++) dp[j] += g * vr[j];
-        }
+        const float* pr = p.data() + static_cast<int64_t>(i) * s.Tk;
+        const float* dpr = dp.data() + static_cast<int64_t>(i) * s.Tk;
+        float* dsr = dS + static_cast<int64_t>(i) * s.Tk;
         double dot = 0;
-        for (int j = 0; j < nk; j++) dot += static_cast<double>(p[j]) * dp[j];
+        for (int j = 0; j < nk; j++) dot += static_cast<double>(pr[j]) * dpr[j];
         const float dotf = static_cast<float>(dot);
-        float* dqRow = dq + (bh * s.Tq + i) * s.D;
-        std::fill(dqRow, dqRow + s.D, 0.0f);
-        float* dsRow = dScores + (bh * s.Tq + i) * s.Tk;
-        std::fill(dsRow + nk, dsRow + s.Tk, 0.0f);
-        for (int j = 0; j < nk; j++) {
-          const float pj = p[j];
-          const float ds = pj * (dp[j] - dotf);
-          dsRow[j] = ds;
-          if (pj == 0) continue;
-          const float dss = ds * s.scale;
-          const float* kr = K + static_cast<int64_t>(j) * s.D;
-          float* dkr = dK + static_cast<int64_t>(j) * s.D;
-          for (int d = 0; d < s.D; d++) {
-            dqRow[d] += dss * kr[d];
-            dkr[d] += dss * qRow[d];
-          }
-          float* dvr = dV + static_cast<int64_t>(j) * s.Dv;
-          for (int d = 0; d < s.Dv; d++) dvr[d] += pj * dyRow[d];
-        }
+        for (int j = 0; j < nk; j++) dsr[j] = pr[j] * (dpr[j] - dotf);
+        std::fill(dsr + nk, dsr + s.Tk, 0.0f);
       }
+      // dQ = scale·dS·K: [Tq, Tk]·[Tk, D];  dK = scale·dSᵀ·Q: [Tk, Tq]·[Tq, D];  dV = Pᵀ·dY: [Tk, Tq]·[Tq, Dv]
+      Gemm(false, false, s.Tq, s.D, s.Tk, s.scale, dS, s.Tk, K, s.D, dq + bh * s.Tq * s.D, s.D);
+      Gemm(true, false, s.Tk, s.D, s.Tq, s.scale, dS, s.Tk, Q, s.D, dk + bh * s.Tk * s.D, s.D);
+      Gemm(true, false, s.Tk, s.Dv, s.Tq, 1.0f, p.data(), s.Tk, dY, s.Dv, dv + bh * s.Tk * s.Dv, s.Dv);
     }
   });
   if (!fullBias) {
