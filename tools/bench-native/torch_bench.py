@@ -12,6 +12,7 @@ Usage: /usr/bin/python3 tools/bench-native/torch_bench.py --threads 2 --configs 
 import argparse
 import json
 import math
+import statistics
 import time
 
 import torch
@@ -245,10 +246,13 @@ def time_steps(model, batch, steps, warmup):
 
     for _ in range(warmup):
         step()
-    t = time.perf_counter()
+    times = []
     for _ in range(steps):
+        t = time.perf_counter()
         step()
-    return (time.perf_counter() - t) / steps
+        times.append(time.perf_counter() - t)
+    # The median step: other jobs on a shared machine show up as outliers (as in bench.mjs).
+    return statistics.median(times)
 
 
 def bench_bert(cfg, steps, warmup):
@@ -277,34 +281,20 @@ def bench_matmul(n, reps):
     b = torch.randn(n, n)
     for _ in range(3):
         a @ b
-    t = time.perf_counter()
+    times = []
     for _ in range(reps):
+        t = time.perf_counter()
         a @ b
-    dt = (time.perf_counter() - t) / reps
-    return 2 * n ** 3 / dt / 1e9
+        times.append(time.perf_counter() - t)
+    return 2 * n ** 3 / statistics.median(times) / 1e9
 
 
 def bench_gpt(cfg, steps, warmup):
     L, H, E, T, B, V = cfg
     torch.manual_seed(0)
-    model = GPT(L, H, E, T, V)
-    opt = torch.optim.AdamW(model.parameters(), lr=3e-4, betas=(0.9, 0.95), weight_decay=0.1, eps=1e-8)
     idx = torch.randint(0, V, (B, T))
     targets = torch.randint(0, V, (B, T))
-
-    def step():
-        opt.zero_grad(set_to_none=True)
-        loss = model(idx, targets)
-        loss.backward()
-        opt.step()
-        return loss.item()
-
-    for _ in range(warmup):
-        step()
-    t = time.perf_counter()
-    for _ in range(steps):
-        step()
-    dt = (time.perf_counter() - t) / steps
+    dt = time_steps(GPT(L, H, E, T, V), (idx, targets), steps, warmup)
     return {"config": cfg, "ms_per_step": dt * 1000, "tokens_per_s": B * T / dt}
 
 

@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // Benchmark of backend "native" against "cpu" and PyTorch CPU, in one run on one machine:
 //   - MatMul 1024² (GFLOP/s) through tf.matMul, and PyTorch's a @ b;
-//   - training steps (forward + backward + AdamW), tokens/s, of a GPT (two configs), a
+//   - training steps (forward + backward + AdamW), tokens/s from the median step time, of a GPT (two configs), a
 //     BERT-shaped masked LM and a T5-shaped encoder-decoder, against the equivalent PyTorch
 //     models in tools/bench-native/torch_bench.py (same configs, same threads).
 // Usage: tessera bench --backend native [--threads 2] [--steps 10] [--large] [--json]
@@ -58,15 +58,26 @@ function build(m) {
   return { model, loss: () => model.loss(batch), tensors, tokens: B * (Te + Td) };
 }
 
+/** The median step time: other jobs on a shared machine show up as outliers, not as a shifted mean. */
+const median = (xs) => {
+  const sorted = [...xs].sort((a, b) => a - b);
+  const mid = sorted.length >> 1;
+  return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
+};
+
 async function tokensPerSecond(backend, m, nSteps, warmup) {
   await useBackend(backend, { log: () => {} });
   const { model, loss, tensors, tokens } = build(m);
   const optimizer = new AdamW(model);
   const step = () => trainStep(model, loss, (grads) => optimizer.update(grads));
   for (let i = 0; i < warmup; i++) step();
-  const t0 = performance.now();
-  for (let i = 0; i < nSteps; i++) step();
-  const ms = (performance.now() - t0) / nSteps;
+  const times = [];
+  for (let i = 0; i < nSteps; i++) {
+    const t0 = performance.now();
+    step();
+    times.push(performance.now() - t0);
+  }
+  const ms = median(times);
   tf.dispose(tensors);
   optimizer.dispose();
   model.dispose();
@@ -84,9 +95,13 @@ async function matmulGflops(backend, n, reps) {
   const b = tf.randomNormal([n, n]);
   const once = () => tf.matMul(a, b).dispose();
   once();
-  const t0 = performance.now();
-  for (let i = 0; i < reps; i++) once();
-  const s = (performance.now() - t0) / 1000 / reps;
+  const times = [];
+  for (let i = 0; i < reps; i++) {
+    const t0 = performance.now();
+    once();
+    times.push(performance.now() - t0);
+  }
+  const s = median(times) / 1000;
   a.dispose();
   b.dispose();
   return (2 * n ** 3) / s / 1e9;
