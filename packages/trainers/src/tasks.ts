@@ -141,8 +141,20 @@ export interface PreparedTask {
   report: DataReport;
 }
 
-export async function prepareTask(config: RunConfig, tokenizer: Tokenizer, rng: Rng): Promise<PreparedTask> {
-  const { train, validation, skipped } = await loadSplits(config);
+/** Splits as loadSplits returns them. */
+export type Splits = Awaited<ReturnType<typeof loadSplits>>;
+
+/**
+ * Examples and the collating task for the run. `splits` are the records when the caller
+ * already read them (to train the tokenizer on the same text), else they are read here.
+ */
+export async function prepareTask(
+  config: RunConfig,
+  tokenizer: Tokenizer,
+  rng: Rng,
+  splits?: Splits,
+): Promise<PreparedTask> {
+  const { train, validation, skipped } = splits ?? (await loadSplits(config));
   if (!train.length) throw new TaskError(`No training records in ${config.data.train.path}.`);
   const block = config.data.block_size;
   const objective = config.objective;

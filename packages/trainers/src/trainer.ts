@@ -30,7 +30,7 @@ import { configFingerprint, type RunConfig } from './config.js';
 import { createMetrics, type EvalBatch } from './metrics.js';
 import { writeLineChart } from './plot.js';
 import { Progress } from './progress.js';
-import { type DataReport, type Example, prepareTask, type Task, type TaskBatch } from './tasks.js';
+import { type DataReport, type Example, loadSplits, prepareTask, type Task, type TaskBatch } from './tasks.js';
 
 export class NonFiniteLossError extends TesseraError {}
 
@@ -72,13 +72,13 @@ function seedNumber(seed: number | string): number {
 async function makeTokenizer(
   config: RunConfig,
   checkpoint: string | undefined,
-  texts: () => Promise<string[]>,
+  texts: () => string[],
 ): Promise<Tokenizer> {
   if (checkpoint && existsSync(join(checkpoint, 'tokenizer.json')))
     return TokenizerClass.fromFile(join(checkpoint, 'tokenizer.json'));
   const spec = config.tokenizer;
   if ('path' in spec) return TokenizerClass.fromFile(spec.path);
-  const corpus = await texts();
+  const corpus = texts();
   const common = { vocabSize: spec.vocab_size, minFrequency: spec.min_frequency ?? 2 };
   if (spec.train === 'bpe') return trainByteLevelBpe(corpus, common);
   if (spec.train === 'wordpiece') return trainWordPiece(corpus, { ...common, lowercase: spec.lowercase ?? true });
@@ -142,11 +142,10 @@ export class Trainer {
       };
     const seed = seedNumber(config.seed);
     const root = new Rng(seed);
-    const tokenizer = await makeTokenizer(config, checkpoint, async () => {
-      const { loadSplits } = await import('./tasks.js');
-      return (await loadSplits(config)).train.map((r) => r.text);
-    });
-    const prepared = await prepareTask(config, tokenizer, root.fork('prepare'));
+    // Read once: the tokenizer (when trained) and the examples come from the same records.
+    const splits = await loadSplits(config);
+    const tokenizer = await makeTokenizer(config, checkpoint, () => splits.train.map((r) => r.text));
+    const prepared = await prepareTask(config, tokenizer, root.fork('prepare'), splits);
     const labelCount = prepared.task.labelNames?.length;
 
     let model: PretrainedModel;
@@ -557,11 +556,9 @@ export async function prepareRunData(
   log: (line: string) => void = (l) => console.log(l),
 ): Promise<DataReport> {
   const root = new Rng(seedNumber(config.seed));
-  const tokenizer = await makeTokenizer(config, undefined, async () => {
-    const { loadSplits } = await import('./tasks.js');
-    return (await loadSplits(config)).train.map((r) => r.text);
-  });
-  const prepared = await prepareTask(config, tokenizer, root.fork('prepare'));
+  const splits = await loadSplits(config);
+  const tokenizer = await makeTokenizer(config, undefined, () => splits.train.map((r) => r.text));
+  const prepared = await prepareTask(config, tokenizer, root.fork('prepare'), splits);
   mkdirSync(config.training.output_dir, { recursive: true });
   const path = join(config.training.output_dir, 'tokenizer.json');
   await tokenizer.save(path);
