@@ -3,7 +3,14 @@ import { createRequire } from 'node:module';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { tf, valueAndGrads } from '@tessera/tensor-core';
-import { type ModelInputs, loadPretrained, readSafetensors, type SafetensorsFile } from '@tessera/transformer';
+import {
+  type HfModelInputs,
+  loadPretrained,
+  type ModelInputs,
+  modelInputsFromHf,
+  readSafetensors,
+  type SafetensorsFile,
+} from '@tessera/transformer';
 import type { HostTensor } from './compare.js';
 import type { ModelConformanceCase } from './levels34.js';
 import type { Tolerance } from './types.js';
@@ -111,16 +118,7 @@ function fixtureCase(dir: string, name: string): ModelConformanceCase {
 
 /** inputs.json (HF names) as int32 tensors under Tessera's names. */
 function fixtureInputs(dir: string): ModelInputs {
-  const raw = JSON.parse(readFileSync(join(dir, 'inputs.json'), 'utf8')) as Record<string, number[] | number[][]>;
-  const t = (key: string) => (raw[key] ? tf.tensor(raw[key] as number[], undefined, 'int32') : undefined);
-  return {
-    inputIds: t('input_ids')!,
-    attentionMask: t('attention_mask'),
-    tokenTypeIds: t('token_type_ids'),
-    labels: t('labels'),
-    nextSentenceLabel: t('next_sentence_label'),
-    decoderInputIds: t('decoder_input_ids'),
-  };
+  return modelInputsFromHf(JSON.parse(readFileSync(join(dir, 'inputs.json'), 'utf8')) as HfModelInputs);
 }
 
 async function host(t: tf.Tensor): Promise<HostTensor> {

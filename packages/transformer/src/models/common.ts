@@ -22,6 +22,40 @@ export interface ModelInputs {
   decoderAttentionMask?: tf.Tensor | undefined;
 }
 
+/** Model inputs as HF names them (a tokenizer's or a dataset's output), as nested id arrays. */
+export type HfModelInputs = Partial<
+  Record<
+    | 'input_ids'
+    | 'attention_mask'
+    | 'token_type_ids'
+    | 'labels'
+    | 'next_sentence_label'
+    | 'decoder_input_ids'
+    | 'decoder_attention_mask',
+    number[] | number[][]
+  >
+>;
+
+/** HF-named id arrays -> int32 tensors under Tessera's names (the caller disposes them). */
+export function modelInputsFromHf(raw: HfModelInputs): ModelInputs {
+  if (!raw.input_ids) throw new TesseraError('modelInputsFromHf: input_ids is required.');
+  const t = (v: number[] | number[][] | undefined) => (v ? tf.tensor(v, undefined, 'int32') : undefined);
+  return {
+    inputIds: t(raw.input_ids)!,
+    attentionMask: t(raw.attention_mask),
+    tokenTypeIds: t(raw.token_type_ids),
+    labels: t(raw.labels),
+    nextSentenceLabel: t(raw.next_sentence_label),
+    decoderInputIds: t(raw.decoder_input_ids),
+    decoderAttentionMask: t(raw.decoder_attention_mask),
+  };
+}
+
+/** Disposes every tensor of `inputs`. */
+export function disposeModelInputs(inputs: ModelInputs): void {
+  tf.dispose(Object.values(inputs).filter((v): v is tf.Tensor => v instanceof tf.Tensor));
+}
+
 /** A model the trainer and the HF importer can drive. */
 export abstract class PretrainedModel extends Module {
   /** HF `architectures[0]`, e.g. GPT2LMHeadModel. */
