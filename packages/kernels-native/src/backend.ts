@@ -49,14 +49,17 @@ export function guardViews(kernelFunc: tfc.KernelFunc, pool: BufferPool): tfc.Ke
     // backend: ask has() first. Inputs may be lists (ragged ops take arrays of tensors).
     const valuesOf = (t: tfc.TensorInfo | undefined) =>
       t?.dataId !== undefined && data.has(t.dataId) ? data.get(t.dataId)?.values : undefined;
-    const inputs = Object.values(args.inputs).flat() as tfc.TensorInfo[];
+    const escapeShared = (input: tfc.TensorInfo | undefined, output: tfc.TensorInfo, outBuffer: ArrayBufferLike) => {
+      if (input?.dataId === output.dataId) return;
+      const inValues = valuesOf(input);
+      if (ArrayBuffer.isView(inValues) && inValues.buffer === outBuffer) pool.escape(inValues);
+    };
     for (const output of Array.isArray(result) ? result : [result]) {
       const outValues = valuesOf(output);
       if (!ArrayBuffer.isView(outValues)) continue;
-      for (const input of inputs) {
-        if (input?.dataId === output.dataId) continue;
-        const inValues = valuesOf(input);
-        if (ArrayBuffer.isView(inValues) && inValues.buffer === outValues.buffer) pool.escape(inValues);
+      for (const input of Object.values(args.inputs) as (tfc.TensorInfo | tfc.TensorInfo[] | undefined)[]) {
+        if (Array.isArray(input)) for (const t of input) escapeShared(t, output, outValues.buffer);
+        else escapeShared(input, output, outValues.buffer);
       }
     }
     return result;

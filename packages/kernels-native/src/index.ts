@@ -28,15 +28,15 @@ export const nativeKernelNames: readonly string[] = Object.keys(nativeKernels);
 if (loaded.addon) {
   // Priority 2 (> cpu's 1) only matters for code that uses tfjs without useBackend().
   registerCpuDerivedBackend('native', { priority: 2, create: () => createNativeBackend(pool) });
+  // Inherited cpu kernels may return views of their inputs: guard them. Ours never do (their
+  // own cpu fallbacks are guarded inside makeKernels).
   for (const kernel of tfc.getKernelsForBackend('native')) {
-    const kernelFunc = nativeKernels[kernel.kernelName] ?? kernel.kernelFunc;
     tfc.unregisterKernel(kernel.kernelName, 'native');
-    tfc.registerKernel({ ...kernel, kernelFunc: guardViews(kernelFunc, pool) });
+    const native = nativeKernels[kernel.kernelName];
+    tfc.registerKernel({ ...kernel, kernelFunc: native ?? guardViews(kernel.kernelFunc, pool) });
   }
   for (const [name, kernelFunc] of Object.entries(nativeKernels)) {
-    if (!tfc.getKernel(name, 'native')) {
-      tfc.registerKernel({ kernelName: name, backendName: 'native', kernelFunc: guardViews(kernelFunc, pool) });
-    }
+    if (!tfc.getKernel(name, 'native')) tfc.registerKernel({ kernelName: name, backendName: 'native', kernelFunc });
   }
 }
 

@@ -1,6 +1,7 @@
 import { TesseraError } from '@tessera/tensor-core';
 import * as tfc from '@tessera/tensor-core/tfjs';
 import type { NativeAddon } from './addon.js';
+import { guardViews } from './backend.js';
 import type { BufferPool } from './pool.js';
 
 type KernelArgs = Parameters<tfc.KernelFunc>[0];
@@ -35,12 +36,6 @@ function asI32(args: KernelArgs, t: TensorInfo): Int32Array {
 const out = (args: KernelArgs, shape: number[], values: Float32Array) =>
   storage(args).makeTensorInfo(shape, 'float32', values);
 
-/** Runs the cpu backend's kernel for the same name: the path for dtypes and layouts we do not accelerate. */
-function cpu(name: string, args: KernelArgs) {
-  const k = tfc.getKernel(name, 'cpu');
-  if (!k) throw new TesseraError(`kernels-native: no cpu kernel "${name}" to fall back to.`);
-  return k.kernelFunc(args);
-}
 
 /**
  * For each output batch entry (row-major over the broadcast outer dims), the element offset
@@ -110,6 +105,16 @@ function isTrailingBroadcast(small: readonly number[], full: readonly number[]):
  * every element, `zeros` where it may skip some (empty reductions, zero-sized attention).
  */
 export function makeKernels(addon: NativeAddon, pool: BufferPool): Record<string, tfc.KernelFunc> {
+  /**
+   * Runs the cpu backend's kernel for the same name: the path for dtypes and layouts we do
+   * not accelerate. Guarded like every inherited kernel, since it may return input views.
+   */
+  const cpu = (name: string, args: KernelArgs) => {
+    const k = tfc.getKernel(name, 'cpu');
+    if (!k) throw new TesseraError(`kernels-native: no cpu kernel "${name}" to fall back to.`);
+    return guardViews(k.kernelFunc, pool)(args);
+  };
+
   /** BatchMatMul (tf.matMul) through OpenBLAS sgemm, with transposes and full batch broadcasting. */
   const batchMatMul: tfc.KernelFunc = (args) => {
     const { a, b } = args.inputs as { a: TensorInfo; b: TensorInfo };

@@ -61,7 +61,10 @@ export function globalNorm(grads: Grads): tf.Scalar {
   const entries = gradEntries(grads);
   return tf.tidy(() => {
     if (entries.length === 0) return tf.scalar(0);
-    return tf.norm(tf.stack(entries.map(([, g]) => tf.norm(g)))) as tf.Scalar;
+    // Each norm as sqrt(sum(g·g)): the same value as tf.norm(g), whose |g|^2 goes through
+    // the generic Abs and Pow kernels (slow JS on cpu-derived backends, two extra passes).
+    const norms = entries.map(([, g]) => tf.sqrt(tf.sum(tf.mul(g, g))));
+    return tf.norm(tf.stack(norms)) as tf.Scalar;
   });
 }
 
