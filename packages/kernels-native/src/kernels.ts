@@ -36,7 +36,6 @@ function asI32(args: KernelArgs, t: TensorInfo): Int32Array {
 const out = (args: KernelArgs, shape: number[], values: Float32Array) =>
   storage(args).makeTensorInfo(shape, 'float32', values);
 
-
 /**
  * For each output batch entry (row-major over the broadcast outer dims), the element offset
  * of its matrix in `shape`'s storage. Returns null when the outer dims do not broadcast.
