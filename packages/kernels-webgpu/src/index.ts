@@ -1,7 +1,7 @@
 /**
  * @tessera/kernels-webgpu — backend "webgpu": tfjs-backend-webgpu for the standard kernels,
- * on Dawn (npm `webgpu`) in Node and on `navigator.gpu` in a browser. Tessera's fused ops
- * run their reference compositions here until WGSL kernels are registered for them.
+ * on Dawn (npm `webgpu`) in Node and on `navigator.gpu` in a browser, and WGSL kernels for
+ * every Tessera fused op (./kernels.ts, ./attention.ts, ./norms.ts).
  *
  * Importing registers the backend and its kernels but loads no native code: the first
  * `isAvailable()` (or `useBackend('webgpu')`) probes for an adapter. A software adapter

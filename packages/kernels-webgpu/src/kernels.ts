@@ -1,167 +1,23 @@
 /**
- * WGSL kernels for Tessera's fused ops on tfjs-backend-webgpu's storage: GELU (erf, tanh),
- * layer norm, RMS norm, softmax cross-entropy (forward and backward) and the AdamW update. Each is a tfjs
- * program run through the backend's own `runWebGPUProgram`, so buffers, uniforms and
- * pipeline caching are upstream's. Shaders index the raw storage arrays (`result`, and
- * one array per input named in `variableNames`), with row/column counts as uniforms.
- *
- * Ops without a kernel here (attention) run their reference compositions on upstream
- * kernels: correct, not fused.
+ * WGSL kernels for Tessera's fused ops on tfjs-backend-webgpu's storage, forward and backward:
+ * GELU (erf, tanh), softmax cross-entropy and the AdamW update here; layer norm and RMS norm
+ * in ./norms.ts, attention in ./attention.ts; program plumbing in ./program.ts.
  */
-import { webgpu_util } from '@tensorflow/tfjs-backend-webgpu';
 import type { KernelFunc, TensorInfo } from '@tessera/tensor-core/tfjs';
-
-interface Program {
-  variableNames: string[];
-  outputShape: number[];
-  shaderKey: string;
-  dispatchLayout: { x: number[] };
-  dispatch: [number, number, number];
-  workgroupSize: [number, number, number];
-  size?: boolean;
-  uniforms?: string;
-  getUserCode(): string;
-}
-
-type Uniform = { type: 'float32' | 'int32'; data: number[] };
-
-interface WebGpuStorage {
-  runWebGPUProgram(program: Program, inputs: TensorInfo[], dtype: 'float32', uniforms?: Uniform[]): TensorInfo;
-  disposeData(dataId: object, force?: boolean): boolean;
-}
-
-const storage = (backend: unknown) => backend as WebGpuStorage;
-const sizeOf = (shape: readonly number[]) => shape.reduce((a, b) => a * b, 1);
-
-/** An elementwise program: one invocation per output element. `body` sets `v` from index `i`. */
-function elementwise(
-  key: string,
-  inputs: string[],
-  shape: number[],
-  body: string,
-  uniforms = '',
-  prelude = '',
-): Program {
-  const workgroupSize: [number, number, number] = [128, 1, 1];
-  const dispatchLayout = webgpu_util.flatDispatchLayout(shape);
-  return {
-    variableNames: inputs,
-    outputShape: shape,
-    shaderKey: key,
-    dispatchLayout,
-    dispatch: webgpu_util.computeDispatch(dispatchLayout, shape, workgroupSize) as [number, number, number],
-    workgroupSize,
-    size: true,
-    ...(uniforms ? { uniforms } : {}),
-    getUserCode: () => `
-      ${prelude}
-      fn main(index : i32) {
-        if (index < uniforms.size) {
-          let i = index;
-          var v = 0.0;
-          ${body}
-          result[i] = v;
-        }
-      }`,
-  };
-}
-
-/** Reductions over the last axis: one workgroup per row, a tree sum in workgroup memory. */
-const ROW_WG = 64;
-const BLOCK_SUM = `
-  var<workgroup> red : array<f32, ${ROW_WG}>;
-  fn blockSum(v : f32) -> f32 {
-    let tid = i32(localId.x);
-    red[tid] = v;
-    workgroupBarrier();
-    for (var s = ${ROW_WG / 2}; s > 0; s = s >> 1) {
-      if (tid < s) { red[tid] = red[tid] + red[tid + s]; }
-      workgroupBarrier();
-    }
-    let total = red[0];
-    workgroupBarrier();
-    return total;
-  }
-  fn blockMax(v : f32) -> f32 {
-    let tid = i32(localId.x);
-    red[tid] = v;
-    workgroupBarrier();
-    for (var s = ${ROW_WG / 2}; s > 0; s = s >> 1) {
-      if (tid < s) { red[tid] = max(red[tid], red[tid + s]); }
-      workgroupBarrier();
-    }
-    let total = red[0];
-    workgroupBarrier();
-    return total;
-  }`;
-
-/**
- * A row program over [rows, cols] (the output may have any shape). `body` runs once per
- * workgroup with `row` (clamped in range), `valid`, `tid`, `cols` and blockSum() in scope;
- * barriers stay in uniform control flow, so writes are guarded by `valid`.
- */
-function rowProgram(
-  key: string,
-  inputs: string[],
-  shape: number[],
-  rows: number,
-  body: string,
-  uniforms = '',
-): Program {
-  return {
-    variableNames: inputs,
-    outputShape: shape,
-    shaderKey: key,
-    dispatchLayout: webgpu_util.flatDispatchLayout(shape),
-    dispatch: [Math.max(rows, 1), 1, 1],
-    workgroupSize: [ROW_WG, 1, 1],
-    uniforms: `rows : i32, cols : i32, ${uniforms}`,
-    getUserCode: () => `
-      ${BLOCK_SUM}
-      fn main(index : i32) {
-        let tid = i32(localId.x);
-        let cols = uniforms.cols;
-        let valid = index / ${ROW_WG} < uniforms.rows;
-        let row = min(index / ${ROW_WG}, uniforms.rows - 1);
-        let base = row * cols;
-        ${body}
-      }`,
-  };
-}
-
-/** Sums over rows per column (dgamma, dbeta): one invocation per column. */
-function columnProgram(key: string, inputs: string[], cols: number, body: string, uniforms = ''): Program {
-  return {
-    ...elementwise(key, inputs, [cols], '', uniforms),
-    uniforms: `rows : i32, cols : i32, ${uniforms}`,
-    getUserCode: () => `
-      fn main(index : i32) {
-        if (index < uniforms.size) {
-          let c = index;
-          let cols = uniforms.cols;
-          var acc = 0.0;
-          for (var r = 0; r < uniforms.rows; r = r + 1) {
-            let i = r * cols + c;
-            ${body}
-          }
-          result[c] = acc;
-        }
-      }`,
-  };
-}
-
-function rowsCols(shape: number[]): { rows: number; cols: number } {
-  const cols = shape[shape.length - 1] ?? 1;
-  return { rows: cols === 0 ? 0 : sizeOf(shape) / cols, cols };
-}
-
-/** All-zero output of `shape` (the column sums over zero rows). */
-function zeros(backend: unknown, shape: number[]): TensorInfo {
-  return storage(backend).runWebGPUProgram(elementwise('tesseraZeros', [], shape, 'v = 0.0;'), [], 'float32');
-}
-
-const ints = (...data: number[]): Uniform => ({ type: 'int32', data });
-const f32 = (...data: number[]): Uniform => ({ type: 'float32', data });
+import { attentionGradKernel, attentionKernel } from './attention.js';
+import { layerNormGradKernel, layerNormKernel, rmsNormGradKernel, rmsNormKernel } from './norms.js';
+import {
+  elementwise,
+  f32,
+  groupedProgram,
+  ints,
+  type Program,
+  ROW_WG,
+  rowProgram,
+  rowsCols,
+  storage,
+  zeros,
+} from './program.js';
 
 // ---- GELU --------------------------------------------------------------------------------
 
@@ -212,208 +68,34 @@ export const geluGradKernel: KernelFunc = ({ inputs, backend, attrs }) => {
   return storage(backend).runWebGPUProgram(program, [inputs.dy!, x], 'float32');
 };
 
-// ---- Layer norm and RMS norm -------------------------------------------------------------
-
-/** Two-pass row statistics (mean, then variance about it), as the cpu reference does. */
-const LN_STATS = `
-  var s = 0.0;
-  for (var c = tid; c < cols; c = c + ${ROW_WG}) { s = s + X[base + c]; }
-  let mean = blockSum(s) / f32(cols);
-  var q = 0.0;
-  for (var c = tid; c < cols; c = c + ${ROW_WG}) { let d = X[base + c] - mean; q = q + d * d; }
-  let rstd = inverseSqrt(blockSum(q) / f32(cols) + uniforms.eps);`;
-
-const RMS_STATS = `
-  var q = 0.0;
-  for (var c = tid; c < cols; c = c + ${ROW_WG}) { let xv = X[base + c]; q = q + xv * xv; }
-  let inv = inverseSqrt(blockSum(q) / f32(cols) + uniforms.eps);`;
-
-export const layerNormKernel: KernelFunc = ({ inputs, backend, attrs }) => {
-  const x = inputs.x!;
-  const { rows, cols } = rowsCols(x.shape);
-  const hasBeta = !!inputs.beta;
-  const program = rowProgram(
-    `tesseraLayerNorm_${hasBeta}`,
-    hasBeta ? ['X', 'Gamma', 'Beta'] : ['X', 'Gamma'],
-    x.shape,
-    rows,
-    `${LN_STATS}
-     if (valid) {
-       for (var c = tid; c < cols; c = c + ${ROW_WG}) {
-         result[base + c] = (X[base + c] - mean) * rstd * Gamma[c]${hasBeta ? ' + Beta[c]' : ''};
-       }
-     }`,
-    'eps : f32,',
-  );
-  const ins = hasBeta ? [x, inputs.gamma!, inputs.beta!] : [x, inputs.gamma!];
-  return storage(backend).runWebGPUProgram(program, ins, 'float32', [
-    ints(rows),
-    ints(cols),
-    f32(attrs!.eps as number),
-  ]);
-};
-
-export const layerNormGradKernel: KernelFunc = ({ inputs, backend, attrs }) => {
-  const x = inputs.x!;
-  const dy = inputs.dy!;
-  const gamma = inputs.gamma!;
-  const { rows, cols } = rowsCols(x.shape);
-  const eps = attrs!.eps as number;
-  if (rows === 0 || cols === 0) return [zeros(backend, x.shape), zeros(backend, [cols]), zeros(backend, [cols])];
-  const b = storage(backend);
-  const dims = [ints(rows), ints(cols), f32(eps)];
-  // Per-row mean and rstd, [rows, 2]; shared by dx, dgamma.
-  const stats = b.runWebGPUProgram(
-    rowProgram(
-      'tesseraLayerNormStats',
-      ['X'],
-      [Math.max(rows, 1), 2],
-      rows,
-      `${LN_STATS}
-       if (valid && tid == 0) { result[row * 2] = mean; result[row * 2 + 1] = rstd; }`,
-      'eps : f32,',
-    ),
-    [x],
-    'float32',
-    dims,
-  );
-  const dx = b.runWebGPUProgram(
-    rowProgram(
-      'tesseraLayerNormDx',
-      ['DY', 'X', 'Gamma', 'Stats'],
-      x.shape,
-      rows,
-      `let mean = Stats[row * 2];
-       let rstd = Stats[row * 2 + 1];
-       var a = 0.0;
-       var bsum = 0.0;
-       for (var c = tid; c < cols; c = c + ${ROW_WG}) {
-         let g = DY[base + c] * Gamma[c];
-         a = a + g;
-         bsum = bsum + g * (X[base + c] - mean) * rstd;
-       }
-       let meanDxHat = blockSum(a) / f32(cols);
-       let meanDxHatXHat = blockSum(bsum) / f32(cols);
-       if (valid) {
-         for (var c = tid; c < cols; c = c + ${ROW_WG}) {
-           let xHat = (X[base + c] - mean) * rstd;
-           result[base + c] = rstd * (DY[base + c] * Gamma[c] - meanDxHat - xHat * meanDxHatXHat);
-         }
-       }`,
-      'eps : f32,',
-    ),
-    [dy, x, gamma, stats],
-    'float32',
-    dims,
-  );
-  const dgamma = b.runWebGPUProgram(
-    columnProgram(
-      'tesseraLayerNormDgamma',
-      ['DY', 'X', 'Stats'],
-      cols,
-      'acc = acc + DY[i] * (X[i] - Stats[r * 2]) * Stats[r * 2 + 1];',
-      'eps : f32,',
-    ),
-    [dy, x, stats],
-    'float32',
-    dims,
-  );
-  const dbeta = b.runWebGPUProgram(
-    columnProgram('tesseraLayerNormDbeta', ['DY'], cols, 'acc = acc + DY[i];', 'eps : f32,'),
-    [dy],
-    'float32',
-    dims,
-  );
-  b.disposeData(stats.dataId);
-  return [dx, dgamma, dbeta];
-};
-
-export const rmsNormKernel: KernelFunc = ({ inputs, backend, attrs }) => {
-  const x = inputs.x!;
-  const { rows, cols } = rowsCols(x.shape);
-  const program = rowProgram(
-    'tesseraRmsNorm',
-    ['X', 'Gamma'],
-    x.shape,
-    rows,
-    `${RMS_STATS}
-     if (valid) {
-       for (var c = tid; c < cols; c = c + ${ROW_WG}) { result[base + c] = X[base + c] * inv * Gamma[c]; }
-     }`,
-    'eps : f32,',
-  );
-  return storage(backend).runWebGPUProgram(program, [x, inputs.gamma!], 'float32', [
-    ints(rows),
-    ints(cols),
-    f32(attrs!.eps as number),
-  ]);
-};
-
-export const rmsNormGradKernel: KernelFunc = ({ inputs, backend, attrs }) => {
-  const x = inputs.x!;
-  const dy = inputs.dy!;
-  const gamma = inputs.gamma!;
-  const { rows, cols } = rowsCols(x.shape);
-  if (rows === 0 || cols === 0) return [zeros(backend, x.shape), zeros(backend, [cols])];
-  const b = storage(backend);
-  const dims = [ints(rows), ints(cols), f32(attrs!.eps as number)];
-  const stats = b.runWebGPUProgram(
-    rowProgram(
-      'tesseraRmsNormStats',
-      ['X'],
-      [Math.max(rows, 1)],
-      rows,
-      `${RMS_STATS}
-       if (valid && tid == 0) { result[row] = inv; }`,
-      'eps : f32,',
-    ),
-    [x],
-    'float32',
-    dims,
-  );
-  const dx = b.runWebGPUProgram(
-    rowProgram(
-      'tesseraRmsNormDx',
-      ['DY', 'X', 'Gamma', 'Inv'],
-      x.shape,
-      rows,
-      `let inv = Inv[row];
-       var a = 0.0;
-       for (var c = tid; c < cols; c = c + ${ROW_WG}) { a = a + DY[base + c] * Gamma[c] * X[base + c]; }
-       let m = blockSum(a) / f32(cols);
-       if (valid) {
-         for (var c = tid; c < cols; c = c + ${ROW_WG}) {
-           result[base + c] = inv * DY[base + c] * Gamma[c] - X[base + c] * inv * inv * inv * m;
-         }
-       }`,
-      'eps : f32,',
-    ),
-    [dy, x, gamma, stats],
-    'float32',
-    dims,
-  );
-  const dgamma = b.runWebGPUProgram(
-    columnProgram('tesseraRmsNormDgamma', ['DY', 'X', 'Inv'], cols, 'acc = acc + DY[i] * X[i] * Inv[r];', 'eps : f32,'),
-    [dy, x, stats],
-    'float32',
-    dims,
-  );
-  b.disposeData(stats.dataId);
-  return [dx, dgamma];
-};
-
 // ---- Softmax cross-entropy -------------------------------------------------------------
 
-/** Row log-sum-exp (max-shifted) of L over the row at `base`. */
-const ROW_LSE = `
-  var mx = -3.402823e+38;
-  for (var c = tid; c < cols; c = c + ${ROW_WG}) { mx = max(mx, L[base + c]); }
-  let rowMax = blockMax(mx);
-  var se = 0.0;
-  for (var c = tid; c < cols; c = c + ${ROW_WG}) { se = se + exp(L[base + c] - rowMax); }
-  let lse = rowMax + log(blockSum(se));
-  let y = Labels[row];
-  let counted = y != uniforms.ignoreIndex;`;
+/**
+ * One invocation per row of logits (looping over the vocabulary: see norms.ts for why not a
+ * workgroup per row), with the row's log-sum-exp (max-shifted) `lse`, label `y` and whether
+ * it is `counted` (not the ignore index) in scope before `body`.
+ */
+function logitRows(key: string, inputs: string[], shape: number[], rows: number, body: string): Program {
+  return groupedProgram(
+    key,
+    inputs,
+    shape,
+    1,
+    rows,
+    `let row = item;
+     let cols = uniforms.cols;
+     let base = row * cols;
+     var rowMax = -3.402823e+38;
+     for (var c = 0; c < cols; c = c + 1) { rowMax = max(rowMax, L[base + c]); }
+     var se = 0.0;
+     for (var c = 0; c < cols; c = c + 1) { se = se + exp(L[base + c] - rowMax); }
+     let lse = rowMax + log(se);
+     let y = Labels[row];
+     let counted = y != uniforms.ignoreIndex;
+     ${body}`,
+    'rows : i32, cols : i32, ignoreIndex : i32, n : i32,',
+  );
+}
 
 /**
  * Counts the labels that are not the ignore index and writes `numerator / norm` (norm: the
@@ -445,20 +127,18 @@ export const crossEntropyKernel: KernelFunc = ({ inputs, backend, attrs }) => {
   const b = storage(backend);
   if (rows === 0) return { ...zeros(backend, [1]), shape: [] };
   const rowLoss = b.runWebGPUProgram(
-    rowProgram(
+    logitRows(
       'tesseraCrossEntropyRows',
       ['L', 'Labels'],
       [rows],
       rows,
-      `${ROW_LSE}
-       let inRange = y >= 0 && y < cols;
+      `let inRange = y >= 0 && y < cols;
        let picked = select(0.0, L[base + clamp(y, 0, cols - 1)], inRange);
-       if (valid && tid == 0) { result[row] = select(0.0, lse - picked, counted); }`,
-      'ignoreIndex : i32, n : i32,',
+       result[row] = select(0.0, lse - picked, counted);`,
     ),
     [logits, labels],
     'float32',
-    [ints(rows), ints(cols), ints(ignore), ints(rows)],
+    [ints(1), ints(rows), ints(rows), ints(cols), ints(ignore), ints(rows)],
   );
   const loss = b.runWebGPUProgram(
     normalised(
@@ -492,23 +172,19 @@ export const crossEntropyGradKernel: KernelFunc = ({ inputs, backend, attrs }) =
     [ints(1), ints(rows), ints(ignore), ints(rows)],
   );
   const d = b.runWebGPUProgram(
-    rowProgram(
+    logitRows(
       'tesseraCrossEntropyGrad',
       ['L', 'Labels', 'Scale'],
       logits.shape,
       rows,
-      `${ROW_LSE}
-       let s = select(0.0, Scale[0], counted);
-       if (valid) {
-         for (var c = tid; c < cols; c = c + ${ROW_WG}) {
-           result[base + c] = (exp(L[base + c] - lse) - select(0.0, 1.0, c == y)) * s;
-         }
+      `let s = select(0.0, Scale[0], counted);
+       for (var c = 0; c < cols; c = c + 1) {
+         result[base + c] = (exp(L[base + c] - lse) - select(0.0, 1.0, c == y)) * s;
        }`,
-      'ignoreIndex : i32, n : i32,',
     ),
     [logits, labels, scale],
     'float32',
-    [ints(rows), ints(cols), ints(ignore), ints(rows)],
+    [ints(1), ints(rows), ints(rows), ints(cols), ints(ignore), ints(rows)],
   );
   b.disposeData(scale.dataId);
   return d;
@@ -572,5 +248,7 @@ export const webgpuKernels: Readonly<Record<string, KernelFunc>> = {
   TesseraRmsNormGrad: rmsNormGradKernel,
   TesseraSoftmaxCrossEntropy: crossEntropyKernel,
   TesseraSoftmaxCrossEntropyGrad: crossEntropyGradKernel,
+  TesseraAttention: attentionKernel,
+  TesseraAttentionGrad: attentionGradKernel,
   TesseraAdamW: adamwKernel,
 };

@@ -1,6 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   adamwUpdate,
+  attention,
+  attentionGradOp,
   gelu,
   layerNorm,
   opKernelCoverage,
@@ -188,7 +190,7 @@ gpu(`webgpu vs cpu (${status.available ? 'adapter found' : 'skipped'})`, () => {
     ]);
   });
 
-  it('WGSL kernels are registered for gelu, layer norm, RMS norm, cross-entropy and AdamW', () => {
+  it('WGSL kernels are registered for every fused op: gelu, norms, cross-entropy, attention, AdamW', () => {
     const own = opKernelCoverage('webgpu')
       .filter((c) => c.kernel)
       .map((c) => c.op)
@@ -202,9 +204,12 @@ gpu(`webgpu vs cpu (${status.available ? 'adapter found' : 'skipped'})`, () => {
         'TesseraLayerNormGrad',
         'TesseraSoftmaxCrossEntropy',
         'TesseraSoftmaxCrossEntropyGrad',
+        'TesseraAttention',
+        'TesseraAttentionGrad',
         'TesseraAdamW',
       ]),
     );
+    expect(opKernelCoverage('webgpu').filter((c) => !c.kernel)).toEqual([]);
   });
 
   it('RMS norm and AdamW kernels match cpu (odd, one-wide and wide rows)', async () => {
@@ -239,6 +244,25 @@ gpu(`webgpu vs cpu (${status.available ? 'adapter found' : 'skipped'})`, () => {
     );
   });
 
+  it('layer norm without beta, odd widths and many rows (two-pass dgamma/dbeta) match cpu', async () => {
+    for (const [shape, withBeta] of [
+      [[70, 13], true],
+      [[2049, 8], true],
+      [[33, 20], false],
+    ] as [number[], boolean][]) {
+      const C = shape[shape.length - 1]!;
+      await compare(
+        `layer norm [${shape}]${withBeta ? '' : ' no beta'}`,
+        { x: randn(shape), g: randn([C]), b: randn([C]), w: randn(shape) },
+        ({ x, g, b, w }) => {
+          const f = (xx: tf.Tensor, gg: tf.Tensor, bb?: tf.Tensor) => tf.sum(tf.mul(layerNorm(xx, gg, bb), w!));
+          return [layerNorm(x!, g!, withBeta ? b! : undefined), ...tf.grads(f)(withBeta ? [x!, g!, b!] : [x!, g!])];
+        },
+        1e-4,
+      );
+    }
+  });
+
   it('fused ops match cpu on webgpu (forward and gradient)', async () => {
     await compare(
       'layer norm',
@@ -264,6 +288,111 @@ gpu(`webgpu vs cpu (${status.available ? 'adapter found' : 'skipped'})`, () => {
       },
       1e-4,
     );
+  });
+
+  // Attention against the cpu kernel (float64 accumulation). The WGSL kernels accumulate in
+  // float32 over at most 1,100 keys (q·k, p·v) or queries (dk, dv): rtol 1e-4 of the
+  // reference's scale leaves ~100x margin over the measured ≤ 9e-7. Shapes cover both code
+  // paths (unrolled registers and vec4 rows; scalar rows, loops, several accumulator passes);
+  // on lavapipe their first compile takes ~20 s (LLVM), cached on disk by Mesa afterwards.
+  interface AttentionCase {
+    label: string;
+    q: [number, number, number, number];
+    tk?: number;
+    dv?: number;
+    causal?: boolean;
+    scale?: number;
+    mask?: number[];
+    bias?: number[];
+  }
+  const attentionCases: AttentionCase[] = [
+    { label: 'size 1', q: [1, 1, 1, 1] },
+    { label: 'head size 0, scale 1: the scores are the bias', q: [1, 2, 3, 0], dv: 3, scale: 1, bias: [1, 2, 3, 3] },
+    { label: 'odd sizes, value size differs (scalar rows)', q: [2, 3, 5, 7], dv: 3 },
+    { label: 'causal, vec4 rows', q: [2, 3, 5, 8], causal: true },
+    { label: 'padding mask, second sequence fully masked', q: [2, 2, 4, 8], mask: [1, 1, 1, 0, 0, 0, 0, 0] },
+    {
+      label: 'causal + padding mask: fully masked first query',
+      q: [3, 2, 6, 4],
+      causal: true,
+      mask: [0, 1, 1, 0, 1, 1, 1, 0, 0, 1, 1, 0, 1, 1, 1, 1, 1, 1],
+    },
+    { label: 'bias broadcast over batch, scale 1 (T5)', q: [2, 3, 5, 8], scale: 1, bias: [1, 3, 5, 5] },
+    { label: 'full bias', q: [2, 3, 5, 8], bias: [2, 3, 5, 5] },
+    { label: 'bias per batch and key, causal KV cache', q: [2, 3, 5, 8], tk: 7, causal: true, bias: [2, 1, 1, 7] },
+    { label: 'KV cache: one query, 9 keys', q: [2, 2, 1, 16], tk: 9, causal: true },
+    { label: 'head 64, 70 tokens', q: [1, 2, 70, 64], causal: true },
+    { label: 'query rows past the unrolled size, 1,100 keys', q: [1, 1, 3, 132], tk: 1100, dv: 20 },
+    { label: 'values wider than one accumulator pass', q: [1, 2, 9, 4], dv: 68, causal: true },
+  ];
+
+  it('attention kernels match cpu: forward, dq/dk/dv/dbias, masks, bias, KV offsets, fully masked rows', async () => {
+    for (const c of attentionCases) {
+      const [B, H, Tq, D] = c.q;
+      const Tk = c.tk ?? Tq;
+      const Dv = c.dv ?? D;
+      const inputs: Record<string, HostTensor> = {
+        q: randn([B, H, Tq, D]),
+        k: randn([B, H, Tk, D]),
+        v: randn([B, H, Tk, Dv]),
+        w: randn([B, H, Tq, Dv]),
+      };
+      if (c.mask) inputs.mask = { shape: [B, Tk], dtype: 'int32', values: Int32Array.from(c.mask) };
+      if (c.bias) inputs.bias = randn(c.bias);
+      await compare(
+        `attention ${c.label}`,
+        inputs,
+        ({ q, k, v, w, mask, bias }) => {
+          const options = { causal: !!c.causal, scale: c.scale ?? null, ...(mask ? { mask } : {}) };
+          const f = (qq: tf.Tensor, kk: tf.Tensor, vv: tf.Tensor, bb?: tf.Tensor) =>
+            tf.sum(tf.mul(attention(qq, kk, vv, { ...options, ...(bb ? { bias: bb } : {}) }), w!));
+          const y = attention(q!, k!, v!, { ...options, ...(bias ? { bias } : {}) });
+          return [y, ...tf.grads(f)(bias ? [q!, k!, v!, bias] : [q!, k!, v!])];
+        },
+        1e-4,
+      );
+    }
+  });
+
+  it('the attention gradient op without bias returns dbias = dS of full shape', async () => {
+    const inputs = { dy: randn([2, 2, 3, 8]), q: randn([2, 2, 3, 8]), k: randn([2, 2, 5, 8]), v: randn([2, 2, 5, 8]) };
+    await compare(
+      'attention grad op',
+      inputs,
+      ({ dy, q, k, v }) => attentionGradOp({ dy, q, k, v }, { causal: true, scale: null }),
+      1e-4,
+    );
+  });
+
+  it('attention releases its buffers: repeated forward and backward leave memory flat', async () => {
+    await tf.setBackend('webgpu');
+    const [q, k, v, bias] = [randn([2, 2, 6, 8]), randn([2, 2, 6, 8]), randn([2, 2, 6, 8]), randn([1, 2, 6, 6])].map(
+      (h) => tf.tensor(h.values, h.shape),
+    ) as [tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor];
+    const mask = tf.tensor([1, 1, 1, 1, 0, 0, 1, 1, 1, 1, 1, 1], [2, 6], 'int32');
+    const backend = tf.engine().backend as unknown as {
+      numDataIds(): number;
+      bufferManager: { numUsedBuffers: number };
+    };
+    const snapshot = () => ({
+      tensors: tf.memory().numTensors,
+      dataIds: backend.numDataIds(),
+      usedBuffers: backend.bufferManager.numUsedBuffers,
+    });
+    const step = async () => {
+      const grads = tf.tidy(() =>
+        tf.grads((qq: tf.Tensor, kk: tf.Tensor, vv: tf.Tensor, bb: tf.Tensor) =>
+          tf.sum(attention(qq, kk, vv, { causal: true, mask, bias: bb })),
+        )([q, k, v, bias]),
+      );
+      await grads[0]!.data();
+      tf.dispose(grads);
+    };
+    await step();
+    const before = snapshot();
+    for (let i = 0; i < 20; i++) await step();
+    expect(snapshot()).toEqual(before);
+    tf.dispose([q, k, v, bias, mask]);
   });
 
   it('a GPT forward and backward match cpu (loss, logits, every parameter gradient)', async () => {

@@ -1,0 +1,480 @@
+/**
+ * WGSL kernels for TesseraAttention and TesseraAttentionGrad: scaled-dot-product attention
+ * over q, k, v [batch, nHead, seqLen, headSize] with a causal band (queries end-aligned with
+ * the keys, so a KV cache with fewer queries than keys works), a [batch, keyLen] padding mask,
+ * an additive bias broadcast to [batch, nHead, queryLen, keyLen], and zeros for query rows
+ * whose keys are all masked — the semantics of the cpu kernel in @tessera/kernels-cpu.
+ *
+ * Forward: one invocation per query row, an online softmax (running max and sum) over the
+ * keys of its causal band, the p·v accumulators rescaled when the max grows. Nothing of size
+ * [queries, keys] is written.
+ *
+ * Backward: one invocation per query row writes P and dS = P ⊙ (dP - Σ P·dP) side by side
+ * ([rows, 2, keyLen]), dP = dy·vᵀ computed once per allowed pair. Then dq = dS·k (per query
+ * row), dk = dSᵀ·q and dv = Pᵀ·dy (per key row, over the queries that see the key), and dbias
+ * = dS summed over the bias's broadcast dimensions (a copy without bias or with a full one).
+ *
+ * Head sizes are compiled in: the row loops are unrolled, q/dy rows and the accumulators are
+ * named registers, and rows are read as vec4 when the head size allows. On lavapipe this is
+ * 1.8× faster than loops over private arrays (see BENCHMARKS.md), at the price of slow
+ * first compiles for wide heads.
+ */
+import type { KernelFunc, TensorInfo } from '@tessera/tensor-core/tfjs';
+import {
+  elementwise,
+  f32,
+  groupedProgram,
+  ints,
+  type Packing,
+  type Program,
+  packing,
+  storage,
+  total,
+  type Uniform,
+  zero,
+  zeros,
+} from './program.js';
+
+/** Below any real score: exp(NEG - max) underflows to 0, so masked keys need no second test. */
+const NEG = '-3.0e38';
+/** Accumulator registers per pass (vec4 or f32 each); wider outputs take more passes. */
+const ACC_MAX = 16;
+/** Rows of up to this many units (vec4 or f32) are held in registers, with unrolled dot products. */
+const UNROLL_MAX = 32;
+
+interface AttentionShape {
+  B: number;
+  H: number;
+  Tq: number;
+  Tk: number;
+  D: number;
+  Dv: number;
+  scale: number;
+  causal: boolean;
+  hasMask: boolean;
+  /** The bias as given, or undefined when there is none. */
+  biasShape: number[] | undefined;
+}
+
+function attentionShape(
+  inputs: Record<string, TensorInfo | undefined>,
+  attrs: Record<string, unknown>,
+): AttentionShape {
+  const [B, H, Tq, D] = inputs.q!.shape as [number, number, number, number];
+  return {
+    B,
+    H,
+    Tq,
+    D,
+    Tk: inputs.k!.shape[2]!,
+    Dv: inputs.v!.shape[3]!,
+    scale: (attrs.scale as number | null) ?? 1 / Math.sqrt(D),
+    causal: !!attrs.causal,
+    hasMask: !!inputs.mask,
+    biasShape: inputs.bias?.shape,
+  };
+}
+
+/**
+ * WGSL declaring `let ${target} : f32` = this query row of `rowArray` · the row of `other` at
+ * `otherBase`. Rows of up to UNROLL_MAX units come from the registers `${reg}0..` (see
+ * loadRow), unrolled; longer rows loop over memory, which keeps shaders small.
+ */
+function rowDot(
+  target: string,
+  p: Packing,
+  unitsUniform: string,
+  reg: string,
+  rowArray: string,
+  other: string,
+  otherBase: string,
+): string {
+  if (p.units === 0) return `let ${target} = 0.0;`;
+  if (p.units <= UNROLL_MAX) {
+    return `let ${target} = ${total(p, `(${each(p.units, (c) => `${reg}${c} * ${other}[${otherBase} + ${c}]`, ' + ')})`)};`;
+  }
+  // A uniform bound: with a constant one the shader compiler unrolls the loop anyway.
+  return `var ${target}Sum = ${zero(p)};
+    for (var c = 0; c < ${unitsUniform}; c = c + 1) {
+      ${target}Sum = ${target}Sum + ${rowArray}[row * ${p.units} + c] * ${other}[${otherBase} + c];
+    }
+    let ${target} = ${total(p, `${target}Sum`)};`;
+}
+
+const range = (n: number) => Array.from({ length: n }, (_, i) => i);
+/** WGSL: `f(c)` for every packed unit, joined by `sep`. */
+const each = (n: number, f: (c: number) => string, sep = '\n') => range(n).map(f).join(sep);
+/** Unit ranges of at most ACC_MAX, one pass each. */
+const passes = (units: number) =>
+  range(Math.ceil(units / ACC_MAX)).map((p) =>
+    range(Math.min(ACC_MAX, units - p * ACC_MAX)).map((c) => p * ACC_MAX + c),
+  );
+
+const UNIFORMS =
+  'tq : i32, tk : i32, heads : i32, qUnits : i32, vUnits : i32, causal : i32, causalOffset : i32, scale : f32, ' +
+  'biasB : i32, biasH : i32, biasQ : i32, biasK : i32, sumB : i32, sumH : i32, sumQ : i32, sumK : i32,';
+
+/** Values for UNIFORMS (bias strides 0 along broadcast dimensions; dbias sums along them). */
+function uniformValues(a: AttentionShape): Uniform[] {
+  const dbiasShape = (a.biasShape ?? [a.B, a.H, a.Tq, a.Tk]) as [number, number, number, number];
+  const [, b1, b2, b3] = dbiasShape;
+  const strides = [b1 * b2 * b3, b2 * b3, b3, 1];
+  const full = [a.B, a.H, a.Tq, a.Tk];
+  return [
+    ints(a.Tq),
+    ints(a.Tk),
+    ints(a.H),
+    ints(packing(a.D).units),
+    ints(packing(a.Dv).units),
+    ints(a.causal ? 1 : 0),
+    ints(a.Tk - a.Tq),
+    f32(a.scale),
+    ...strides.map((s, i) => ints(dbiasShape[i] === 1 ? 0 : s)),
+    ...dbiasShape.map((n, i) => ints(n === 1 ? full[i]! : 1)),
+  ];
+}
+
+/** keyEnd (the causal band of query qi), firstQuery (of key j) and keyAllowed (the padding mask). */
+function prelude(hasMask: boolean): string {
+  return `
+  fn keyEnd(qi : i32) -> i32 {
+    if (uniforms.causal != 0) { return min(uniforms.tk, qi + uniforms.causalOffset + 1); }
+    return uniforms.tk;
+  }
+  fn firstQuery(j : i32) -> i32 {
+    if (uniforms.causal != 0) { return max(0, j - uniforms.causalOffset); }
+    return 0;
+  }
+  fn keyAllowed(b : i32, j : i32) -> bool {
+    ${hasMask ? 'return f32(Mask[b * uniforms.tk + j]) != 0.0;' : 'return true;'}
+  }`;
+}
+
+/** WGSL for query row `item` of head `group`: its coordinates and causal band end. */
+const QUERY_ROW = `
+  let bh = group;
+  let qi = item;
+  let row = bh * uniforms.tq + qi;
+  let b = bh / uniforms.heads;
+  let h = bh % uniforms.heads;
+  let end = keyEnd(qi);`;
+
+/** WGSL setting `s` to key j's score from the registers q0..: q·k·scale (+ bias). */
+function score(a: AttentionShape, pk: Packing): string {
+  return `
+    let kBase = (bh * uniforms.tk + j) * ${pk.units};
+    ${rowDot('qk', pk, 'uniforms.qUnits', 'q', 'Q', 'K', 'kBase')}
+    var s = qk * uniforms.scale;
+    ${a.biasShape ? 's = s + Bias[b * uniforms.biasB + h * uniforms.biasH + qi * uniforms.biasQ + j * uniforms.biasK];' : ''}`;
+}
+
+/** WGSL loading this query row's `name` into registers `${reg}0..` (rows rowDot keeps in memory: none). */
+const loadRow = (name: string, reg: string, p: Packing) =>
+  p.units <= UNROLL_MAX ? each(p.units, (c) => `let ${reg}${c} = ${name}[row * ${p.units} + ${c}];`, ' ') : '';
+
+/**
+ * The inputs a program binds, by shader name: `leading` and the optional mask and bias,
+ * leaving out empty ones (a zero head or value size). WGSL drops a binding the shader never
+ * reads from its layout, and binding it anyway fails validation.
+ */
+function bindings(
+  leading: [string, TensorInfo][],
+  inputs: Record<string, TensorInfo | undefined>,
+): { names: string[]; tensors: TensorInfo[] } {
+  const all: [string, TensorInfo | undefined][] = [...leading, ['Mask', inputs.mask], ['Bias', inputs.bias]];
+  const used = all.filter((e): e is [string, TensorInfo] => !!e[1] && e[1].shape.every((d) => d > 0));
+  return { names: used.map(([n]) => n), tensors: used.map(([, t]) => t) };
+}
+
+/** Shader-key part for everything compiled in: optional inputs and the row sizes. */
+const variantKey = (a: AttentionShape) => `${a.hasMask ? 'm' : ''}${a.biasShape ? 'b' : ''}_${a.D}_${a.Dv}`;
+
+/** Binds each input with its packing (Q, K by head size; V, DY by value size; the rest scalar). */
+function packed(program: Program, names: string[], pk: Packing, pv: Packing, output: Packing | null): Program {
+  const widths: Record<string, number> = { Q: pk.width, K: pk.width, V: pv.width, DY: pv.width };
+  return {
+    ...program,
+    variableComponents: names.map((n) => widths[n] ?? 1),
+    ...(output ? { outputComponent: output.width } : {}),
+  };
+}
+
+export const attentionKernel: KernelFunc = ({ inputs, backend, attrs }) => {
+  const a = attentionShape(inputs, attrs!);
+  const outShape = [a.B, a.H, a.Tq, a.Dv];
+  if (a.B * a.H * a.Tq === 0 || a.Tk === 0 || a.Dv === 0) return zeros(backend, outShape);
+  const pk = packing(a.D);
+  const pv = packing(a.Dv);
+  // Each pass accumulates up to ACC_MAX value units over the whole band; a row with no
+  // allowed key ends with l = 0 and writes zeros. The key loop runs to the band end of the
+  // workgroup's last query (the same for every invocation: measured ~20% faster on lavapipe
+  // than each invocation stopping at its own), and each query skips keys past its band.
+  const pass = (units: number[]) => `{
+    ${units.map((c) => `var acc${c} = ${zero(pv)};`).join(' ')}
+    var m = ${NEG};
+    var l = 0.0;
+    let bandEnd = keyEnd(lastItem);
+    for (var j = 0; j < bandEnd; j = j + 1) {
+      if (j < end && keyAllowed(b, j)) {
+      ${score(a, pk)}
+      if (s > m) {
+        let rescale = exp(m - s);
+        l = l * rescale;
+        ${units.map((c) => `acc${c} = acc${c} * rescale;`).join(' ')}
+        m = s;
+      }
+      let p = exp(s - m);
+      l = l + p;
+      let vBase = (bh * uniforms.tk + j) * ${pv.units};
+      ${units.map((c) => `acc${c} = acc${c} + p * V[vBase + ${c}];`).join(' ')}
+      }
+    }
+    let inv = select(0.0, 1.0 / l, l > 0.0);
+    ${units.map((c) => `result[row * ${pv.units} + ${c}] = acc${c} * inv;`).join(' ')}
+  }`;
+  const { names, tensors } = bindings(
+    [
+      ['Q', inputs.q!],
+      ['K', inputs.k!],
+      ['V', inputs.v!],
+    ],
+    inputs,
+  );
+  const program = groupedProgram(
+    `tesseraAttention_${variantKey(a)}`,
+    names,
+    outShape,
+    a.B * a.H,
+    a.Tq,
+    `${QUERY_ROW}
+     ${loadRow('Q', 'q', pk)}
+     ${passes(pv.units).map(pass).join('\n')}`,
+    UNIFORMS,
+    prelude(a.hasMask),
+  );
+  return storage(backend).runWebGPUProgram(packed(program, names, pk, pv, pv), tensors, 'float32', [
+    ints(a.B * a.H),
+    ints(a.Tq),
+    ...uniformValues(a),
+  ]);
+};
+
+/**
+ * P and dS for every (query, key) pair, [rows, 2, keyLen]: one invocation per query row.
+ * Pass 1 stores each pair's score and dP = dy·v in the output while accumulating the
+ * softmax sum and Σ_j e^(s-m)·dP online; pass 2 turns them into P and dS = P·(dP - Σ P·dP).
+ */
+function probsAndScoreGrads(a: AttentionShape, inputs: Record<string, TensorInfo | undefined>, backend: unknown) {
+  const pk = packing(a.D);
+  const pv = packing(a.Dv);
+  const { names, tensors } = bindings(
+    [
+      ['DY', inputs.dy!],
+      ['Q', inputs.q!],
+      ['K', inputs.k!],
+      ['V', inputs.v!],
+    ],
+    inputs,
+  );
+  const program = groupedProgram(
+    `tesseraAttentionScoreGrads_${variantKey(a)}`,
+    names,
+    [a.B * a.H * a.Tq, 2, a.Tk],
+    a.B * a.H,
+    a.Tq,
+    `${QUERY_ROW}
+     ${loadRow('Q', 'q', pk)}
+     ${loadRow('DY', 'dy', pv)}
+     let out = row * 2 * uniforms.tk;
+     var m = ${NEG};
+     var l = 0.0;
+     var t = 0.0;
+     for (var j = 0; j < end; j = j + 1) {
+       var stored = ${NEG};
+       var dp = 0.0;
+       if (keyAllowed(b, j)) {
+         ${score(a, pk)}
+         let vBase = (bh * uniforms.tk + j) * ${pv.units};
+         ${rowDot('dyv', pv, 'uniforms.vUnits', 'dy', 'DY', 'V', 'vBase')}
+         dp = dyv;
+         let mNew = max(m, s);
+         let rescale = exp(m - mNew);
+         let e = exp(s - mNew);
+         l = l * rescale + e;
+         t = t * rescale + e * dp;
+         m = mNew;
+         stored = s;
+       }
+       result[out + j] = stored;
+       result[out + uniforms.tk + j] = dp;
+     }
+     // Masked keys hold NEG: exp(NEG - m) is 0, and so is everything in a row with l = 0.
+     let inv = select(0.0, 1.0 / l, l > 0.0);
+     let meanDp = t * inv;
+     for (var j = 0; j < uniforms.tk; j = j + 1) {
+       var p = 0.0;
+       var ds = 0.0;
+       if (j < end) {
+         p = exp(result[out + j] - m) * inv;
+         ds = p * (result[out + uniforms.tk + j] - meanDp);
+       }
+       result[out + j] = p;
+       result[out + uniforms.tk + j] = ds;
+     }`,
+    UNIFORMS,
+    prelude(a.hasMask),
+  );
+  return storage(backend).runWebGPUProgram(packed(program, names, pk, pv, null), tensors, 'float32', [
+    ints(a.B * a.H),
+    ints(a.Tq),
+    ...uniformValues(a),
+  ]);
+}
+
+/**
+ * One invocation per output row (`item` of head `group`, `items` rows per head):
+ * `result[row, :] = scale · Σ_{n in [start, stop)} weight(n) · X[base(n), :]`, accumulated in
+ * registers. `setup` declares `start` and `stop` and anything `weight` and `base` use.
+ */
+function rowSum(
+  key: string,
+  names: string[],
+  shape: number[],
+  items: number,
+  p: Packing,
+  setup: string,
+  weight: string,
+  x: string,
+  base: string,
+  scale: string,
+): Program {
+  const pass = (units: number[]) => `{
+    ${units.map((c) => `var acc${c} = ${zero(p)};`).join(' ')}
+    for (var n = start; n < stop; n = n + 1) {
+      let w = ${weight};
+      let xBase = (${base}) * ${p.units};
+      ${units.map((c) => `acc${c} = acc${c} + w * ${x}[xBase + ${c}];`).join(' ')}
+    }
+    ${units.map((c) => `result[row * ${p.units} + ${c}] = acc${c} * ${scale};`).join(' ')}
+  }`;
+  return groupedProgram(
+    key,
+    names,
+    shape,
+    shape[0]! * shape[1]!,
+    items,
+    `let bh = group;
+     let row = bh * uniforms.items + item;
+     ${setup}
+     ${passes(p.units).map(pass).join('\n')}`,
+    UNIFORMS,
+    prelude(false),
+  );
+}
+
+export const attentionGradKernel: KernelFunc = ({ inputs, backend, attrs }) => {
+  const a = attentionShape(inputs, attrs!);
+  const { B, H, Tq, Tk, D, Dv } = a;
+  const dbiasShape = a.biasShape ?? [B, H, Tq, Tk];
+  if (B * H * Tq === 0 || Tk === 0) {
+    return [
+      zeros(backend, [B, H, Tq, D]),
+      zeros(backend, [B, H, Tk, D]),
+      zeros(backend, [B, H, Tk, Dv]),
+      zeros(backend, dbiasShape),
+    ];
+  }
+  const b = storage(backend);
+  const pk = packing(D);
+  const pv = packing(Dv);
+  const pds = probsAndScoreGrads(a, inputs, backend); // [rows, 2, Tk]: P then dS per query row
+  const values = uniformValues(a);
+  const run = (program: Program, ins: TensorInfo[], items: number, out: Packing) =>
+    b.runWebGPUProgram(packed(program, program.variableNames, pk, pv, out), ins, 'float32', [
+      ints(B * H),
+      ints(items),
+      ...values,
+    ]);
+  // dq: for query row `item`, a sum over its band of dS·k.
+  const dq = run(
+    rowSum(
+      `tesseraAttentionDq_${D}`,
+      ['PdS', 'K'],
+      [B, H, Tq, D],
+      Tq,
+      pk,
+      'let start = 0; let stop = keyEnd(item);',
+      'PdS[row * 2 * uniforms.tk + uniforms.tk + n]',
+      'K',
+      'bh * uniforms.tk + n',
+      'uniforms.scale',
+    ),
+    [pds, inputs.k!],
+    Tq,
+    pk,
+  );
+  // dk (dS and q) and dv (P and dy): for key row `item`, a sum over the queries that see it.
+  const keyRange = 'let start = firstQuery(item); let stop = uniforms.tq;';
+  const dk = run(
+    rowSum(
+      `tesseraAttentionDk_${D}`,
+      ['PdS', 'Q'],
+      [B, H, Tk, D],
+      Tk,
+      pk,
+      keyRange,
+      'PdS[(bh * uniforms.tq + n) * 2 * uniforms.tk + uniforms.tk + item]',
+      'Q',
+      'bh * uniforms.tq + n',
+      'uniforms.scale',
+    ),
+    [pds, inputs.q!],
+    Tk,
+    pk,
+  );
+  const dv = run(
+    rowSum(
+      `tesseraAttentionDv_${Dv}`,
+      ['PdS', 'DY'],
+      [B, H, Tk, Dv],
+      Tk,
+      pv,
+      keyRange,
+      'PdS[(bh * uniforms.tq + n) * 2 * uniforms.tk + item]',
+      'DY',
+      'bh * uniforms.tq + n',
+      '1.0',
+    ),
+    [pds, inputs.dy!],
+    Tk,
+    pv,
+  );
+  const broadcast = dbiasShape.some((n, i) => n === 1 && [B, H, Tq, Tk][i]! > 1);
+  // Without a bias, or with a full-shape one, dbias is dS itself (a strided copy).
+  const dbias = b.runWebGPUProgram(
+    elementwise(
+      `tesseraAttentionDbias_${broadcast ? 'sum' : 'copy'}`,
+      ['PdS'],
+      dbiasShape,
+      broadcast
+        ? `let at = getCoordsFromIndex(i);
+           var acc = 0.0;
+           for (var bb = at.x; bb < at.x + uniforms.sumB; bb = bb + 1) {
+             for (var hh = at.y; hh < at.y + uniforms.sumH; hh = hh + 1) {
+               for (var qq = at.z; qq < at.z + uniforms.sumQ; qq = qq + 1) {
+                 let rowBase = ((bb * uniforms.heads + hh) * uniforms.tq + qq) * 2 * uniforms.tk + uniforms.tk;
+                 for (var kk = at.w; kk < at.w + uniforms.sumK; kk = kk + 1) { acc = acc + PdS[rowBase + kk]; }
+               }
+             }
+           }
+           v = acc;`
+        : 'v = PdS[(i / uniforms.tk) * 2 * uniforms.tk + uniforms.tk + i % uniforms.tk];',
+      UNIFORMS,
+    ),
+    [pds],
+    'float32',
+    values,
+  );
+  b.disposeData(pds.dataId);
+  return [dq, dk, dv, dbias];
+};
