@@ -312,7 +312,7 @@ def main():
     out = {
         "torch": torch.__version__,
         "threads": torch.get_num_threads(),
-        "matmul_gflops": bench_matmul(args.matmul, 20),
+        "matmul_gflops": bench_matmul(args.matmul, 30),
         "gpt": [bench_gpt([int(v) for v in c.split(",")], args.steps, args.warmup) for c in args.configs],
         "bert": [bench_bert([int(v) for v in c.split(",")], args.steps, args.warmup) for c in args.bert],
         "t5": [bench_t5([int(v) for v in c.split(",")], args.steps, args.warmup) for c in args.t5],
