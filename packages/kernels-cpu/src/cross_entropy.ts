@@ -11,6 +11,26 @@ interface Rows {
   counted: number;
 }
 
+/**
+ * Counts the labels that take part (not `ignoreIndex`), and throws the error every backend
+ * gives for a label outside [0, V). Backends that read labels on the host call this too.
+ */
+export function countLabels(op: string, labels: ArrayLike<number>, V: number, ignoreIndex: number): number {
+  let counted = 0;
+  for (let n = 0; n < labels.length; n++) {
+    const y = labels[n]!;
+    if (y === ignoreIndex) continue;
+    if (y < 0 || y >= V) {
+      throw new TesseraError(
+        `${op}: label ${y} at position ${n} is outside the vocabulary [0, ${V}) and is not the ignore index ${ignoreIndex}. ` +
+          'Check the tokenizer vocabulary size against the model, or mark the position with the ignore index.',
+      );
+    }
+    counted++;
+  }
+  return counted;
+}
+
 function readRows(
   op: string,
   backend: Parameters<KernelFunc>[0]['backend'],
@@ -21,20 +41,8 @@ function readRows(
   const V = logits.shape[logits.shape.length - 1]!;
   const ls = values(backend, logits);
   const ys = values(backend, labels);
-  const N = ys.length;
-  let counted = 0;
-  for (let n = 0; n < N; n++) {
-    const y = ys[n]!;
-    if (y === ignoreIndex) continue;
-    if (y < 0 || y >= V) {
-      throw new TesseraError(
-        `${op}: label ${y} at position ${n} is outside the vocabulary [0, ${V}) and is not the ignore index ${ignoreIndex}. ` +
-          'Check the tokenizer vocabulary size against the model, or mark the position with the ignore index.',
-      );
-    }
-    counted++;
-  }
-  return { logits: ls, labels: ys, N, V, ignoreIndex, counted };
+  const counted = countLabels(op, ys, V, ignoreIndex);
+  return { logits: ls, labels: ys, N: ys.length, V, ignoreIndex, counted };
 }
 
 /** log-sum-exp of one row, shifted by its max (float64). */

@@ -12,6 +12,7 @@ import { crossEntropyGradKernel, crossEntropyKernel } from './cross_entropy.js';
 import { adamwKernel, geluGradKernel, geluKernel } from './elementwise.js';
 import { layerNormGradKernel, layerNormKernel, rmsNormGradKernel, rmsNormKernel } from './norms.js';
 
+export { countLabels } from './cross_entropy.js';
 export { erf } from './elementwise.js';
 
 /** Tessera's fused-op kernels on tfjs-backend-cpu storage, by op name. */

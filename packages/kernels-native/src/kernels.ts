@@ -1,3 +1,4 @@
+import { countLabels } from '@tessera/kernels-cpu';
 import { TesseraError } from '@tessera/tensor-core';
 import * as tfc from '@tessera/tensor-core/tfjs';
 import type { NativeAddon } from './addon.js';
@@ -248,23 +249,11 @@ export function makeKernels(addon: NativeAddon, pool: BufferPool): Record<string
     return [out(args, x!.shape, dx), out(args, [C], dgamma)];
   };
 
-  /** Labels as int32, checked as the reference kernel checks them (same message). */
+  /** Labels as int32, checked by the reference kernels' own check (same message). */
   const readLabels = (op: string, args: KernelArgs, logits: TensorInfo, labels: TensorInfo, ignoreIndex: number) => {
     const V = logits.shape[logits.shape.length - 1]!;
     const ys = asI32(args, labels);
-    let counted = 0;
-    for (let n = 0; n < ys.length; n++) {
-      const y = ys[n]!;
-      if (y === ignoreIndex) continue;
-      if (y < 0 || y >= V) {
-        throw new TesseraError(
-          `${op}: label ${y} at position ${n} is outside the vocabulary [0, ${V}) and is not the ignore index ${ignoreIndex}. ` +
-            'Check the tokenizer vocabulary size against the model, or mark the position with the ignore index.',
-        );
-      }
-      counted++;
-    }
-    return { V, ys, counted };
+    return { V, ys, counted: countLabels(op, ys, V, ignoreIndex) };
   };
 
   const crossEntropy: tfc.KernelFunc = (args) => {
