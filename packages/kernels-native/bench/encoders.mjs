@@ -7,15 +7,7 @@
 //    relative position bias (32 buckets) shared by the layers of a stack, cross-attention
 //    under the encoder's padding mask, causal decoder.
 import { attention, gelu, Module, ModuleList, Rng, rmsNorm, softmaxCrossEntropy, tf } from '@tessera/tensor-core';
-import { LayerNorm, Linear } from './gpt.mjs';
-
-/** [N, nHead·headSize] rows of B sequences of length T -> [B, nHead, T, headSize]. */
-const splitHeads = (t, B, T, H) => tf.transpose(tf.reshape(t, [B, T, H, t.shape[1] / H]), [0, 2, 1, 3]);
-/** [B, nHead, T, headSize] -> [B·T, nHead·headSize]. */
-const mergeHeads = (t) => {
-  const [B, H, T, D] = t.shape;
-  return tf.reshape(tf.transpose(t, [0, 2, 1, 3]), [B * T, H * D]);
-};
+import { LayerNorm, Linear, mergeHeads, splitHeads } from './gpt.mjs';
 
 class BertLayer extends Module {
   constructor(rng, E) {

@@ -15,6 +15,15 @@ import {
   trainStep,
 } from '@tessera/tensor-core';
 
+/** [B·T, nHead·headSize] rows of B sequences of length T -> [B, nHead, T, headSize]. */
+export const splitHeads = (t, B, T, H) => tf.transpose(tf.reshape(t, [B, T, H, t.shape[1] / H]), [0, 2, 1, 3]);
+
+/** [B, nHead, T, headSize] -> [B·T, nHead·headSize]. */
+export const mergeHeads = (t) => {
+  const [B, H, T, D] = t.shape;
+  return tf.reshape(tf.transpose(t, [0, 2, 1, 3]), [B * T, H * D]);
+};
+
 export class Linear extends Module {
   constructor(rng, inFeatures, outFeatures, std = 0.02, { bias = true } = {}) {
     super();
@@ -53,12 +62,9 @@ class Block extends Module {
     this.mlpProj = this.registerModule('mlp_proj', new Linear(rng, 4 * E, E, projStd));
   }
   forward(x, B, T) {
-    const { nHead: H, nEmbd: E } = this.cfg;
-    const D = E / H;
-    const heads = (t) => tf.transpose(tf.reshape(t, [B, T, H, D]), [0, 2, 1, 3]);
-    const [q, k, v] = tf.split(this.cAttn.forward(this.ln1.forward(x)), 3, 1);
-    const y = attention(heads(q), heads(k), heads(v), { causal: true });
-    const merged = tf.reshape(tf.transpose(y, [0, 2, 1, 3]), [B * T, E]);
+    const H = this.cfg.nHead;
+    const [q, k, v] = tf.split(this.cAttn.forward(this.ln1.forward(x)), 3, 1).map((t) => splitHeads(t, B, T, H));
+    const merged = mergeHeads(attention(q, k, v, { causal: true }));
     const x1 = tf.add(x, this.cProj.forward(merged));
     const h = gelu(this.fc.forward(this.ln2.forward(x1)), 'tanh');
     return tf.add(x1, this.mlpProj.forward(h));
