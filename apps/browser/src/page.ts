@@ -129,7 +129,7 @@ async function main() {
     `backend ${state.backend}: trained ${state.steps} steps, loss ${state.losses[0]!.toFixed(3)} → ` +
       `${state.losses.at(-1)!.toFixed(3)}, ${state.msPerStep.toFixed(0)} ms/step`,
   );
-  optimizer.dispose?.();
+  optimizer.dispose();
   model.dispose();
   state.done = true;
 }

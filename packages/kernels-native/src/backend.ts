@@ -10,17 +10,24 @@ interface CpuBackend extends tfc.KernelBackend {
 }
 
 /**
+ * The stored values of a tensor, or undefined. DataStorage.get() of an id it does not hold
+ * tries to move the data in from another backend: ask has() first.
+ */
+function valuesOf(backend: CpuBackend, dataId: DataId | undefined): unknown {
+  return dataId !== undefined && backend.data.has(dataId) ? backend.data.get(dataId)?.values : undefined;
+}
+
+/**
  * A tfjs-backend-cpu backend whose released tensors return their buffers to `pool`, and
  * whose reads mark the buffer escaped (dataSync() hands out the stored array itself, which
  * the caller may keep after disposing the tensor).
  */
 export function createNativeBackend(pool: BufferPool): tfc.KernelBackend {
   const backend = createCpuBackend() as CpuBackend;
-  const valuesOf = (dataId: DataId) => (backend.data.has(dataId) ? backend.data.get(dataId)?.values : undefined);
 
   const disposeData = backend.disposeData.bind(backend);
   backend.disposeData = (dataId: DataId, force?: boolean) => {
-    const values = valuesOf(dataId);
+    const values = valuesOf(backend, dataId);
     const released = disposeData(dataId, force);
     // Only when the last reference went (refCount 0) is the entry deleted.
     if (values !== undefined && !backend.data.has(dataId)) pool.release(values);
@@ -30,7 +37,7 @@ export function createNativeBackend(pool: BufferPool): tfc.KernelBackend {
   // read() goes through readSync on this backend, so both paths are covered here.
   const readSync = backend.readSync.bind(backend);
   backend.readSync = (dataId: DataId) => {
-    pool.escape(valuesOf(dataId));
+    pool.escape(valuesOf(backend, dataId));
     return readSync(dataId);
   };
   return backend;
@@ -44,18 +51,15 @@ export function createNativeBackend(pool: BufferPool): tfc.KernelBackend {
 export function guardViews(kernelFunc: tfc.KernelFunc, pool: BufferPool): tfc.KernelFunc {
   return (args) => {
     const result = kernelFunc(args);
-    const { data } = args.backend as unknown as CpuBackend;
-    // DataStorage.get() of an id it does not hold tries to move data in from another
-    // backend: ask has() first. Inputs may be lists (ragged ops take arrays of tensors).
-    const valuesOf = (t: tfc.TensorInfo | undefined) =>
-      t?.dataId !== undefined && data.has(t.dataId) ? data.get(t.dataId)?.values : undefined;
+    const backend = args.backend as unknown as CpuBackend;
+    // Inputs may be lists (ragged ops take arrays of tensors).
     const escapeShared = (input: tfc.TensorInfo | undefined, output: tfc.TensorInfo, outBuffer: ArrayBufferLike) => {
       if (input?.dataId === output.dataId) return;
-      const inValues = valuesOf(input);
+      const inValues = valuesOf(backend, input?.dataId);
       if (ArrayBuffer.isView(inValues) && inValues.buffer === outBuffer) pool.escape(inValues);
     };
     for (const output of Array.isArray(result) ? result : [result]) {
-      const outValues = valuesOf(output);
+      const outValues = valuesOf(backend, output.dataId);
       if (!ArrayBuffer.isView(outValues)) continue;
       for (const input of Object.values(args.inputs) as (tfc.TensorInfo | tfc.TensorInfo[] | undefined)[]) {
         if (Array.isArray(input)) for (const t of input) escapeShared(t, output, outValues.buffer);

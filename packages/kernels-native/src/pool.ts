@@ -62,11 +62,6 @@ export class BufferPool {
     return length >= MIN_POOLED_LENGTH ? array.fill(0) : array;
   }
 
-  /** Whether `values` came from alloc() and has not been released. */
-  owns(values: unknown): boolean {
-    return values instanceof Float32Array && this.owned.has(values);
-  }
-
   /** `values` may be seen outside the backend from now on: never recycle its buffer. */
   escape(values: unknown): void {
     if (ArrayBuffer.isView(values)) this.escaped.add(values.buffer);
