@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { registry, z } from '@tessera/tensor-core';
-import { TextDataset, type TextDatasetOptions } from './datasets/text.js';
+import { TextDataset } from './datasets/text.js';
 import {
   CleanWhitespaceStep,
   ExactDedupStep,
@@ -11,20 +11,12 @@ import {
   StopwordStep,
   StripAccentsStep,
   StripHtmlStep,
+  type TextStep,
 } from './preprocess/steps.js';
-import {
-  type CausalLmOptions,
-  CausalLmCollator,
-  ClassificationCollator,
-  type ClassificationOptions,
-  Seq2SeqCollator,
-  type MlmOptions,
-  MlmCollator,
-  type SpanCorruptionOptions,
-  SpanCorruptionCollator,
-} from './objectives/objectives.js';
+import { registerObjectives } from './objectives/builtin.js';
 import { TokenizerError } from './tokenizers/errors.js';
 import { Tokenizer } from './tokenizers/tokenizer.js';
+import { trainByteLevelBpe, trainUnigram, trainWordPiece } from './tokenizers/train.js';
 
 const PKG = '@tessera/data';
 
@@ -38,7 +30,7 @@ const source = z
     message: 'give exactly one of "path" or "json"',
   });
 
-function load(o: z.infer<typeof source>): Tokenizer {
+function load(o: { path?: string | undefined; json?: Record<string, unknown> | undefined }): Tokenizer {
   if (o.json) return Tokenizer.fromJSON(o.json);
   let text: string;
   try {
@@ -49,11 +41,38 @@ function load(o: z.infer<typeof source>): Tokenizer {
   return Tokenizer.fromJSON(text);
 }
 
-function register(name: string, description: string, modelType?: string): void {
+/** What a run hands a tokenizer factory: the training texts, read once, for tokenizers trained on them. */
+export interface TokenizerContext {
+  corpus?: () => readonly string[];
+}
+
+const trainShape = {
+  /** Train a new tokenizer of this many tokens on the run's training split. */
+  vocab_size: z.number().int().positive(),
+  min_frequency: z.number().int().positive().default(2),
+};
+
+type Trainer = (corpus: readonly string[], o: Record<string, unknown>) => Promise<Tokenizer>;
+
+/** A tokenizer kind that loads a tokenizer.json (`path` / `json`) or trains one (`vocab_size`). */
+function register(
+  name: string,
+  description: string,
+  modelType: string | undefined,
+  train?: { shape: Record<string, z.ZodType>; run: Trainer },
+): void {
   if (registry.tokenizer.has(name)) return;
+  const options = train
+    ? z.union([source, z.object({ ...trainShape, ...train.shape }).strict()])
+    : source;
   registry.tokenizer.register(
     name,
-    (o: z.infer<typeof source>) => {
+    async (o: Record<string, unknown>, context: TokenizerContext = {}) => {
+      if (train && typeof o.vocab_size === 'number') {
+        if (!context.corpus)
+          throw new TokenizerError(`tokenizer "${name}" with vocab_size trains on a corpus, and none was given.`);
+        return train.run(context.corpus(), o);
+      }
       const t = load(o);
       if (modelType && t.model.type !== modelType) {
         throw new TokenizerError(
@@ -62,26 +81,43 @@ function register(name: string, description: string, modelType?: string): void {
       }
       return t;
     },
-    { description, package: PKG, options: source },
+    { description, package: PKG, options, trainable: train !== undefined },
   );
 }
 
-register('hf-json', 'any HF tokenizer.json (BPE, WordPiece or Unigram model)');
-register('bpe', 'byte-level BPE (GPT-2 style) from a tokenizer.json', 'BPE');
-register('wordpiece', 'WordPiece (BERT style) from a tokenizer.json', 'WordPiece');
-register('unigram', 'Unigram (SentencePiece/T5 style) from a tokenizer.json', 'Unigram');
+register('hf-json', 'any HF tokenizer.json (BPE, WordPiece or Unigram model)', undefined);
+register('bpe', 'byte-level BPE (GPT-2 style): a tokenizer.json, or trained with vocab_size', 'BPE', {
+  shape: {},
+  run: (corpus, o) => trainByteLevelBpe(corpus, { vocabSize: o.vocab_size as number, minFrequency: o.min_frequency as number }),
+});
+register('wordpiece', 'WordPiece (BERT style): a tokenizer.json, or trained with vocab_size', 'WordPiece', {
+  shape: { lowercase: z.boolean().default(true) },
+  run: (corpus, o) =>
+    trainWordPiece(corpus, {
+      vocabSize: o.vocab_size as number,
+      minFrequency: o.min_frequency as number,
+      lowercase: o.lowercase as boolean,
+    }),
+});
+register('unigram', 'Unigram (SentencePiece/T5 style): a tokenizer.json, or trained with vocab_size', 'Unigram', {
+  shape: { extra_ids: z.number().int().min(0).default(100) },
+  run: (corpus, o) =>
+    trainUnigram(corpus, {
+      vocabSize: o.vocab_size as number,
+      minFrequency: o.min_frequency as number,
+      extraIds: o.extra_ids as number,
+    }),
+});
 
-// Text steps live under the "dataset" kind (tensor-core has no preprocessing kind yet),
-// named "text.*" and marked with meta.role = "text-step".
+/** Text-cleaning steps: `registry.preprocess.create(name, options)` gives a TextStep. */
 function step<S extends z.ZodType>(
   name: string,
   description: string,
   options: S,
-  make: (o: z.infer<S>) => unknown,
+  make: (o: z.infer<S>) => TextStep,
 ): void {
-  const full = `text.${name}`;
-  if (registry.dataset.has(full)) return;
-  registry.dataset.register(full, make, { description, package: PKG, options, role: 'text-step' });
+  if (registry.preprocess.has(name)) return;
+  registry.preprocess.register(name, make, { description, package: PKG, options });
 }
 
 const none = z.object({}).strict();
@@ -146,72 +182,58 @@ step(
   (o) => new NearDedupStep(o),
 );
 
-const ids = z.number().int().min(0);
-registry.objective.has('causal-lm') ||
-  registry.objective.register('causal-lm', (o: CausalLmOptions) => new CausalLmCollator(o), {
-    description: 'next-token prediction with shifted labels',
-    package: PKG,
-    options: z.object({ padId: ids.optional(), ignoreIndex: z.number().int().optional() }).strict(),
-  });
-registry.objective.has('mlm') ||
-  registry.objective.register('mlm', (o: MlmOptions) => new MlmCollator(o), {
-    description: 'BERT masked LM (15%, 80/10/10, optional whole-word masking)',
-    package: PKG,
-    options: z
-      .object({
-        maskId: ids,
-        vocabSize: z.number().int().min(1),
-        specialIds: z.array(ids).optional(),
-        probability: z.number().min(0).max(1).optional(),
-        maskFraction: z.number().min(0).max(1).optional(),
-        randomFraction: z.number().min(0).max(1).optional(),
-        padId: ids.optional(),
-        ignoreIndex: z.number().int().optional(),
-      })
-      .strict(),
-  });
-registry.objective.has('span-corruption') ||
-  registry.objective.register('span-corruption', (o: SpanCorruptionOptions) => new SpanCorruptionCollator(o), {
-    description: 'T5 span corruption (noise density 0.15, mean span 3, sentinels)',
-    package: PKG,
-    options: z
-      .object({
-        sentinelIds: z.array(ids).min(1),
-        eosId: ids,
-        noiseDensity: z.number().gt(0).lt(1).optional(),
-        meanSpanLength: z.number().min(1).optional(),
-        padId: ids.optional(),
-        ignoreIndex: z.number().int().optional(),
-      })
-      .strict(),
-  });
+registerObjectives();
 
-registry.dataset.has('text-files') ||
-  registry.dataset.register('text-files', (o: TextDatasetOptions) => new TextDataset(o), {
-    description: 'streaming text / JSONL / CSV / TSV records from a file or directory',
-    package: PKG,
-    options: z
-      .object({
-        path: z.string().min(1),
-        format: z.enum(['text', 'jsonl', 'csv', 'tsv']).optional(),
-        mode: z.enum(['line', 'document']).optional(),
-        field: z.string().min(1).optional(),
-        labelField: z.string().min(1).optional(),
-        maxLength: z.number().int().min(1).optional(),
-        onBadInput: z.enum(['error', 'skip']).optional(),
-        extensions: z.array(z.string()).optional(),
-      })
-      .strict(),
-  });
-registry.objective.has('classification') ||
-  registry.objective.register('classification', (o: ClassificationOptions) => new ClassificationCollator(o), {
-    description: 'sequence classification with a label map',
-    package: PKG,
-    options: z.object({ labels: z.array(z.string().min(1)).min(1), padId: ids.optional() }).strict(),
-  });
-registry.objective.has('seq2seq') ||
-  registry.objective.register('seq2seq', (o: { padId?: number; ignoreIndex?: number }) => new Seq2SeqCollator(o), {
-    description: 'source -> target pairs',
-    package: PKG,
-    options: z.object({ padId: ids.optional(), ignoreIndex: z.number().int().optional() }).strict(),
-  });
+/** The run config's dataset block (snake_case, as the config writes it). */
+export const textDatasetOptions = z
+  .object({
+    /** A file or directory of text, relative to the config file. */
+    path: z.string().min(1),
+    format: z.enum(['text', 'jsonl', 'csv', 'tsv']).default('text'),
+    /** text files: one example per line, or per blank-line-separated document. */
+    mode: z.enum(['line', 'document']).default('line'),
+    /** jsonl/csv/tsv: the field with the text (the source, for seq2seq). */
+    text_field: z.string().default('text'),
+    /** classification: the field with the label. */
+    label_field: z.string().default('label'),
+    /** seq2seq: the field with the target text. */
+    target_field: z.string().default('target'),
+    /** Records longer than this many characters are bad input. */
+    max_length: z.number().int().min(1).optional(),
+    /** Only files whose name ends with one of these, in directory mode. */
+    extensions: z.array(z.string()).optional(),
+    /** Bad records: stop with an error, or skip them and count them in the report. */
+    on_bad_input: z.enum(['error', 'skip']).default('error'),
+  })
+  .strict();
+
+/** What a run tells a dataset factory: which record field its objective reads as the label. */
+export interface DatasetContext {
+  recordLabel?: 'label' | 'target';
+}
+
+registry.dataset.has('text') ||
+  registry.dataset.register(
+    'text',
+    (o: z.output<typeof textDatasetOptions>, context: DatasetContext = {}) => {
+      const labelField =
+        context.recordLabel === 'target' ? o.target_field : context.recordLabel === 'label' ? o.label_field : undefined;
+      return new TextDataset({
+        path: o.path,
+        format: o.format,
+        mode: o.mode,
+        field: o.text_field,
+        onBadInput: o.on_bad_input,
+        ...(labelField ? { labelField } : {}),
+        ...(o.max_length ? { maxLength: o.max_length } : {}),
+        ...(o.extensions ? { extensions: o.extensions } : {}),
+      });
+    },
+    {
+      description: 'streaming text / JSONL / CSV / TSV records from a file or directory',
+      package: PKG,
+      options: textDatasetOptions,
+      // Which options are file paths, so a config resolves them against its own directory.
+      pathOptions: ['path'],
+    },
+  );

@@ -180,7 +180,15 @@ export function registerSchedules(): void {
     ['sequential', sequentialSchedule, sequentialOptions, 'Schedules one after another at milestones.'],
     ['product', productSchedule, productOptions, 'The product of several schedules.'],
   ];
+  // A run fills in totalSteps (its own length) for the schedules that need one.
+  const usesTotalSteps = new Set(['linear', 'cosine']);
   for (const [name, factory, options, description] of entries) {
-    if (!registry.schedule.has(name)) registry.schedule.register(name, factory, { description, package: pkg, options });
+    if (!registry.schedule.has(name))
+      registry.schedule.register(name, factory, {
+        description,
+        package: pkg,
+        options,
+        usesTotalSteps: usesTotalSteps.has(name),
+      });
   }
 }

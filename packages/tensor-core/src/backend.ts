@@ -38,6 +38,20 @@ export const KNOWN_BACKEND_PACKAGES = [
   '@tessera/kernels-cpu',
 ];
 
+/** Imports the installed first-party backend packages; returns a note per package that failed to load. */
+async function importKnownBackends(packages: readonly string[] = KNOWN_BACKEND_PACKAGES): Promise<string[]> {
+  const notes: string[] = [];
+  for (const pkg of packages) {
+    try {
+      await import(pkg);
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code !== 'ERR_MODULE_NOT_FOUND') notes.push(`${pkg} failed to load (${(err as Error).message.split('\n')[0]})`);
+    }
+  }
+  return notes;
+}
+
 export interface BackendChoice {
   name: string;
   /** One line: what was chosen and why. */
@@ -55,17 +69,15 @@ export async function useBackend(
 ): Promise<BackendChoice> {
   const log = options.log ?? ((line: string) => console.error(line));
   let choice: BackendChoice;
+  // A first-party backend named in a config is found the way auto finds it: its package is
+  // imported when installed. Third-party backends still come in through `plugins:`.
+  // The package named after the backend first (kernels-native for "native"), so naming one
+  // backend does not load every other (Dawn takes a moment to start).
+  const notes: string[] = [];
+  if (name !== 'auto' && !registry.backend.has(name))
+    notes.push(...(await importKnownBackends(KNOWN_BACKEND_PACKAGES.filter((p) => p.includes(`-${name}`)))));
+  if (name === 'auto' || !registry.backend.has(name)) notes.push(...(await importKnownBackends()));
   if (name === 'auto') {
-    const notes: string[] = [];
-    for (const pkg of KNOWN_BACKEND_PACKAGES) {
-      try {
-        await import(pkg);
-      } catch (err) {
-        const code = (err as NodeJS.ErrnoException).code;
-        if (code !== 'ERR_MODULE_NOT_FOUND')
-          notes.push(`${pkg} failed to load (${(err as Error).message.split('\n')[0]})`);
-      }
-    }
     const candidates = registry.backend
       .entries()
       .map((e) => ({ name: e.name, meta: e.meta as unknown as BackendMeta }))
@@ -88,6 +100,9 @@ export async function useBackend(
     }
     choice = { name: picked, notice: `tessera: backend auto -> ${picked} (${notes.join('; ')})` };
   } else {
+    if (!registry.backend.has(name) && notes.length) {
+      throw new TesseraError(`Unknown backend "${name}": ${notes.join('; ')}.`);
+    }
     const entry = registry.backend.get(name);
     const a = await (entry.meta as unknown as BackendMeta).isAvailable();
     if (!a.available) throw new TesseraError(`Backend "${name}" is not available here: ${a.reason}.`);

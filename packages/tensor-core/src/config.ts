@@ -219,6 +219,24 @@ function article(word: string): string {
   return /^[aeiou]/.test(word) ? 'an' : 'a';
 }
 
+/**
+ * Zod issues as config problems, for a value found at `prefix` in a larger document
+ * (a plugin's options inside a run config): paths come out as the document's.
+ */
+export function problemsFromIssues(
+  issues: readonly Issue[],
+  value: unknown,
+  prefix: readonly (string | number)[] = [],
+): ConfigProblem[] {
+  const wrapped = prefix.reduceRight<unknown>((inner, key) => (typeof key === 'number' ? Object.assign([], { [key]: inner }) : { [key]: inner }), value);
+  const moved = (list: readonly Issue[]): Issue[] =>
+    list.map((i) => {
+      const path = [...prefix, ...i.path];
+      return (i.code === 'invalid_union' ? { ...i, path, errors: i.errors.map((b) => moved(b)) } : { ...i, path }) as Issue;
+    });
+  return issuesToProblems(moved(issues), wrapped);
+}
+
 /** Formats zod issues against the value they describe: one line per problem. */
 export function formatIssues(issues: readonly Issue[], value: unknown): string {
   return issuesToProblems(issues, value)

@@ -11,6 +11,7 @@ export const PLUGIN_KINDS = [
   'schedule',
   'tokenizer',
   'dataset',
+  'preprocess',
   'objective',
   'metric',
   'callback',

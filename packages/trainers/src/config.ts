@@ -1,59 +1,51 @@
 import { createHash } from 'node:crypto';
 import { dirname, isAbsolute, resolve } from 'node:path';
-import { loadConfig, pluginRef, resolveConfig, z } from '@tessera/tensor-core';
+import { isPlainObject, loadConfig, resolveConfig, z } from '@tessera/tensor-core';
 import { trainingArgumentsSchema } from './arguments.js';
 
-const datasetSchema = z
-  .object({
-    /** A file or directory of text, relative to the config file. */
-    path: z.string().min(1),
-    format: z.enum(['text', 'jsonl', 'csv', 'tsv']).default('text'),
-    /** text files: one example per line, or per blank-line-separated document. */
-    mode: z.enum(['line', 'document']).default('line'),
-    /** jsonl/csv/tsv: the field with the text (the source, for seq2seq). */
-    text_field: z.string().default('text'),
-    /** classification: the field with the label. */
-    label_field: z.string().default('label'),
-    /** seq2seq: the field with the target text. */
-    target_field: z.string().default('target'),
-    /** Bad records: stop with an error, or skip them and count them in the report. */
-    on_bad_input: z.enum(['error', 'skip']).default('error'),
-  })
-  .strict();
+/**
+ * A block naming a registered plugin: `{ name, ...options }`. The options are checked
+ * against the plugin's own schema by validateRunConfig, once plugin packages are loaded.
+ */
+const plugin = (fallback?: string) =>
+  z.object({ name: fallback ? z.string().min(1).default(fallback) : z.string().min(1) }).catchall(z.unknown());
+
+/** `{ train: bpe, vocab_size }` and `{ path }` are shorthands for `{ name: bpe, vocab_size }` and `{ name: hf-json, path }`. */
+const tokenizerBlock = z.preprocess((v) => {
+  if (!isPlainObject(v) || 'name' in v) return v;
+  const { train, ...rest } = v;
+  if (typeof train === 'string') return { name: train, ...rest };
+  return { name: 'hf-json', ...rest };
+}, plugin());
 
 export const runConfigSchema = z
   .object({
     /** cuda > webgpu (hardware) > native > cpu under "auto", or a backend by name. */
     backend: z.string().default('auto'),
     seed: z.union([z.number().int(), z.string()]).default(42),
-    /** Extra packages to import before names resolve (third-party models, metrics, ...). */
+    /** Extra packages to import before names resolve (third-party models, objectives, callbacks, ...). */
     plugins: z.array(z.string()).default([]),
-    model: z.looseObject({
-      /** Registered model name: gpt, bert, t5, or a plugin's. */
-      name: z.string().min(1),
-      head: z.string().optional(),
-      /** An HF checkpoint directory (config.json + model.safetensors) to start from. */
-      from: z.string().optional(),
-      /** Parameters the checkpoint may lack (a new head), and checkpoint tensors to drop. */
-      allow_missing: z.array(z.string()).optional(),
-      ignore_unexpected: z.array(z.string()).optional(),
-    }),
-    tokenizer: z.union([
-      z.object({ path: z.string().min(1) }).strict(),
-      z
-        .object({
-          /** Train one on the training split at the start of the run (saved with the checkpoints). */
-          train: z.enum(['bpe', 'wordpiece', 'unigram']),
-          vocab_size: z.number().int().positive(),
-          min_frequency: z.number().int().positive().optional(),
-          lowercase: z.boolean().optional(),
-        })
-        .strict(),
-    ]),
+    /**
+     * A registered model (gpt, bert, t5, or a plugin's) and its HF config fields; `head`,
+     * `from` (an HF directory to start from), `allow_missing` / `ignore_unexpected` (globs) steer the import.
+     */
+    model: plugin().and(
+      z.object({
+        head: z.string().optional(),
+        from: z.string().optional(),
+        allow_missing: z.array(z.string()).optional(),
+        ignore_unexpected: z.array(z.string()).optional(),
+      }),
+    ),
+    /** A registered tokenizer: loaded from a tokenizer.json (`path`) or trained on the training split (`vocab_size`). */
+    tokenizer: tokenizerBlock,
     data: z
       .object({
-        train: datasetSchema,
-        validation: datasetSchema.optional(),
+        /** A registered dataset (default "text": files of text / JSONL / CSV / TSV). */
+        train: plugin('text'),
+        validation: plugin('text').optional(),
+        /** Text steps (registry.preprocess) applied in order to every record before tokenization. */
+        preprocess: z.array(plugin()).default([]),
         /** Share of the training records held out for validation when no validation set is given. */
         validation_fraction: z.number().min(0).lt(1).default(0.1),
         /** Tokens per example (sequence length). */
@@ -62,10 +54,13 @@ export const runConfigSchema = z
         target_block_size: z.number().int().positive().default(64),
       })
       .strict(),
-    objective: z.looseObject({ name: z.string().min(1) }),
-    optimizer: z.looseObject({ name: z.string().min(1) }),
+    /** A registered objective: it windows, collates and labels the data. */
+    objective: plugin(),
+    /** A registered optimizer with its options (groups, clipping, `schedule: { name, ... }`). */
+    optimizer: plugin(),
     metrics: z.array(z.string()).default(['loss']),
-    callbacks: z.array(pluginRef).default([]),
+    /** Registered callbacks run after the built-in ones, in order. */
+    callbacks: z.array(plugin()).default([]),
     training: trainingArgumentsSchema,
   })
   .strict();
@@ -76,9 +71,9 @@ export type RunConfig = z.output<typeof runConfigSchema>;
 function resolvePaths(config: RunConfig, base: string): RunConfig {
   const at = (p: string) => (isAbsolute(p) ? p : resolve(base, p));
   const out = structuredClone(config);
-  out.data.train.path = at(out.data.train.path);
-  if (out.data.validation) out.data.validation.path = at(out.data.validation.path);
-  if ('path' in out.tokenizer) out.tokenizer.path = at(out.tokenizer.path);
+  // A `path` option of a dataset or tokenizer names a file, relative to the config.
+  for (const block of [out.data.train, out.data.validation, out.tokenizer])
+    if (block && typeof block.path === 'string') block.path = at(block.path);
   if (typeof out.model.from === 'string') out.model.from = at(out.model.from);
   out.training.output_dir = resolve(out.training.output_dir);
   return out;

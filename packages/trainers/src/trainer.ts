@@ -1,36 +1,31 @@
-import { appendFileSync, copyFileSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import {
-  type Tokenizer,
-  Tokenizer as TokenizerClass,
-  trainByteLevelBpe,
-  trainUnigram,
-  trainWordPiece,
-} from '@tessera/data';
-import { createOptimizer, type Optimizer } from '@tessera/optim';
+import type { Example, ModelBatch, PreparedObjective, Tokenizer } from '@tessera/data';
+import { createOptimizer, GradientAccumulator, type Optimizer } from '@tessera/optim';
 import { Rng, registry, TesseraError, tf, useBackend, valueAndGrads } from '@tessera/tensor-core';
+import { type ModelInputs, type PretrainedModel, disposeModelInputs } from '@tessera/transformer';
 import {
-  GPT2LMHeadModel,
-  generateGpt,
-  lmLoss,
-  loadPretrained,
-  type ModelInputs,
-  type PretrainedModel,
-} from '@tessera/transformer';
+  createObjective,
+  createRunModel,
+  createTokenizer,
+  type DataReport,
+  loadSplits,
+  prepareData,
+  seedNumber,
+} from './assemble.js';
+import { BUILTIN_CALLBACKS } from './callbacks/index.js';
+import { emit, type TrainerCallback, type TrainerContext, type TrainerControl } from './callbacks/types.js';
 import {
   listCheckpoints,
   loadOptimizerState,
-  pruneCheckpoints,
   readTrainerState,
   resolveCheckpoint,
-  saveCheckpoint,
   type TrainerState,
 } from './checkpoint.js';
 import { configFingerprint, type RunConfig } from './config.js';
-import { createMetrics, type EvalBatch } from './metrics.js';
-import { writeLineChart } from './plot.js';
-import { Progress } from './progress.js';
-import { type DataReport, type Example, loadSplits, prepareTask, type Task, type TaskBatch } from './tasks.js';
+import { createMetrics } from './metrics.js';
+import { ExampleOrder } from './order.js';
+import { validateRunConfig } from './validate.js';
 
 export class NonFiniteLossError extends TesseraError {}
 
@@ -47,6 +42,8 @@ export interface TrainerOptions {
   tty?: boolean;
   /** Install a SIGINT handler that finishes the step, saves and returns (default true). */
   handleSigint?: boolean;
+  /** Named in config errors (the config file). */
+  source?: string;
 }
 
 export interface TrainResult {
@@ -65,67 +62,54 @@ export interface TrainResult {
   data: DataReport;
 }
 
-function seedNumber(seed: number | string): number {
-  return typeof seed === 'number' ? seed : [...seed].reduce((h, c) => (h * 31 + c.charCodeAt(0)) >>> 0, 7);
+/** A batch's id arrays as int32 tensors under the model's input names. */
+function toModelInputs(batch: ModelBatch): ModelInputs {
+  const inputs: Record<string, tf.Tensor> = {};
+  for (const [key, value] of Object.entries(batch)) inputs[key] = tf.tensor(value, undefined, 'int32');
+  return inputs as unknown as ModelInputs;
 }
 
-async function makeTokenizer(
-  config: RunConfig,
-  checkpoint: string | undefined,
-  texts: () => string[],
-): Promise<Tokenizer> {
-  if (checkpoint && existsSync(join(checkpoint, 'tokenizer.json')))
-    return TokenizerClass.fromFile(join(checkpoint, 'tokenizer.json'));
-  const spec = config.tokenizer;
-  if ('path' in spec) return TokenizerClass.fromFile(spec.path);
-  const corpus = texts();
-  const common = { vocabSize: spec.vocab_size, minFrequency: spec.min_frequency ?? 2 };
-  if (spec.train === 'bpe') return trainByteLevelBpe(corpus, common);
-  if (spec.train === 'wordpiece') return trainWordPiece(corpus, { ...common, lowercase: spec.lowercase ?? true });
-  return trainUnigram(corpus, { ...common, extraIds: 100 });
-}
-
-/** HF fields the run derives when the config leaves them out: vocabulary size and sequence length. */
-function modelFields(config: RunConfig, tokenizer: Tokenizer, labelCount: number | undefined): Record<string, unknown> {
-  const { name, head, from, allow_missing, ignore_unexpected, ...fields } = config.model;
-  void from;
-  void allow_missing;
-  void ignore_unexpected;
-  const out: Record<string, unknown> = { ...fields };
-  out.vocab_size ??= tokenizer.getVocabSize();
-  if (name === 'gpt') out.n_positions ??= config.data.block_size;
-  if (name === 'bert') out.max_position_embeddings ??= config.data.block_size;
-  if (labelCount !== undefined) out.num_labels ??= labelCount;
-  if (head !== undefined) out.head = head;
-  return out;
+function modelLoss(model: PretrainedModel, inputs: ModelInputs): { loss: tf.Scalar; logits: tf.Tensor } {
+  const out = model.forward(inputs);
+  if (!out.loss) throw new TesseraError(`${model.architecture} returned no loss for the labels of this objective.`);
+  return { loss: out.loss, logits: out.logits };
 }
 
 /**
- * A training run assembled from one config: backend, tokenizer, data + objective, model,
- * optimizer (with its schedule), metrics. Checkpoints are atomic and a resumed run
- * continues bit for bit.
+ * A training run assembled from one config through the registry: tokenizer, dataset,
+ * objective, model, optimizer (with its schedule), metrics and callbacks. The loop only
+ * trains; logging, evaluation, checkpoints, plots and sampling are callbacks around it.
  */
 export class Trainer {
-  #interrupted = false;
-
   private constructor(
     readonly config: RunConfig,
     readonly model: PretrainedModel,
     readonly tokenizer: Tokenizer,
     readonly optimizer: Optimizer,
-    readonly task: Task,
+    readonly objective: PreparedObjective,
     readonly trainExamples: Example[],
     readonly validationExamples: Example[],
     readonly dataReport: DataReport,
+    readonly callbacks: TrainerCallback[],
     private state: TrainerState,
     private readonly dataRng: Rng,
     private readonly options: TrainerOptions,
     readonly totalSteps: number,
-  ) {}
+  ) {
+    this.#order = new ExampleOrder(trainExamples, seedNumber(config.seed));
+  }
 
   static async create(config: RunConfig, options: TrainerOptions = {}): Promise<Trainer> {
     const log = options.log ?? ((l: string) => console.log(l));
     await registry.loadPlugins(config.plugins);
+    // Every name and option in the config is checked before any data is read or backend started.
+    validateRunConfig(config, options.source);
+    const callbacks = [
+      ...BUILTIN_CALLBACKS.filter((n) => n !== 'interrupt' || (options.handleSigint ?? true)).map(
+        (n) => registry.callback.create(n, n === 'progress' && options.tty !== undefined ? { tty: options.tty } : {}) as TrainerCallback,
+      ),
+      ...config.callbacks.map(({ name, ...o }) => registry.callback.create(name, o) as TrainerCallback),
+    ];
     await useBackend(config.backend, { log });
     const checkpoint = options.resume ? resolveCheckpoint(options.resume) : undefined;
     const resumed = checkpoint ? readTrainerState(checkpoint) : undefined;
@@ -140,53 +124,20 @@ export class Trainer {
         ...config,
         data: { ...config.data, train: { ...config.data.train, path: options.dataOverride }, validation: undefined },
       };
-    const seed = seedNumber(config.seed);
-    const root = new Rng(seed);
+    const root = new Rng(seedNumber(config.seed));
+    const objective = createObjective(config);
     // Read once: the tokenizer (when trained) and the examples come from the same records.
-    const splits = await loadSplits(config);
-    const tokenizer = await makeTokenizer(config, checkpoint, () => splits.train.map((r) => r.text));
-    const prepared = await prepareTask(config, tokenizer, root.fork('prepare'), splits);
-    const labelCount = prepared.task.labelNames?.length;
-
-    let model: PretrainedModel;
-    if (checkpoint) {
-      model = loadPretrained(checkpoint, { head: config.model.head, seed: seed }).model;
-    } else if (config.model.from) {
-      // A run directory works as well as a checkpoint: its latest checkpoint is used.
-      const from = existsSync(join(config.model.from, 'config.json'))
-        ? config.model.from
-        : resolveCheckpoint(config.model.from);
-      model = loadPretrained(from, {
-        head: config.model.head,
-        allowMissing: config.model.allow_missing,
-        ignoreUnexpected: config.model.ignore_unexpected,
-        configOverrides: { ...modelFields(config, tokenizer, labelCount), head: undefined },
-        seed,
-      }).model;
-    } else {
-      const { name } = config.model;
-      model = registry.model.create(
-        name,
-        modelFields(config, tokenizer, labelCount),
-        root.fork('model'),
-      ) as PretrainedModel;
-    }
+    const splits = await loadSplits(config, objective);
+    const tokenizer = await createTokenizer(config, splits, checkpoint);
+    const data = prepareData(config, objective, tokenizer, splits, root.fork('prepare'));
+    // A run directory works as well as a checkpoint for `from`: its latest checkpoint is used.
+    const resolveFrom = (p: string) => (existsSync(join(p, 'config.json')) ? p : resolveCheckpoint(p));
+    const model = createRunModel(config, tokenizer, data.objective, root.fork('model'), checkpoint, resolveFrom);
 
     const perUpdate = config.training.per_device_train_batch_size * config.training.gradient_accumulation_steps;
-    const stepsPerEpoch = Math.max(1, Math.ceil(prepared.train.length / perUpdate));
+    const stepsPerEpoch = Math.max(1, Math.ceil(data.train.length / perUpdate));
     const totalSteps = config.training.max_steps ?? Math.ceil(config.training.num_train_epochs * stepsPerEpoch);
-    const optimizerSpec = structuredClone(config.optimizer) as RunConfig['optimizer'] & {
-      schedule?: Record<string, unknown>;
-    };
-    if (
-      optimizerSpec.schedule &&
-      typeof optimizerSpec.schedule === 'object' &&
-      optimizerSpec.schedule.totalSteps === undefined
-    ) {
-      const needsTotal = ['linear', 'cosine'].includes(String(optimizerSpec.schedule.name));
-      if (needsTotal) optimizerSpec.schedule.totalSteps = totalSteps;
-    }
-    const optimizer = createOptimizer(optimizerSpec, model);
+    const optimizer = createOptimizer(withScheduleLength(config.optimizer, totalSteps), model);
     const dataRng = root.fork('data');
     let state: TrainerState = {
       step: 0,
@@ -206,85 +157,25 @@ export class Trainer {
       if (options.dataOverride) state = { ...state, epoch: 0, position: 0 };
       model.rng.setState(resumed.rng);
       dataRng.setState(resumed.dataRng);
-      log(
-        `resumed from ${checkpoint} at step ${resumed.step}${options.dataOverride ? ` on new data ${options.dataOverride}` : ''}`,
-      );
+      log(`resumed from ${checkpoint} at step ${resumed.step}${options.dataOverride ? ` on new data ${options.dataOverride}` : ''}`);
     }
-    const r = prepared.report;
+    const r = data.report;
     const skipped = Object.entries(r.skipped)
       .map(([k, v]) => `${v} ${k}`)
       .join(', ');
     log(
-      `data: ${r.trainRecords} train / ${r.validationRecords} validation records -> ${r.trainExamples} / ${r.validationExamples} ${prepared.task.objective} examples` +
+      `data: ${r.trainRecords} train / ${r.validationRecords} validation records -> ${r.trainExamples} / ${r.validationExamples} ${objective.name} examples` +
         `${skipped ? `; skipped ${skipped}` : ''}${r.truncatedTokens ? `; ${r.truncatedTokens} tokens truncated` : ''}`,
     );
     log(
       `model: ${model.architecture}, ${model.parameterCount().toLocaleString('en-US')} parameters; tokenizer: ${tokenizer.getVocabSize()} tokens; ` +
-        `${totalSteps} updates of ${perUpdate} examples`,
+        `${totalSteps} updates of ${perUpdate} examples; callbacks: ${callbacks.map((c) => c.name).join(', ')}`,
     );
-    return new Trainer(
-      config,
-      model,
-      tokenizer,
-      optimizer,
-      prepared.task,
-      prepared.train,
-      prepared.validation,
-      r,
-      state,
-      dataRng,
-      options,
-      totalSteps,
-    );
+    return new Trainer(config, model, tokenizer, optimizer, data.objective, data.train, data.validation, r, callbacks, state, dataRng, options, totalSteps);
   }
 
   #log(line: string): void {
     (this.options.log ?? ((l: string) => console.log(l)))(line);
-  }
-
-  /** The examples of the next micro-batch, advancing epoch and position; the order is a seeded shuffle per epoch. */
-  #order: { epoch: number; indices: number[] } | undefined;
-
-  /** The seeded shuffle of the training examples for `epoch`, computed once per epoch. */
-  #epochOrder(epoch: number): number[] {
-    if (this.#order?.epoch !== epoch) {
-      const indices = new Rng(seedNumber(this.config.seed))
-        .fork(`epoch-${epoch}`)
-        .shuffle(this.trainExamples.map((_, i) => i));
-      this.#order = { epoch, indices };
-    }
-    return this.#order.indices;
-  }
-
-  #nextExamples(): Example[] {
-    const size = this.config.training.per_device_train_batch_size;
-    if (this.state.position >= this.trainExamples.length) {
-      this.state.epoch++;
-      this.state.position = 0;
-    }
-    const order = this.#epochOrder(this.state.epoch);
-    const picked = order.slice(this.state.position, this.state.position + size).map((i) => this.trainExamples[i]!);
-    this.state.position += size;
-    return picked;
-  }
-
-  /** HF model inputs for a batch, plus the labels the trainer scores itself (causal LM). */
-  #tensors(batch: TaskBatch): { inputs: ModelInputs; shiftedLabels?: tf.Tensor } {
-    const int2 = (rows: number[][]) => tf.tensor2d(rows, [rows.length, rows[0]?.length ?? 0], 'int32');
-    const inputs: ModelInputs = { inputIds: int2(batch.inputIds), attentionMask: int2(batch.attentionMask) };
-    if (batch.tokenTypeIds) inputs.tokenTypeIds = int2(batch.tokenTypeIds);
-    if (batch.nextSentenceLabel) inputs.nextSentenceLabel = tf.tensor1d(batch.nextSentenceLabel, 'int32');
-    if (this.task.labelsPerExample) inputs.labels = tf.tensor1d(batch.classLabels!, 'int32');
-    else if (!this.task.lossFromLogits) inputs.labels = int2(batch.labels);
-    return { inputs, ...(this.task.lossFromLogits ? { shiftedLabels: int2(batch.labels) } : {}) };
-  }
-
-  #loss(inputs: ModelInputs, shiftedLabels: tf.Tensor | undefined): { loss: tf.Scalar; logits: tf.Tensor } {
-    const out = this.model.forward(inputs);
-    if (shiftedLabels) return { loss: lmLoss(out.logits, shiftedLabels), logits: out.logits };
-    if (!out.loss)
-      throw new TesseraError(`${this.model.architecture} returned no loss for objective ${this.task.objective}.`);
-    return { loss: out.loss, logits: out.logits };
   }
 
   /** Runs the validation split through every metric. */
@@ -299,23 +190,15 @@ export class Trainer {
     try {
       for (let start = 0, n = 0; start < this.validationExamples.length && n < limit; start += size, n++) {
         const examples = this.validationExamples.slice(start, start + size);
-        const batch = this.task.collate(examples, rng);
+        const batch = this.objective.collate(examples, rng);
         const { loss, predicted } = tf.tidy(() => {
-          const { inputs, shiftedLabels } = this.#tensors(batch);
-          const out = this.#loss(inputs, shiftedLabels);
+          const out = modelLoss(this.model, toModelInputs(batch));
           return { loss: out.loss, predicted: tf.argMax(out.logits, -1) };
         });
-        const [lossValue, predictions] = await Promise.all([
-          loss.data(),
-          predicted.array() as Promise<number[] | number[][]>,
-        ]);
+        const [lossValue, predictions] = await Promise.all([loss.data(), predicted.array() as Promise<number[] | number[][]>]);
         tf.dispose([loss, predicted]);
-        const rows = this.task.labelsPerExample
-          ? (predictions as number[]).map((p) => [p])
-          : (predictions as number[][]);
-        const labels = this.task.labelsPerExample ? batch.classLabels!.map((l) => [l]) : batch.labels;
-        const evalBatch: EvalBatch = { loss: lossValue[0]!, weight: examples.length, predictions: rows, labels };
-        for (const m of metrics) m.update(evalBatch);
+        const rows = this.objective.score(predictions, batch);
+        for (const m of metrics) m.update({ loss: lossValue[0]!, weight: examples.length, ...rows });
       }
     } finally {
       if (wasTraining) this.model.train();
@@ -323,217 +206,140 @@ export class Trainer {
     return Object.assign({}, ...metrics.map((m) => m.compute()));
   }
 
-  async #save(): Promise<string> {
-    const outputDir = this.config.training.output_dir;
-    this.state.rng = this.model.rng.getState();
-    this.state.dataRng = this.dataRng.getState();
-    const path = await saveCheckpoint(outputDir, this.model, this.optimizer, this.state);
-    await this.tokenizer.save(join(path, 'tokenizer.json'));
-    pruneCheckpoints(outputDir, this.config.training.save_total_limit, this.state.bestCheckpoint);
-    return path;
+  /**
+   * One optimizer update over gradient_accumulation_steps micro-batches (the mean of their
+   * gradients, as one large batch). Returns the mean loss, or null when the batch was skipped.
+   */
+  async #update(accumulator: GradientAccumulator, counted: { tokens: number }): Promise<{ loss: number; lr: number } | null> {
+    const { gradient_accumulation_steps: micro, per_device_train_batch_size: size } = this.config.training;
+    const losses: number[] = [];
+    for (let m = 0; m < micro; m++) {
+      const batch = this.objective.collate(this.#order.next(this.state, size), this.dataRng);
+      counted.tokens += batch.attentionMask.reduce((a, r) => a + r.reduce((x, y) => x + y, 0), 0);
+      const inputs = toModelInputs(batch);
+      const { loss, grads } = valueAndGrads(this.model, () => modelLoss(this.model, inputs).loss);
+      disposeModelInputs(inputs);
+      losses.push((await loss.data())[0]!);
+      loss.dispose();
+      accumulator.add(grads);
+      tf.dispose([...grads.values()]);
+    }
+    const loss = losses.reduce((a, b) => a + b, 0) / losses.length;
+    const grads = accumulator.mean();
+    try {
+      if (!losses.every(Number.isFinite)) return this.#nonFinite(loss);
+      this.#consecutiveSkips = 0;
+      // stepAsync: GPU backends in Node cannot read synchronously.
+      const result = await this.optimizer.stepAsync(grads);
+      return { loss, lr: result.lrs?.[0] ?? this.optimizer.currentLrs()[0] ?? 0 };
+    } finally {
+      tf.dispose([...grads.values()]);
+    }
+  }
+
+  #consecutiveSkips = 0;
+  readonly #order: ExampleOrder<Example>;
+
+  #nonFinite(loss: number): null {
+    const step = this.state.step + 1;
+    if (this.config.training.non_finite_loss === 'skip' && ++this.#consecutiveSkips <= MAX_CONSECUTIVE_SKIPS) {
+      this.state.skippedBatches++;
+      this.#log(`step ${step}: loss is ${loss}; batch skipped (${this.state.skippedBatches} so far)`);
+      return null;
+    }
+    const repeated =
+      this.#consecutiveSkips > MAX_CONSECUTIVE_SKIPS
+        ? ` (${MAX_CONSECUTIVE_SKIPS} batches in a row; the weights are no longer finite)`
+        : '';
+    const last = listCheckpoints(this.config.training.output_dir).at(-1)?.path;
+    throw new NonFiniteLossError(
+      `The training loss became ${loss} at step ${step}${repeated}. ` +
+        `${last ? `The last good checkpoint is ${last}. ` : 'No checkpoint was written yet. '}` +
+        'Lower the learning rate or enable clipping (optimizer.clipGradNorm), or set training.non_finite_loss: skip.',
+    );
+  }
+
+  #context(started: number): TrainerContext {
+    const control: TrainerControl = { shouldLog: false, shouldEvaluate: false, shouldSave: false, shouldStop: false };
+    const ctx: TrainerContext = {
+      config: this.config,
+      args: this.config.training,
+      model: this.model,
+      tokenizer: this.tokenizer,
+      optimizer: this.optimizer,
+      state: this.state,
+      control,
+      totalSteps: this.totalSteps,
+      elapsedSeconds: () => (performance.now() - started) / 1000,
+      lastCheckpoint: listCheckpoints(this.config.training.output_dir).at(-1)?.path ?? null,
+      log: (line) => this.#log(line),
+      save: async () => {
+        this.state.rng = this.model.rng.getState();
+        this.state.dataRng = this.dataRng.getState();
+        await emit(this.callbacks, 'onSave', ctx);
+        control.shouldSave = false;
+        return ctx.lastCheckpoint ?? '';
+      },
+    };
+    return ctx;
   }
 
   async train(): Promise<TrainResult> {
-    const args = this.config.training;
-    const outputDir = args.output_dir;
-    mkdirSync(outputDir, { recursive: true });
-    await this.tokenizer.save(join(outputDir, 'tokenizer.json'));
-    const metricsPath = join(outputDir, 'metrics.jsonl');
-    const record = (entry: Record<string, unknown>) => appendFileSync(metricsPath, `${JSON.stringify(entry)}\n`);
-    const onSigint = () => {
-      this.#interrupted = true;
-    };
-    if (this.options.handleSigint ?? true) process.on('SIGINT', onSigint);
-    const progress = new Progress(this.totalSteps, args.logging_steps, {
-      ...(this.options.tty !== undefined ? { tty: this.options.tty } : {}),
-      log: (l) => this.#log(l),
-    });
     const started = performance.now();
+    const ctx = this.#context(started);
+    const { control, state } = ctx;
     const losses: number[] = [];
     let evalMetrics: Record<string, number> = {};
-    let lastCheckpoint: string | null = listCheckpoints(outputDir).at(-1)?.path ?? null;
-    let stoppedEarly = false;
-    let tokens = 0;
-    const trainSeries: { x: number; y: number }[] = [];
-    const evalSeries: { x: number; y: number }[] = [];
-    // Optimizer state appears at its first update; from then on the live count must not move.
-    let baseline: number | undefined;
-    let consecutiveSkips = 0;
+    const accumulator = new GradientAccumulator();
+    const counted = { tokens: 0 };
+    mkdirSync(this.config.training.output_dir, { recursive: true });
     try {
       this.model.train();
-      while (this.state.step < this.totalSteps && !this.#interrupted) {
+      await emit(this.callbacks, 'onTrainBegin', ctx);
+      while (state.step < this.totalSteps && !control.shouldStop) {
         // cpu reads resolve as microtasks; yielding a macrotask lets SIGINT (and progress output) through.
         await new Promise((resolve) => setImmediate(resolve));
-        const micro: number[] = [];
-        let summed: Map<string, tf.Tensor> | undefined;
-        let finite = true;
-        for (let m = 0; m < args.gradient_accumulation_steps; m++) {
-          const batch = this.task.collate(this.#nextExamples(), this.dataRng);
-          tokens += batch.attentionMask.reduce((a, r) => a + r.reduce((x, y) => x + y, 0), 0);
-          const { inputs, shiftedLabels } = this.#tensors(batch);
-          const { loss, grads } = valueAndGrads(this.model, () => this.#loss(inputs, shiftedLabels).loss);
-          tf.dispose([
-            ...Object.values(inputs).filter((t): t is tf.Tensor => t instanceof tf.Tensor),
-            ...(shiftedLabels ? [shiftedLabels] : []),
-          ]);
-          const value = (await loss.data())[0]!;
-          loss.dispose();
-          micro.push(value);
-          if (!Number.isFinite(value)) finite = false;
-          // Mean over micro-batches: each contributes 1/accumulation of its gradient.
-          const scale = 1 / args.gradient_accumulation_steps;
-          if (!summed) {
-            summed = new Map([...grads].map(([n, g]) => [n, scale === 1 ? g : tf.mul(g, scale)]));
-            if (scale !== 1) tf.dispose([...grads.values()]);
-          } else {
-            for (const [n, g] of grads) {
-              const next = tf.tidy(() => tf.add(summed!.get(n)!, tf.mul(g, scale)));
-              tf.dispose([summed.get(n)!, g]);
-              summed.set(n, next);
-            }
-          }
+        await emit(this.callbacks, 'onStepBegin', ctx);
+        const update = await this.#update(accumulator, counted);
+        if (!update) continue;
+        state.step++;
+        losses.push(update.loss);
+        const tokensPerSecond = counted.tokens / ctx.elapsedSeconds();
+        await emit(this.callbacks, 'onStepEnd', ctx, { ...update, tokens: counted.tokens, tokensPerSecond });
+        if (control.shouldLog) {
+          const logs = { epoch: state.epoch, loss: update.loss, lr: update.lr, tokens_per_second: tokensPerSecond };
+          await emit(this.callbacks, 'onLog', ctx, logs);
         }
-        const stepLoss = micro.reduce((a, b) => a + b, 0) / micro.length;
-        if (!finite) {
-          tf.dispose([...summed!.values()]);
-          if (args.non_finite_loss === 'skip' && ++consecutiveSkips <= MAX_CONSECUTIVE_SKIPS) {
-            this.state.skippedBatches++;
-            progress.note(
-              `step ${this.state.step + 1}: loss is ${stepLoss}; batch skipped (${this.state.skippedBatches} so far)`,
-            );
-            continue;
-          }
-          const repeated =
-            consecutiveSkips > MAX_CONSECUTIVE_SKIPS
-              ? ` (${MAX_CONSECUTIVE_SKIPS} batches in a row; the weights are no longer finite)`
-              : '';
-          throw new NonFiniteLossError(
-            `The training loss became ${stepLoss} at step ${this.state.step + 1}${repeated}. ` +
-              `${lastCheckpoint ? `The last good checkpoint is ${lastCheckpoint}. ` : 'No checkpoint was written yet. '}` +
-              'Lower the learning rate or enable clipping (optimizer.clipGradNorm), or set training.non_finite_loss: skip.',
-          );
-        }
-        consecutiveSkips = 0;
-        // stepAsync: GPU backends in Node cannot read synchronously.
-        const result = await this.optimizer.stepAsync(summed!);
-        tf.dispose([...summed!.values()]);
-        this.state.step++;
-        losses.push(stepLoss);
-        trainSeries.push({ x: this.state.step, y: stepLoss });
-        const lr = result.lrs?.[0] ?? this.optimizer.currentLrs()[0] ?? 0;
-        const tokensPerSecond = tokens / ((performance.now() - started) / 1000);
-        progress.update({
-          step: this.state.step,
-          total: this.totalSteps,
-          loss: stepLoss,
-          lr: lr ?? 0,
-          tokensPerSecond,
-        });
-        if (this.state.step % args.logging_steps === 0 || this.state.step === 1) {
-          record({
-            split: 'train',
-            step: this.state.step,
-            epoch: this.state.epoch,
-            loss: stepLoss,
-            lr,
-            tokens_per_second: tokensPerSecond,
-          });
-        }
-        const atEval = args.eval_steps !== null && this.state.step % args.eval_steps === 0;
-        if (atEval && this.validationExamples.length) {
+        if (control.shouldEvaluate && this.validationExamples.length) {
           evalMetrics = await this.evaluate();
-          evalSeries.push({ x: this.state.step, y: evalMetrics.loss ?? Number.NaN });
-          record({ split: 'eval', step: this.state.step, ...evalMetrics });
-          progress.note(`eval at step ${this.state.step}: ${formatMetrics(evalMetrics)}`);
-          const value = evalMetrics[args.metric_for_best_model];
-          if (value === undefined) {
-            throw new TesseraError(
-              `metric_for_best_model "${args.metric_for_best_model}" is not among the computed metrics (${Object.keys(evalMetrics).join(', ')}).`,
-            );
-          }
-          const better =
-            this.state.bestMetric === null ||
-            (args.greater_is_better ? value > this.state.bestMetric : value < this.state.bestMetric);
-          if (better) {
-            this.state.bestMetric = value;
-            this.state.evalsWithoutImprovement = 0;
-            this.state.bestCheckpoint = join(outputDir, `checkpoint-${this.state.step}`);
-            lastCheckpoint = await this.#save();
-          } else if (
-            args.early_stopping_patience !== null &&
-            ++this.state.evalsWithoutImprovement >= args.early_stopping_patience
-          ) {
-            progress.note(
-              `early stopping: ${args.metric_for_best_model} did not improve for ${args.early_stopping_patience} evaluations`,
-            );
-            stoppedEarly = true;
-            break;
-          }
+          await emit(this.callbacks, 'onEvaluate', ctx, evalMetrics);
         }
-        if (
-          args.save_steps !== null &&
-          this.state.step % args.save_steps === 0 &&
-          lastCheckpoint !== join(outputDir, `checkpoint-${this.state.step}`)
-        ) {
-          lastCheckpoint = await this.#save();
-        }
-        baseline ??= tf.memory().numTensors;
-        const leaked = tf.memory().numTensors - baseline;
-        if (leaked > 0)
-          throw new TesseraError(`Internal error: ${leaked} tensors leaked in training step ${this.state.step}.`);
+        if (control.shouldSave) await ctx.save();
+        Object.assign(control, { shouldLog: false, shouldEvaluate: false, shouldSave: false });
       }
+      const end = { interrupted: control.stopReason === 'interrupted', stoppedEarly: control.stopReason === 'early-stopping' };
+      const result: TrainResult = {
+        outputDir: this.config.training.output_dir,
+        steps: state.step,
+        losses,
+        evalMetrics,
+        lastCheckpoint: null,
+        bestCheckpoint: null,
+        ...end,
+        skippedBatches: state.skippedBatches,
+        wallSeconds: 0,
+        data: this.dataReport,
+      };
+      await emit(this.callbacks, 'onTrainEnd', ctx, result);
+      result.lastCheckpoint = ctx.lastCheckpoint;
+      result.bestCheckpoint = state.bestCheckpoint;
+      result.wallSeconds = ctx.elapsedSeconds();
+      this.#log(`wrote metrics.jsonl, loss.svg and checkpoints under ${result.outputDir} (${result.wallSeconds.toFixed(1)} s)`);
+      return result;
     } finally {
-      progress.stop();
-      process.off('SIGINT', onSigint);
+      accumulator.dispose();
+      for (const cb of this.callbacks) cb.close?.();
     }
-    if (this.#interrupted) {
-      lastCheckpoint = await this.#save();
-      this.#log(`interrupted: finished step ${this.state.step} and saved the checkpoint to ${lastCheckpoint}`);
-    } else {
-      if (this.validationExamples.length && evalSeries.at(-1)?.x !== this.state.step) {
-        evalMetrics = await this.evaluate();
-        evalSeries.push({ x: this.state.step, y: evalMetrics.loss ?? Number.NaN });
-        record({ split: 'eval', step: this.state.step, ...evalMetrics });
-        this.#log(`final eval: ${formatMetrics(evalMetrics)}`);
-      }
-      if (lastCheckpoint !== join(outputDir, `checkpoint-${this.state.step}`)) lastCheckpoint = await this.#save();
-    }
-    const plot = join(outputDir, 'loss.svg');
-    writeLineChart(plot, `${this.model.architecture} — ${this.task.objective}`, 'update step', [
-      { name: 'train loss', color: '#1f77b4', points: trainSeries },
-      { name: 'eval loss', color: '#d62728', points: evalSeries },
-    ]);
-    let sample: string | undefined;
-    if (!this.#interrupted && args.sample_tokens > 0 && this.model instanceof GPT2LMHeadModel) {
-      const prompt = this.tokenizer.encode(args.sample_prompt || ' ', null, { addSpecialTokens: false }).ids;
-      const [ids] = await generateGpt(this.model, [prompt.length ? prompt : [0]], {
-        maxNewTokens: args.sample_tokens,
-        temperature: 0.8,
-        topK: 40,
-        seed: seedNumber(this.config.seed),
-      });
-      sample = this.tokenizer.decode([...prompt, ...ids!]);
-      this.#log(`sample: ${sample}`);
-      writeFileSync(join(outputDir, 'sample.txt'), `${sample}\n`);
-    }
-    if (lastCheckpoint && existsSync(join(outputDir, 'tokenizer.json')))
-      copyFileSync(join(outputDir, 'tokenizer.json'), join(lastCheckpoint, 'tokenizer.json'));
-    const wallSeconds = (performance.now() - started) / 1000;
-    this.#log(`wrote ${metricsPath}, ${plot} and checkpoints under ${outputDir} (${wallSeconds.toFixed(1)} s)`);
-    return {
-      outputDir,
-      steps: this.state.step,
-      losses,
-      evalMetrics,
-      lastCheckpoint,
-      bestCheckpoint: this.state.bestCheckpoint,
-      interrupted: this.#interrupted,
-      stoppedEarly,
-      skippedBatches: this.state.skippedBatches,
-      wallSeconds,
-      ...(sample !== undefined ? { sample } : {}),
-      data: this.dataReport,
-    };
   }
 
   /** Frees the model and optimizer state. */
@@ -543,31 +349,34 @@ export class Trainer {
   }
 }
 
-export function formatMetrics(metrics: Record<string, number>): string {
-  return Object.entries(metrics)
-    .filter(([k]) => !/_\d+$/.test(k))
-    .map(([k, v]) => `${k} ${Number.isInteger(v) ? v : v.toFixed(4)}`)
-    .join(', ');
+/** The optimizer spec with its schedule's totalSteps set to the run's length when the schedule needs one. */
+function withScheduleLength(spec: RunConfig['optimizer'], totalSteps: number): RunConfig['optimizer'] {
+  const out = structuredClone(spec) as RunConfig['optimizer'] & { schedule?: Record<string, unknown> };
+  const schedule = out.schedule;
+  if (schedule && schedule.totalSteps === undefined && registry.schedule.get(String(schedule.name)).meta.usesTotalSteps)
+    schedule.totalSteps = totalSteps;
+  return out;
 }
 
 /** `tessera data prepare`: builds (or trains) the tokenizer, tokenizes the data and reports it; nothing is trained. */
 export async function prepareRunData(
   config: RunConfig,
   log: (line: string) => void = (l) => console.log(l),
+  source?: string,
 ): Promise<DataReport> {
-  const root = new Rng(seedNumber(config.seed));
-  const splits = await loadSplits(config);
-  const tokenizer = await makeTokenizer(config, undefined, () => splits.train.map((r) => r.text));
-  const prepared = await prepareTask(config, tokenizer, root.fork('prepare'), splits);
+  await registry.loadPlugins(config.plugins);
+  validateRunConfig(config, source);
+  const objective = createObjective(config);
+  const splits = await loadSplits(config, objective);
+  const tokenizer = await createTokenizer(config, splits);
+  const data = prepareData(config, objective, tokenizer, splits, new Rng(seedNumber(config.seed)).fork('prepare'));
   mkdirSync(config.training.output_dir, { recursive: true });
   const path = join(config.training.output_dir, 'tokenizer.json');
   await tokenizer.save(path);
-  const r = prepared.report;
-  const tokens = prepared.train.reduce((n, e) => n + e.ids.length, 0);
+  const r = data.report;
+  const tokens = data.train.reduce((n, e) => n + e.ids.length, 0);
   log(`tokenizer: ${tokenizer.getVocabSize()} tokens, saved to ${path}`);
-  log(
-    `train: ${r.trainRecords} records -> ${r.trainExamples} ${prepared.task.objective} examples, ${tokens.toLocaleString('en-US')} tokens`,
-  );
+  log(`train: ${r.trainRecords} records -> ${r.trainExamples} ${objective.name} examples, ${tokens.toLocaleString('en-US')} tokens`);
   log(`validation: ${r.validationRecords} records -> ${r.validationExamples} examples`);
   log(
     `skipped: ${

@@ -87,7 +87,7 @@ export function loadPretrained(
     for (const [fileName, tensor] of Object.entries(tensors)) {
       const name = resolveName(fileName, own, family.trunkPrefix);
       if (own.has(name)) state[name] = tensor;
-      else if (family.buffers.some((b) => b.test(fileName))) report.skippedBuffers.push(fileName);
+      else if ((family.buffers ?? []).some((b) => b.test(fileName))) report.skippedBuffers.push(fileName);
       else if (ignore.some((r) => r.test(fileName))) report.ignored.push(fileName);
       else state[name] = tensor; // reported as unexpected below
     }

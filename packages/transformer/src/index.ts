@@ -1,10 +1,11 @@
 /**
  * @tessera/transformer — layers, the GPT / BERT / T5 families with their task heads,
  * HF checkpoint import/export and generation. Importing it registers the families as
- * models ("gpt", "bert", "t5") and the building blocks as layers.
+ * models ("gpt", "bert", "t5", with their family metadata: heads, HF names, generation)
+ * and the building blocks as layers.
  */
-import { type Rng, registry, z } from '@tessera/tensor-core';
-import { createModel, FAMILIES } from './families.js';
+import { type Rng, registry } from '@tessera/tensor-core';
+import { registerBuiltinFamilies } from './families.js';
 import { KVCache } from './layers/attention.js';
 import { Embedding, Linear } from './layers/linear.js';
 import { LayerNorm, RMSNorm } from './layers/norm.js';
@@ -25,23 +26,7 @@ export * from './safetensors.js';
 
 const PACKAGE = '@tessera/transformer';
 
-for (const [name, family] of Object.entries(FAMILIES)) {
-  const heads = Object.keys(family.heads) as [string, ...string[]];
-  registry.model.register(
-    name,
-    (options: { head?: string } & Record<string, unknown>, rng: Rng) => {
-      const { head, ...config } = options;
-      return createModel(name, head, config, rng);
-    },
-    {
-      description: `${name.toUpperCase()} family (HF model_type "${family.modelType}"); heads: ${heads.join(', ')}`,
-      package: PACKAGE,
-      // The family's own schema validates the HF fields when the model is built.
-      options: z.looseObject({ head: z.enum(heads).optional() }),
-      heads,
-    },
-  );
-}
+registerBuiltinFamilies(PACKAGE);
 
 registry.layer.register(
   'linear',

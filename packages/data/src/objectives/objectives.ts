@@ -37,7 +37,10 @@ export interface CausalLmOptions {
   ignoreIndex?: number;
 }
 
-/** Next-token prediction: inputs are tokens 0..n-2, labels tokens 1..n-1 (already shifted); padding is ignored. */
+/**
+ * Next-token prediction, HF's convention: labels are the input ids (the model shifts them
+ * by one when it scores), padding is ignored (-100) and masked out.
+ */
 export class CausalLmCollator implements Collator {
   readonly name = 'causal-lm';
   constructor(readonly o: CausalLmOptions = {}) {}
@@ -52,17 +55,13 @@ export class CausalLmCollator implements Collator {
         );
       return ids;
     });
-    const inputs = rows.map((r) => r.slice(0, -1));
     return {
-      inputIds: padRows(inputs, pad),
+      inputIds: padRows(rows, pad),
       attentionMask: padRows(
-        inputs.map((r) => r.map(() => 1)),
+        rows.map((r) => r.map(() => 1)),
         0,
       ),
-      labels: padRows(
-        rows.map((r) => r.slice(1)),
-        ignore,
-      ),
+      labels: padRows(rows, ignore),
     };
   }
 }

@@ -1,0 +1,184 @@
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import {
+  type DatasetContext,
+  type DatasetReport,
+  type Example,
+  isValidation,
+  type Objective,
+  type PreparedObjective,
+  type TextRecord,
+  type TextStep,
+  Tokenizer,
+  type TokenizerContext,
+} from '@tessera/data';
+import { type Rng, registry, TesseraError } from '@tessera/tensor-core';
+import { loadPretrained, type ModelMeta, type PretrainedModel } from '@tessera/transformer';
+import type { RunConfig } from './config.js';
+import { modelFields } from './validate.js';
+
+export class TaskError extends TesseraError {}
+
+export interface DataReport {
+  trainRecords: number;
+  validationRecords: number;
+  trainExamples: number;
+  validationExamples: number;
+  /** Bad records skipped, by reason (when on_bad_input is "skip"), and records dropped by preprocess steps. */
+  skipped: Record<string, number>;
+  /** Tokens dropped because a record was longer than block_size (truncation), counted, never silent. */
+  truncatedTokens: number;
+}
+
+export interface Splits {
+  train: TextRecord[];
+  validation: TextRecord[];
+  skipped: Record<string, number>;
+}
+
+export function seedNumber(seed: number | string): number {
+  return typeof seed === 'number' ? seed : [...seed].reduce((h, c) => (h * 31 + c.charCodeAt(0)) >>> 0, 7);
+}
+
+/** The objective named in the config, from the registry. */
+export function createObjective(config: RunConfig): Objective {
+  const { name, ...options } = config.objective;
+  return registry.objective.create(name, options) as Objective;
+}
+
+async function readDataset(
+  block: RunConfig['data']['train'],
+  steps: TextStep[],
+  context: DatasetContext,
+): Promise<{ records: TextRecord[]; skipped: Record<string, number> }> {
+  const { name, ...options } = block;
+  const dataset = registry.dataset.create(name, options, context) as AsyncIterable<TextRecord> & {
+    report?: DatasetReport;
+  };
+  const records: TextRecord[] = [];
+  const skipped: Record<string, number> = {};
+  record: for await (const r of dataset) {
+    let text = r.text;
+    for (const step of steps) {
+      const out = step.apply(text);
+      if (out === null) {
+        skipped[`dropped by ${step.name}`] = (skipped[`dropped by ${step.name}`] ?? 0) + 1;
+        continue record;
+      }
+      text = out;
+    }
+    records.push(text === r.text ? r : { ...r, text });
+  }
+  for (const [k, v] of Object.entries(dataset.report?.skipped ?? {})) skipped[k] = (skipped[k] ?? 0) + v;
+  return { records, skipped };
+}
+
+/** Training and validation records: a validation set when given, else a seeded held-out share. */
+export async function loadSplits(config: RunConfig, objective: Objective): Promise<Splits> {
+  const steps = config.data.preprocess.map(({ name, ...o }) => registry.preprocess.create(name, o) as TextStep);
+  const context: DatasetContext = objective.recordLabel ? { recordLabel: objective.recordLabel } : {};
+  const train = await readDataset(config.data.train, steps, context);
+  const skipped = { ...train.skipped };
+  if (config.data.validation) {
+    const validation = await readDataset(config.data.validation, steps, context);
+    for (const [k, v] of Object.entries(validation.skipped)) skipped[k] = (skipped[k] ?? 0) + v;
+    return { train: train.records, validation: validation.records, skipped };
+  }
+  const seed =
+    typeof config.seed === 'number' ? config.seed : [...config.seed].reduce((a, c) => a + c.charCodeAt(0), 0);
+  const fraction = config.data.validation_fraction;
+  const out: Splits = { train: [], validation: [], skipped };
+  train.records.forEach((r, i) => {
+    (fraction > 0 && isValidation(i, fraction, seed) ? out.validation : out.train).push(r);
+  });
+  return out;
+}
+
+/** The run's tokenizer: the checkpoint's when resuming, else the registered one named in the config. */
+export async function createTokenizer(config: RunConfig, splits: Splits, checkpoint?: string): Promise<Tokenizer> {
+  if (checkpoint && existsSync(join(checkpoint, 'tokenizer.json')))
+    return Tokenizer.fromFile(join(checkpoint, 'tokenizer.json'));
+  const { name, ...options } = config.tokenizer;
+  const context: TokenizerContext = { corpus: () => splits.train.map((r) => r.text) };
+  return (await registry.tokenizer.create(name, options, context)) as Tokenizer;
+}
+
+export interface PreparedData {
+  objective: PreparedObjective;
+  train: Example[];
+  validation: Example[];
+  report: DataReport;
+}
+
+/** Records -> examples through the objective, with every drop and truncation counted. */
+export function prepareData(
+  config: RunConfig,
+  objective: Objective,
+  tokenizer: Tokenizer,
+  splits: Splits,
+  rng: Rng,
+): PreparedData {
+  if (!splits.train.length) throw new TaskError(`No training records in ${String(config.data.train.path ?? config.data.train.name)}.`);
+  const prepared = objective.prepare({
+    tokenizer,
+    blockSize: config.data.block_size,
+    targetBlockSize: config.data.target_block_size,
+    rng,
+    trainRecords: splits.train,
+  });
+  const train = prepared.examples(splits.train);
+  const validation = splits.validation.length ? prepared.examples(splits.validation) : [];
+  if (!train.length) {
+    throw new TaskError(
+      `The training data gave no ${objective.name} examples (too little text for block_size ${config.data.block_size}?).`,
+    );
+  }
+  return {
+    objective: prepared,
+    train,
+    validation,
+    report: {
+      trainRecords: splits.train.length,
+      validationRecords: splits.validation.length,
+      trainExamples: train.length,
+      validationExamples: validation.length,
+      skipped: splits.skipped,
+      truncatedTokens: prepared.truncatedTokens,
+    },
+  };
+}
+
+/**
+ * The model config fields of a run: the config's own, then what the objective implies
+ * (num_labels), then what the model family takes from the run (vocabulary, position limit).
+ */
+function runModelConfig(config: RunConfig, tokenizer: Tokenizer, objective: PreparedObjective): Record<string, unknown> {
+  const meta = registry.model.get(config.model.name).meta as Partial<ModelMeta>;
+  const derived = meta.family?.runFields?.({ vocabSize: tokenizer.getVocabSize(), blockSize: config.data.block_size });
+  return { ...derived, ...objective.modelConfig, ...modelFields(config.model) };
+}
+
+/** A new model, one started `from` an HF directory, or the checkpoint's being resumed. */
+export function createRunModel(
+  config: RunConfig,
+  tokenizer: Tokenizer,
+  objective: PreparedObjective,
+  rng: Rng,
+  checkpoint: string | undefined,
+  resolveFrom: (path: string) => string,
+): PretrainedModel {
+  const seed = seedNumber(config.seed);
+  const head = config.model.head;
+  if (checkpoint) return loadPretrained(checkpoint, { ...(head ? { head } : {}), seed }).model;
+  if (config.model.from) {
+    return loadPretrained(resolveFrom(config.model.from), {
+      ...(head ? { head } : {}),
+      ...(config.model.allow_missing ? { allowMissing: config.model.allow_missing } : {}),
+      ...(config.model.ignore_unexpected ? { ignoreUnexpected: config.model.ignore_unexpected } : {}),
+      configOverrides: runModelConfig(config, tokenizer, objective),
+      seed,
+    }).model;
+  }
+  const options = { ...runModelConfig(config, tokenizer, objective), ...(head ? { head } : {}) };
+  return registry.model.create(config.model.name, options, rng) as PretrainedModel;
+}
