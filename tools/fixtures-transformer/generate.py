@@ -9,7 +9,8 @@ with HF's parameter names and layouts exactly (as `save_pretrained` writes them)
 
     /usr/bin/python3 tools/fixtures-transformer/generate.py
 
-writes, for each fixture in packages/transformer/test/fixtures/<name>/:
+writes, for each fixture in packages/conformance/fixtures/<name>/ (published with
+@tessera/conformance for its level 3; @tessera/transformer's tests read them there too):
     config.json           HF config (HF field names)
     model.safetensors     the checkpoint, HF names/layouts, tied tensors saved once
     inputs.json           integer inputs (and decoder_input_ids as computed for T5)
@@ -35,7 +36,7 @@ torch.set_num_threads(1)
 torch.use_deterministic_algorithms(True)
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-OUT = os.path.normpath(os.path.join(HERE, '..', '..', 'packages', 'transformer', 'test', 'fixtures'))
+OUT = os.path.normpath(os.path.join(HERE, '..', '..', 'packages', 'conformance', 'fixtures'))
 
 
 # ------------------------------------------------------------------ safetensors writer

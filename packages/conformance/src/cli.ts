@@ -19,7 +19,7 @@ Runs the conformance suite for a backend against the cpu reference and prints a 
   --import MODULE      module that registers the backend (repeatable)
   --reference NAME     reference backend (default cpu)
   --expected FILE      level-1 expected-failure list (default: the one kept for NAME)
-  --fixtures DIR       level-3 PyTorch fixtures (default: @tessera/transformer's, in a checkout)
+  --fixtures DIR       level-3 PyTorch fixtures (default: the ones @tessera/conformance ships)
   --failures-only      print only failing rows (the level lines and summary always)
   --require-all        a level that is not available counts as a failure
 `;

@@ -99,6 +99,79 @@ export function deviation(actual: HostTensor, expected: HostTensor, tol: Toleran
   return { maxAbs, maxRel, scale, worst, pass: maxAbs <= tol.atol + tol.rtol * scale, mode };
 }
 
+/** Anything with a shape and numbers: a host copy, or a tensor (read with dataSync). */
+export type Comparable =
+  | { shape: readonly number[]; dtype?: string; values: ArrayLike<number> }
+  | { shape: readonly number[]; dtype: string; dataSync(): ArrayLike<number> };
+
+/**
+ * The tolerance a comparison takes: `Tolerance` without the justification, every bound
+ * defaulting to 0 (exact).
+ */
+export type CloseTolerance = Partial<Omit<Tolerance, 'why'>> & { why?: string };
+
+/** What `compareTensors` found: the deviation, and one line that says it. */
+export interface Comparison extends Deviation {
+  tolerance: Tolerance;
+  /** "label: max abs err 3.1e-6 at [2, 5] (got ..., expected ...), rel ... — allowed rtol 1e-6" */
+  message: string;
+}
+
+/** A host copy of `x`. A tensor is read synchronously: use `toHost` for a backend that cannot. */
+export function hostOf(x: Comparable, dtype?: string): HostTensor {
+  const values = 'values' in x ? x.values : x.dataSync();
+  return { shape: [...x.shape], dtype: x.dtype ?? dtype ?? 'float32', values };
+}
+
+/** A tensor read back asynchronously (`await t.data()`), as a backend such as WebGPU in Node needs. */
+export async function toHost(t: {
+  shape: readonly number[];
+  dtype: string;
+  data(): Promise<ArrayLike<number>>;
+}): Promise<HostTensor> {
+  return { shape: [...t.shape], dtype: t.dtype, values: await t.data() };
+}
+
+function fullTolerance(tol: CloseTolerance): Tolerance {
+  return { ...tol, rtol: tol.rtol ?? 0, atol: tol.atol ?? 0, why: tol.why ?? 'stated by the caller' };
+}
+
+/**
+ * `actual` against `expected` under the suite's rule: passes when
+ * maxAbs <= atol + rtol * scale (see Tolerance). The same rule level 2 and level 3 apply,
+ * for tests that compare a backend with the reference outside the suite.
+ */
+export function compareTensors(
+  actual: Comparable,
+  expected: Comparable,
+  tolerance: CloseTolerance,
+  label = 'result',
+): Comparison {
+  const want = hostOf(expected, 'dtype' in actual ? actual.dtype : undefined);
+  const have = hostOf(actual, want.dtype);
+  const tol = fullTolerance(tolerance);
+  const d = deviation(have, want, tol);
+  const message = d.pass
+    ? `${label}: max abs err ${fmt(d.maxAbs)}, rel ${fmt(d.maxRel)} — within ${formatTolerance(tol)}`
+    : `${describeDeviation(label, d, have, want)} — allowed ${formatTolerance(tol)}`;
+  return { ...d, tolerance: tol, message };
+}
+
+/**
+ * Throws (with `compareTensors`'s message) unless `actual` is within `tolerance` of
+ * `expected`; returns the deviation otherwise. Works under any test runner.
+ */
+export function expectClose(
+  actual: Comparable,
+  expected: Comparable,
+  tolerance: CloseTolerance,
+  label = 'result',
+): Comparison {
+  const c = compareTensors(actual, expected, tolerance, label);
+  if (!c.pass) throw new Error(c.message);
+  return c;
+}
+
 /** "[1, 3]" for flat index `i` of `shape`. */
 export function indexOf(shape: readonly number[], i: number): string {
   const idx: number[] = [];

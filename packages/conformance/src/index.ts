@@ -8,7 +8,18 @@
  *   4. 20 AdamW steps per family: the loss curve matches the reference backend's.
  */
 export { conformanceCli, CONFORMANCE_USAGE, type CliIo } from './cli.js';
-export { deviation, type Deviation, type HostTensor } from './compare.js';
+export {
+  type CloseTolerance,
+  type Comparable,
+  type Comparison,
+  compareTensors,
+  deviation,
+  type Deviation,
+  expectClose,
+  type HostTensor,
+  hostOf,
+  toHost,
+} from './compare.js';
 export type { HostInput, KernelProbe, OpCase } from './level2/case.js';
 export { loadExpectedFailures, type ExpectedFailures, type Level1Options } from './level1/run.js';
 export {
@@ -26,6 +37,15 @@ export type {
   TrainingConformanceCase,
 } from './levels34.js';
 export { formatJson, formatMarkdown, formatTable, summaryLine } from './report.js';
-export { level2Cases, runConformance, type CaseFilter, type ConformanceOptions } from './run.js';
+export {
+  type CaseFilter,
+  type ConformanceCase,
+  type ConformanceOptions,
+  type ConformancePlan,
+  level2Cases,
+  type PlannedLevel,
+  planConformance,
+  runConformance,
+} from './run.js';
 export { accumulation, ELEMENTWISE, EXACT, illConditioned, TRANSCENDENTAL } from './tolerances.js';
 export type * from './types.js';

@@ -1,7 +1,6 @@
 import { activate } from './backends.js';
 import { type HostTensor, describeDeviation, deviation, fmt } from './compare.js';
-import { tf } from '@tessera/tensor-core';
-import type { CaseResult, LevelResult, Tolerance } from './types.js';
+import type { CaseResult, Tolerance } from './types.js';
 
 /**
  * Level 3 — model conformance: one model's forward and backward on the active backend,
@@ -35,10 +34,6 @@ export interface TrainingConformanceCase {
 export interface ConformanceSuites {
   model?: ModelConformanceCase[];
   training?: TrainingConformanceCase[];
-}
-
-function notAvailable(level: 3 | 4, title: string, reason: string): LevelResult {
-  return { level, title, status: 'not-available', reason, cases: [], durationMs: 0 };
 }
 
 function compareNamed(
@@ -116,61 +111,46 @@ function failed(level: 3 | 4, c: { name: string; group: string; tolerance: Toler
   return r;
 }
 
-export async function runLevel3(
-  backend: string,
-  cases: ModelConformanceCase[] | undefined,
-  missing: string,
-  keep: (name: string) => boolean,
-): Promise<LevelResult> {
-  const title = 'model conformance (PyTorch fixtures)';
-  if (!cases?.length) return notAvailable(3, title, missing);
-  const started = performance.now();
-  const results: CaseResult[] = [];
-  const previous = tf.getBackend();
-  for (const c of cases.filter((c) => keep(c.name))) {
-    const t0 = performance.now();
-    try {
-      await activate(backend);
-      results.push(
-        compareNamed(3, c.name, c.group, c.tolerance, c.toleranceFor, await c.run(), await c.expected(), 'PyTorch', t0),
-      );
-    } catch (err) {
-      results.push(failed(3, c, err, t0));
-    }
+/** One level-3 case on `backend`: run it there, compare every output with PyTorch's. */
+export async function runModelCase(backend: string, c: ModelConformanceCase): Promise<CaseResult> {
+  const t0 = performance.now();
+  try {
+    await activate(backend);
+    return compareNamed(
+      3,
+      c.name,
+      c.group,
+      c.tolerance,
+      c.toleranceFor,
+      await c.run(),
+      await c.expected(),
+      'PyTorch',
+      t0,
+    );
+  } catch (err) {
+    return failed(3, c, err, t0);
   }
-  if (previous && tf.getBackend() !== previous) await tf.setBackend(previous);
-  return finish(3, title, results, started);
 }
 
-export async function runLevel4(
+/** One level-4 case: train on `reference`, then on `backend`, and compare the loss curves step by step. */
+export async function runTrainingCase(
   backend: string,
   reference: string,
-  cases: TrainingConformanceCase[] | undefined,
-  missing: string,
-  keep: (name: string) => boolean,
-): Promise<LevelResult> {
-  const title = `training conformance (loss curve vs ${reference})`;
-  if (!cases?.length) return notAvailable(4, title, missing);
-  const started = performance.now();
-  const results: CaseResult[] = [];
-  const previous = tf.getBackend();
+  c: TrainingConformanceCase,
+): Promise<CaseResult> {
+  const t0 = performance.now();
   const curve = (losses: number[]): HostTensor => ({ shape: [losses.length], dtype: 'float32', values: losses });
-  for (const c of cases.filter((c) => keep(c.name))) {
-    const t0 = performance.now();
-    try {
-      await activate(reference);
-      const want = curve(await c.run());
-      await activate(backend);
-      const have = curve(await c.run());
-      const r = compareNamed(4, c.name, c.group, c.tolerance, undefined, { loss: have }, { loss: want }, reference, t0);
-      r.message += ` — ${describeCurves(have.values, want.values, reference)}`;
-      results.push(r);
-    } catch (err) {
-      results.push(failed(4, c, err, t0));
-    }
+  try {
+    await activate(reference);
+    const want = curve(await c.run());
+    await activate(backend);
+    const have = curve(await c.run());
+    const r = compareNamed(4, c.name, c.group, c.tolerance, undefined, { loss: have }, { loss: want }, reference, t0);
+    r.message += ` — ${describeCurves(have.values, want.values, reference)}`;
+    return r;
+  } catch (err) {
+    return failed(4, c, err, t0);
   }
-  if (previous && tf.getBackend() !== previous) await tf.setBackend(previous);
-  return finish(4, title, results, started);
 }
 
 /** "20 steps, cpu's loss 4.16 → 1.61; largest deviation rel 1.2e-6 (abs 2.6e-6) at step 15". */
@@ -191,14 +171,4 @@ function describeCurves(have: ArrayLike<number>, want: ArrayLike<number>, refere
     `${n} steps, ${reference}'s loss ${want[0]!.toFixed(4)} → ${want[n - 1]!.toFixed(4)}; ` +
     `largest deviation rel ${fmt(worst)} (abs ${fmt(Math.abs(have[at]! - want[at]!))}) at step ${at + 1}`
   );
-}
-
-function finish(level: 3 | 4, title: string, cases: CaseResult[], started: number): LevelResult {
-  return {
-    level,
-    title,
-    status: cases.every((c) => c.pass) ? 'pass' : 'fail',
-    cases,
-    durationMs: Math.round(performance.now() - started),
-  };
 }

@@ -9,7 +9,7 @@ import { runCase } from './level2/run.js';
 import { type Level1Options, runLevel1 } from './level1/run.js';
 import { type Level3Options, modelCases } from './level3.js';
 import { type Level4Options, trainingCases } from './level4.js';
-import { type ConformanceSuites, runLevel3, runLevel4 } from './levels34.js';
+import { type ConformanceSuites, runModelCase, runTrainingCase } from './levels34.js';
 import type { CaseResult, ConformanceResult, LevelNumber, LevelResult, Tolerance } from './types.js';
 
 export type CaseFilter = string | RegExp | ((name: string) => boolean);
@@ -33,8 +33,8 @@ export interface ConformanceOptions {
   /** Level-1 settings: the expected-failure list, a time limit, and a filter of its own (default: `filter`). */
   level1?: Pick<Level1Options, 'expectedFailures' | 'timeoutMs' | 'filter'>;
   /**
-   * Level 3: where the PyTorch fixtures are (`fixturesDir`; default @tessera/transformer's
-   * test/fixtures in a checkout, else the level is not available) and which to run.
+   * Level 3: where the PyTorch fixtures are (`fixturesDir`; default the ones this package
+   * ships in fixtures/) and which to run.
    */
   level3?: Level3Options;
   /** Level 4: steps per family (default 20) and which families (default gpt, bert, t5). */
@@ -68,43 +68,227 @@ async function importAll(modules: readonly string[]): Promise<void> {
   }
 }
 
-async function runLevel2(options: ConformanceOptions, reference: string, keep: (n: string) => boolean) {
-  const started = performance.now();
-  const cases: CaseResult[] = [];
+/** One case of a planned run: its name up front, its result when `run` is awaited. */
+export interface ConformanceCase {
+  level: LevelNumber;
+  /** Unique within its level: a test runner can name a test after it. */
+  name: string;
+  group: string;
+  /** Runs the case (on the backend under test, and the reference where it compares with one) and records the result in the plan. */
+  run(): Promise<CaseResult>;
+  /** How long the case may take (level 1's child process runs thousands of specs). */
+  timeoutMs: number;
+}
+
+export interface PlannedLevel {
+  level: LevelNumber;
+  title: string;
+  /** Set when the level cannot run here (no fixtures, no cases): why, and what would make it available. */
+  reason?: string;
+  cases: ConformanceCase[];
+}
+
+/**
+ * The suite for one backend, case by case, so a test runner can make each case a test of
+ * its own (a failure then names the case) and still get the report of the whole run.
+ */
+export interface ConformancePlan {
+  backend: string;
+  reference: string;
+  levels: PlannedLevel[];
+  /** The result of one level: the cases that have run so far (a not-available level with its reason). */
+  levelResult(level: LevelNumber): LevelResult;
+  /** The result of every case that has run so far, in the shape `runConformance` returns. */
+  result(): ConformanceResult;
+  /** Whether the result counts a not-available level as a failure (`requireAllLevels`). */
+  requireAllLevels: boolean;
+}
+
+interface LevelState {
+  planned: PlannedLevel;
+  results: CaseResult[];
+  durationMs: number;
+  /** Level 1 reports more rows than its one case (regressions, specs that now pass). */
+  full?: LevelResult;
+}
+
+const CASE_TIMEOUT_MS = 10 * 60_000;
+const LEVEL1_TIMEOUT_MS = 15 * 60_000;
+
+/**
+ * Prepares the suite for `options.backend` without running it: imports the modules that
+ * register it, checks that it and the reference exist, and lists every case by level.
+ * `runConformance` runs the cases of such a plan in order.
+ */
+export async function planConformance(options: ConformanceOptions): Promise<ConformancePlan> {
+  const startedAt = new Date().toISOString();
+  const levels = [...new Set(options.levels ?? [1, 2, 3, 4])].sort();
+  for (const l of levels) {
+    if (![1, 2, 3, 4].includes(l))
+      throw new TesseraError(`Conformance level ${l} does not exist (levels: 1, 2, 3, 4).`);
+  }
+  const backend = options.backend;
+  const reference = options.reference ?? 'cpu';
+  const keep = matcher(options.filter);
+  const level1Filter = options.level1?.filter ?? options.filter;
+  if (levels.includes(1) && level1Filter !== undefined && typeof level1Filter !== 'string') {
+    throw new TesseraError('Level 1 runs in a child process and takes only a string filter (level1.filter).');
+  }
+  await importAll(options.imports ?? []);
+  // Fail early, with the list of known backends, rather than once per case.
   const previous = tf.getBackend();
-  try {
-    for (const c of level2Cases().filter((c) => keep(c.name))) {
-      const r = await runCase(c, { backend: options.backend, reference, tolerances: options.tolerances });
-      cases.push(r);
-      options.onCase?.(r);
+  await activate(backend);
+  await activate(reference);
+  if (previous) await tf.setBackend(previous);
+
+  const states = new Map<LevelNumber, LevelState>();
+  let lastFinished = performance.now();
+  const started = performance.now();
+  const record = (state: LevelState, run: () => Promise<CaseResult>) => async () => {
+    const t0 = performance.now();
+    const before = tf.getBackend();
+    let r: CaseResult;
+    try {
+      r = await run();
+    } finally {
+      // Leave the caller on the backend it was using.
+      if (before && tf.getBackend() !== before) await tf.setBackend(before);
     }
-  } finally {
-    // Leave the caller on the backend it was using.
-    if (previous && tf.getBackend() !== previous) await tf.setBackend(previous);
-  }
-  const level: LevelResult = {
-    level: 2,
-    title: `op and gradient conformance (vs ${reference})`,
-    status: cases.every((c) => c.pass) ? 'pass' : 'fail',
-    cases,
-    durationMs: Math.round(performance.now() - started),
+    state.results.push(r);
+    lastFinished = performance.now();
+    state.durationMs += Math.round(lastFinished - t0);
+    if (state.planned.level !== 1) options.onCase?.(r);
+    return r;
   };
-  if (!cases.length) {
-    level.status = 'fail';
-    level.cases.push({
-      level: 2,
-      name: 'level 2',
-      group: 'filter',
-      status: 'fail',
-      pass: false,
-      maxAbsErr: null,
-      maxRelErr: null,
-      tolerance: null,
-      message: 'no level-2 case matched the filter',
+  const level = (n: LevelNumber, title: string, reason?: string): LevelState => {
+    const state: LevelState = {
+      planned: { level: n, title, cases: [], ...(reason ? { reason } : {}) },
+      results: [],
       durationMs: 0,
-    });
+    };
+    states.set(n, state);
+    return state;
+  };
+  const add = (
+    state: LevelState,
+    name: string,
+    group: string,
+    run: () => Promise<CaseResult>,
+    timeoutMs = CASE_TIMEOUT_MS,
+  ) => {
+    state.planned.cases.push({ level: state.planned.level, name, group, run: record(state, run), timeoutMs });
+  };
+
+  const given = 'the caller passed no cases for this level';
+  for (const n of levels) {
+    if (n === 1) {
+      const state = level(1, "tfjs-core's shared op suite");
+      add(
+        state,
+        'tfjs-core shared suite',
+        'tfjs-core',
+        async () => {
+          const full = await runLevel1({
+            backend,
+            imports: options.imports,
+            ...options.level1,
+            filter: level1Filter as string | undefined,
+          });
+          state.full = full;
+          return full.cases[0]!;
+        },
+        options.level1?.timeoutMs ?? LEVEL1_TIMEOUT_MS,
+      );
+    } else if (n === 2) {
+      const state = level(2, `op and gradient conformance (vs ${reference})`);
+      const cases = level2Cases().filter((c) => keep(c.name));
+      for (const c of cases) {
+        add(state, c.name, c.group, () => runCase(c, { backend, reference, tolerances: options.tolerances }));
+      }
+      if (!cases.length) {
+        add(state, 'level 2', 'filter', async () => ({
+          level: 2,
+          name: 'level 2',
+          group: 'filter',
+          status: 'fail',
+          pass: false,
+          maxAbsErr: null,
+          maxRelErr: null,
+          tolerance: null,
+          message: 'no level-2 case matched the filter',
+          durationMs: 0,
+        }));
+      }
+    } else if (n === 3) {
+      const { cases, missing } = options.suites
+        ? { cases: options.suites.model, missing: given }
+        : modelCases(options.level3);
+      const state = level(3, 'model conformance (PyTorch fixtures)', cases?.length ? undefined : missing);
+      for (const c of (cases ?? []).filter((c) => keep(c.name)))
+        add(state, c.name, c.group, () => runModelCase(backend, c));
+    } else {
+      const cases = options.suites ? options.suites.training : trainingCases(options.level4);
+      const state = level(4, `training conformance (loss curve vs ${reference})`, cases?.length ? undefined : given);
+      for (const c of (cases ?? []).filter((c) => keep(c.name))) {
+        add(state, c.name, c.group, () => runTrainingCase(backend, reference, c));
+      }
+    }
   }
-  return level;
+
+  const levelResult = (n: LevelNumber): LevelResult => {
+    const state = states.get(n);
+    if (!state) throw new TesseraError(`Level ${n} is not part of this plan (levels: ${levels.join(', ')}).`);
+    const { planned } = state;
+    if (planned.reason) {
+      return {
+        level: n,
+        title: planned.title,
+        status: 'not-available',
+        reason: planned.reason,
+        cases: [],
+        durationMs: 0,
+      };
+    }
+    if (state.full) return { ...state.full, durationMs: state.durationMs };
+    const cases = [...state.results];
+    return {
+      level: n,
+      title: planned.title,
+      status: cases.every((c) => c.pass) ? 'pass' : 'fail',
+      cases,
+      durationMs: state.durationMs,
+    };
+  };
+  const requireAllLevels = options.requireAllLevels ?? false;
+  return {
+    backend,
+    reference,
+    levels: [...states.values()].map((s) => s.planned),
+    requireAllLevels,
+    levelResult,
+    result(): ConformanceResult {
+      // A level none of whose cases has run yet is left out (a runner that skipped it).
+      const results = [...states.values()]
+        .filter((s) => s.planned.reason || s.results.length || !s.planned.cases.length)
+        .map((s) => levelResult(s.planned.level));
+      const all = results.flatMap((l) => l.cases);
+      const pass = results.every((l) => l.status === 'pass' || (l.status === 'not-available' && !requireAllLevels));
+      return {
+        backend,
+        reference,
+        pass,
+        levels: results,
+        counts: {
+          cases: all.length,
+          passed: all.filter((c) => c.status === 'pass').length,
+          failed: all.filter((c) => c.status === 'fail').length,
+          skipped: all.filter((c) => c.status === 'skip').length,
+        },
+        durationMs: Math.round(lastFinished - started),
+        startedAt,
+      };
+    },
+  };
 }
 
 /**
@@ -113,66 +297,10 @@ async function runLevel2(options: ConformanceOptions, reference: string, keep: (
  * Level 3 reports "not-available" (with the reason) when it finds no PyTorch fixtures.
  */
 export async function runConformance(options: ConformanceOptions): Promise<ConformanceResult> {
-  const started = performance.now();
-  const startedAt = new Date().toISOString();
-  const levels = [...new Set(options.levels ?? [1, 2, 3, 4])].sort();
-  for (const l of levels) {
-    if (![1, 2, 3, 4].includes(l))
-      throw new TesseraError(`Conformance level ${l} does not exist (levels: 1, 2, 3, 4).`);
+  const plan = await planConformance(options);
+  for (const level of plan.levels) {
+    for (const c of level.cases) await c.run();
+    options.onLevel?.(plan.levelResult(level.level));
   }
-  const reference = options.reference ?? 'cpu';
-  const keep = matcher(options.filter);
-  await importAll(options.imports ?? []);
-  // Fail early, with the list of known backends, rather than once per case.
-  const previous = tf.getBackend();
-  await activate(options.backend);
-  await activate(reference);
-  if (previous) await tf.setBackend(previous);
-
-  const results: LevelResult[] = [];
-  const push = (l: LevelResult) => {
-    results.push(l);
-    options.onLevel?.(l);
-  };
-  for (const level of levels) {
-    if (level === 1) {
-      const filter = options.level1?.filter ?? options.filter;
-      if (filter !== undefined && typeof filter !== 'string') {
-        throw new TesseraError('Level 1 runs in a child process and takes only a string filter (level1.filter).');
-      }
-      push(await runLevel1({ backend: options.backend, imports: options.imports, ...options.level1, filter }));
-    } else if (level === 2) {
-      push(await runLevel2(options, reference, keep));
-    } else {
-      const given = 'the caller passed no cases for this level';
-      let l: LevelResult;
-      if (level === 3) {
-        const { cases, missing } = options.suites
-          ? { cases: options.suites.model, missing: given }
-          : modelCases(options.level3);
-        l = await runLevel3(options.backend, cases, missing, keep);
-      } else {
-        const cases = options.suites ? options.suites.training : trainingCases(options.level4);
-        l = await runLevel4(options.backend, reference, cases, given, keep);
-      }
-      for (const c of l.cases) options.onCase?.(c);
-      push(l);
-    }
-  }
-  const all = results.flatMap((l) => l.cases);
-  const pass = results.every((l) => l.status === 'pass' || (l.status === 'not-available' && !options.requireAllLevels));
-  return {
-    backend: options.backend,
-    reference,
-    pass,
-    levels: results,
-    counts: {
-      cases: all.length,
-      passed: all.filter((c) => c.status === 'pass').length,
-      failed: all.filter((c) => c.status === 'fail').length,
-      skipped: all.filter((c) => c.status === 'skip').length,
-    },
-    durationMs: Math.round(performance.now() - started),
-    startedAt,
-  };
+  return plan.result();
 }

@@ -6,9 +6,9 @@ import { defaultFixturesDir, formatTable, MODEL_FIXTURES, runConformance } from 
 import './fixtures/broken-backends.js';
 
 // Level 3: GPT, BERT and T5 forward and backward on the backend under test, against the
-// PyTorch fixtures of @tessera/transformer (logits, loss, extra outputs and every
-// parameter gradient).
-const FIXTURES = resolve(import.meta.dirname, '..', '..', 'transformer', 'test', 'fixtures');
+// PyTorch fixtures this package ships (logits, loss, extra outputs and every parameter
+// gradient).
+const FIXTURES = resolve(import.meta.dirname, '..', 'fixtures');
 
 beforeAll(async () => {
   await useBackend('cpu', { log: () => {} });
@@ -17,7 +17,7 @@ beforeAll(async () => {
 });
 
 describe('level 3: models against the PyTorch fixtures', () => {
-  it('finds the fixtures next to @tessera/transformer in a checkout', () => {
+  it('finds the fixtures in its own package (fixtures/, published with it)', () => {
     expect(defaultFixturesDir()).toBe(FIXTURES);
   });
 

@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, realpathSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
@@ -35,13 +35,22 @@ const result = await runConformance({
   backend: 'echo',
   levels: [1, 2, 3],
   imports: [fileURLToPath(new URL('../index.js', import.meta.url))],
-  // Level 1 restricted to one family of specs to keep this test quick; level 2 runs whole.
+  // Level 1 restricted to one family of specs to keep this test quick; levels 2 and 3 run whole.
   level1: { filter: process.argv[2] },
+  // Level 3's PyTorch fixtures come with the installed @tessera/conformance: nothing to pass.
+  requireAllLevels: true,
 });
 console.error(formatTable(result, { onlyFailures: true }));
 console.log(JSON.stringify({
   pass: result.pass,
-  levels: result.levels.map((l) => ({ level: l.level, status: l.status, reason: l.reason, cases: l.cases.length, level1: l.level1 })),
+  levels: result.levels.map((l) => ({
+    level: l.level,
+    status: l.status,
+    reason: l.reason,
+    cases: l.cases.length,
+    names: l.level === 3 ? l.cases.map((c) => c.name) : undefined,
+    level1: l.level1,
+  })),
 }));
 process.exit(result.pass ? 0 : 1);
 `;
@@ -87,7 +96,7 @@ beforeAll(() => {
 }, 300_000);
 
 describe('an out-of-tree backend runs the suite from its own package', () => {
-  it('levels 1 and 2 pass on "echo"; level 3 says why it is not available (the fixtures are not in the tarballs)', () => {
+  it('levels 1, 2 and 3 pass on "echo", level 3 from the fixtures inside the installed tarball', () => {
     const out = execFileSync(process.execPath, ['test/conformance.mjs', 'matmul'], {
       cwd: backendDir,
       encoding: 'utf8',
@@ -100,7 +109,17 @@ describe('an out-of-tree backend runs the suite from its own package', () => {
     expect(r.levels[0].level1.failed).toBe(0);
     expect(r.levels[1]).toMatchObject({ level: 2, status: 'pass' });
     expect(r.levels[1].cases).toBeGreaterThan(200);
-    expect(r.levels[2]).toMatchObject({ level: 3, status: 'not-available' });
-    expect(r.levels[2].reason).toMatch(/^no fixtures directory \(pass fixturesDir/);
+    expect(r.levels[2]).toMatchObject({ level: 3, status: 'pass', cases: 5 });
+    expect(r.levels[2].names.map((n: string) => n.split('/')[0])).toEqual([
+      'gpt2',
+      'bert-pretraining',
+      'bert-classification',
+      't5-v1_0',
+      't5-v1_1',
+    ]);
+    // The fixtures were read from the install, not from this checkout.
+    const installed = join(backendDir, 'node_modules', '@tessera', 'conformance');
+    expect(existsSync(join(installed, 'fixtures', 'gpt2', 'expected.safetensors'))).toBe(true);
+    expect(realpathSync(installed).startsWith(root)).toBe(false);
   });
 });
