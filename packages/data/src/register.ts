@@ -62,9 +62,7 @@ function register(
   train?: { shape: Record<string, z.ZodType>; run: Trainer },
 ): void {
   if (registry.tokenizer.has(name)) return;
-  const options = train
-    ? z.union([source, z.object({ ...trainShape, ...train.shape }).strict()])
-    : source;
+  const options = train ? z.union([source, z.object({ ...trainShape, ...train.shape }).strict()]) : source;
   registry.tokenizer.register(
     name,
     async (o: Record<string, unknown>, context: TokenizerContext = {}) => {
@@ -88,7 +86,8 @@ function register(
 register('hf-json', 'any HF tokenizer.json (BPE, WordPiece or Unigram model)', undefined);
 register('bpe', 'byte-level BPE (GPT-2 style): a tokenizer.json, or trained with vocab_size', 'BPE', {
   shape: {},
-  run: (corpus, o) => trainByteLevelBpe(corpus, { vocabSize: o.vocab_size as number, minFrequency: o.min_frequency as number }),
+  run: (corpus, o) =>
+    trainByteLevelBpe(corpus, { vocabSize: o.vocab_size as number, minFrequency: o.min_frequency as number }),
 });
 register('wordpiece', 'WordPiece (BERT style): a tokenizer.json, or trained with vocab_size', 'WordPiece', {
   shape: { lowercase: z.boolean().default(true) },

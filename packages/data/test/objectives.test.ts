@@ -2,7 +2,7 @@ import {
   CausalLmCollator,
   ClassificationCollator,
   Seq2SeqCollator,
-  type MlmCollator,
+  MlmCollator,
   maskTokens,
   nextSentencePairs,
   ObjectiveError,
@@ -13,22 +13,22 @@ import { Rng, registry } from '@tessera/tensor-core';
 import { describe, expect, it } from 'vitest';
 
 describe('causal LM', () => {
-  it('shifts labels by one and ignores padding', () => {
+  it("labels are the input ids (HF's convention: the model shifts them) and padding is ignored", () => {
     const b = new CausalLmCollator({ padId: 0 }).collate([
       [5, 6, 7, 8],
       [9, 10],
     ]);
     expect(b.inputIds).toEqual([
-      [5, 6, 7],
-      [9, 0, 0],
+      [5, 6, 7, 8],
+      [9, 10, 0, 0],
     ]);
     expect(b.labels).toEqual([
-      [6, 7, 8],
-      [10, -100, -100],
+      [5, 6, 7, 8],
+      [9, 10, -100, -100],
     ]);
     expect(b.attentionMask).toEqual([
-      [1, 1, 1],
-      [1, 0, 0],
+      [1, 1, 1, 1],
+      [1, 1, 0, 0],
     ]);
     expect(() => new CausalLmCollator().collate([[1]])).toThrow(ObjectiveError);
   });
@@ -93,12 +93,13 @@ describe('masked LM', () => {
     }
   });
 
-  it('collates a padded batch and is registered with validated options', () => {
-    const c = registry.objective.create('mlm', { maskId: 103, vocabSize: 100 }) as MlmCollator;
+  it('collates a padded batch; the registered objective validates its options', () => {
+    const c = new MlmCollator({ maskId: 103, vocabSize: 100 });
     const b = c.collate([[1, 2, 3], [4]], new Rng(0));
     expect(b.inputIds[1]).toHaveLength(3);
     expect(b.attentionMask[1]).toEqual([1, 0, 0]);
-    expect(() => registry.objective.create('mlm', { maskId: -1, vocabSize: 100 })).toThrow(/maskId/);
+    expect(() => registry.objective.create('mlm', { probability: 2 })).toThrow(/probability/);
+    expect(() => registry.objective.create('mlm', { maskId: 3 })).toThrow(/maskId/);
   });
 });
 
@@ -155,14 +156,14 @@ describe('T5 span corruption', () => {
 
   it('is registered and rejects bad options', () => {
     expect(registry.objective.list()).toEqual(expect.arrayContaining(['causal-lm', 'mlm', 'span-corruption']));
-    expect(() => registry.objective.create('span-corruption', { sentinelIds: [], eosId: 1 })).toThrow(/sentinelIds/);
+    expect(() => registry.objective.create('span-corruption', { noise_density: 1.5 })).toThrow(/noise_density/);
     expect(() => spanNoiseMask(10, 1.5, 3, new Rng(0))).toThrow(/noiseDensity/);
   });
 });
 
 describe('classification and seq2seq', () => {
   it('maps labels, and names the known labels for an unknown one', () => {
-    const c = registry.objective.create('classification', { labels: ['neg', 'pos'] }) as ClassificationCollator;
+    const c = new ClassificationCollator({ labels: ['neg', 'pos'] });
     const b = c.collate([
       { ids: [5, 6], label: 'pos' },
       { ids: [7], label: 'neg' },

@@ -99,10 +99,10 @@ describe('text steps', () => {
 describe('registry', () => {
   it('registers tokenizers and text steps with option schemas', () => {
     expect(registry.tokenizer.list()).toEqual(expect.arrayContaining(['bpe', 'hf-json', 'unigram', 'wordpiece']));
-    const step = registry.dataset.create('text.near-dedup', { threshold: 0.9 }) as TextStep;
+    const step = registry.preprocess.create('near-dedup', { threshold: 0.9 }) as TextStep;
     expect(step.name).toBe('near-dedup');
-    expect(() => registry.dataset.create('text.near-dedup', { threshold: 2 })).toThrow(/threshold/);
-    expect(() => registry.dataset.create('text.normalize', { form: 'NFX' })).toThrow(/form/);
-    expect(() => registry.tokenizer.create('bpe', {})).toThrow(/exactly one of "path" or "json"/);
+    expect(() => registry.preprocess.create('near-dedup', { threshold: 2 })).toThrow(/threshold/);
+    expect(() => registry.preprocess.create('normalize', { form: 'NFX' })).toThrow(/form/);
+    expect(() => registry.tokenizer.create('hf-json', {})).toThrow(/exactly one of "path" or "json"/);
   });
 });

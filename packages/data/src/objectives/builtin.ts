@@ -133,7 +133,9 @@ class Mlm extends Prepared {
     }
     const docs = records.map((r) => sentences(r.text)).filter((d) => d.length > 1);
     if (!docs.length)
-      throw new ObjectiveError('mlm with next_sentence needs documents of two or more sentences (use data mode: document).');
+      throw new ObjectiveError(
+        'mlm with next_sentence needs documents of two or more sentences (use data mode: document).',
+      );
     return nextSentencePairs(docs, this.context.rng.fork('nsp')).map(({ a, b, label }) => {
       const e = tokenizer.encode(a, b);
       return { ids: e.ids, typeIds: e.typeIds, nsp: label };
@@ -299,9 +301,30 @@ function objective<S extends z.ZodType>(
 const none = z.object({}).strict();
 
 export function registerObjectives(): void {
-  objective('causal-lm', 'next-token prediction over fixed token windows (labels = input ids)', none, (c) => new CausalLm(c));
-  objective('mlm', 'BERT masked LM (15%, 80/10/10) with optional next-sentence prediction', mlmOptions, (c, o) => new Mlm(c, o));
-  objective('span-corruption', 'T5 span corruption (noise density 0.15, mean span 3, sentinels)', spanOptions, (c, o) => new SpanCorruption(c, o));
-  objective('classification', 'sequence classification with a label map', classificationOptions, (c, o) => new Classification(c, o), 'label');
+  objective(
+    'causal-lm',
+    'next-token prediction over fixed token windows (labels = input ids)',
+    none,
+    (c) => new CausalLm(c),
+  );
+  objective(
+    'mlm',
+    'BERT masked LM (15%, 80/10/10) with optional next-sentence prediction',
+    mlmOptions,
+    (c, o) => new Mlm(c, o),
+  );
+  objective(
+    'span-corruption',
+    'T5 span corruption (noise density 0.15, mean span 3, sentinels)',
+    spanOptions,
+    (c, o) => new SpanCorruption(c, o),
+  );
+  objective(
+    'classification',
+    'sequence classification with a label map',
+    classificationOptions,
+    (c, o) => new Classification(c, o),
+    'label',
+  );
   objective('seq2seq', 'source -> target pairs (the dataset target field)', none, (c) => new Seq2Seq(c), 'target');
 }

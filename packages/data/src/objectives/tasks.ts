@@ -68,7 +68,9 @@ export interface Objective {
 export function tokenId(tokenizer: Tokenizer, token: string, why: string): number {
   const id = tokenizer.tokenToId(token);
   if (id === undefined)
-    throw new ObjectiveError(`The tokenizer has no ${token} token, which ${why} needs. Use a tokenizer that defines it.`);
+    throw new ObjectiveError(
+      `The tokenizer has no ${token} token, which ${why} needs. Use a tokenizer that defines it.`,
+    );
   return id;
 }
 
@@ -102,7 +104,8 @@ export function tokenWindows(
     if (separator !== undefined) stream.push(separator);
   }
   const out: number[][] = [];
-  for (let start = 0; start + size <= stream.length; start += size - overlap) out.push(stream.slice(start, start + size));
+  for (let start = 0; start + size <= stream.length; start += size - overlap)
+    out.push(stream.slice(start, start + size));
   return out;
 }
 
