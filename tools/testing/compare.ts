@@ -1,39 +1,32 @@
-import { expect } from 'vitest';
-import type { tf } from '@tessera/tensor-core';
+// The tolerance comparison of @tessera/conformance (the one rule level 2 and level 3
+// apply), for the tests of packages below it in the graph: tensor-core and transformer
+// cannot depend on conformance, so they take its source module, which has no runtime
+// imports, instead of the built package. Backend packages import '@tessera/conformance'.
+import {
+  type CloseTolerance,
+  type Comparable,
+  type Comparison,
+  expectClose as expectWithin,
+} from '../../packages/conformance/src/compare.js';
 
-export interface Deviation {
-  maxAbs: number;
-  maxRel: number;
-}
-
-/**
- * Largest deviation of `actual` from `expected`: absolute, and relative to the
- * tensor's own scale (max |expected|), which is how fp32 rounding grows in a sum.
- */
-export function deviation(actual: tf.Tensor, expected: tf.Tensor): Deviation {
-  expect(actual.shape).toEqual(expected.shape);
-  const a = actual.dataSync();
-  const e = expected.dataSync();
-  let scale = 0;
-  for (let i = 0; i < e.length; i++) scale = Math.max(scale, Math.abs(e[i]!));
-  let maxAbs = 0;
-  for (let i = 0; i < e.length; i++) {
-    const d = Math.abs(a[i]! - e[i]!);
-    if (!(d <= maxAbs)) maxAbs = Number.isNaN(d) ? Number.POSITIVE_INFINITY : d;
-  }
-  return { maxAbs, maxRel: scale === 0 ? maxAbs : maxAbs / scale };
-}
+export {
+  type CloseTolerance,
+  type Comparable,
+  type Comparison,
+  compareTensors,
+  hostOf,
+} from '../../packages/conformance/src/compare.js';
 
 /**
- * Passes when the deviation is within `rtol` of the tensor's scale, or within `atol`
- * absolutely (for tensors that are mathematically ~0, such as d/dx of a 1-wide norm).
+ * Throws unless `actual` is within `tolerance` of `expected` (maxAbs <= atol + rtol * scale).
+ * A number is an rtol with `atol` beside it, for tensors that are mathematically ~0.
  */
-export function expectClose(actual: tf.Tensor, expected: tf.Tensor, rtol: number, label = '', atol = 1e-7): Deviation {
-  const d = deviation(actual, expected);
-  if (d.maxAbs <= atol) return d;
-  expect(
-    d.maxRel,
-    `${label}: max abs ${d.maxAbs.toExponential(2)}, rel ${d.maxRel.toExponential(2)}`,
-  ).toBeLessThanOrEqual(rtol);
-  return d;
+export function expectClose(
+  actual: Comparable,
+  expected: Comparable,
+  tolerance: CloseTolerance | number,
+  label = '',
+  atol = 1e-7,
+): Comparison {
+  return expectWithin(actual, expected, typeof tolerance === 'number' ? { rtol: tolerance, atol } : tolerance, label);
 }

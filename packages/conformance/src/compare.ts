@@ -123,13 +123,17 @@ export function hostOf(x: Comparable, dtype?: string): HostTensor {
   return { shape: [...x.shape], dtype: x.dtype ?? dtype ?? 'float32', values };
 }
 
-/** A tensor read back asynchronously (`await t.data()`), as a backend such as WebGPU in Node needs. */
+/**
+ * A copy of a tensor read back asynchronously (`await t.data()`), as a backend such as
+ * WebGPU in Node needs; a copy because some backends hand out their own storage, which
+ * a later kernel may reuse once the tensor is disposed.
+ */
 export async function toHost(t: {
   shape: readonly number[];
   dtype: string;
-  data(): Promise<ArrayLike<number>>;
+  data(): Promise<ArrayLike<number> & { slice(): ArrayLike<number> }>;
 }): Promise<HostTensor> {
-  return { shape: [...t.shape], dtype: t.dtype, values: await t.data() };
+  return { shape: [...t.shape], dtype: t.dtype, values: (await t.data()).slice() };
 }
 
 function fullTolerance(tol: CloseTolerance): Tolerance {

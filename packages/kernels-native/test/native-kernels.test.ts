@@ -21,8 +21,10 @@ import {
   nativeStatus,
   setNumThreads,
 } from '@tessera/kernels-native';
+import { expectClose } from '@tessera/conformance';
 
-// Tolerances, relative to the largest |value| of the cpu result (tools/testing/compare.ts's rule):
+// Tolerances, relative to the largest |value| of the cpu result (@tessera/conformance's rule:
+// max abs err <= ATOL + rtol * max |cpu|; ATOL for results that are mathematically ~0):
 // - MATMUL_RTOL: OpenBLAS accumulates in fp32 in its own blocking order, tfjs-backend-cpu
 //   in float64; the difference grows like sqrt(K)·ulp, so 2e-6·sqrt(K) covers every K here.
 // - FUSED_RTOL: norms, cross-entropy, AdamW and the data movement kernels accumulate in
@@ -33,6 +35,7 @@ const MATMUL_RTOL = (K: number) => 2e-6 * Math.max(4, Math.sqrt(K));
 const FUSED_RTOL = 2e-6;
 const ATTN_RTOL = 1e-5;
 const GELU_RTOL = 1e-5;
+const ATOL = 1e-7;
 
 const rng = new Rng('kernels-native');
 
@@ -65,7 +68,7 @@ async function runOn(
   backend: string,
   inputs: Input[],
   fn: (...xs: Tensor[]) => Tensor | Tensor[],
-): Promise<{ shape: number[]; values: Float32Array | Int32Array }[]> {
+): Promise<{ shape: number[]; dtype: string; values: Float32Array | Int32Array }[]> {
   await tf.setBackend(backend);
   const before = tf.memory().numTensors;
   const results = tf.tidy(() => {
@@ -73,6 +76,7 @@ async function runOn(
     const out = fn(...xs);
     return (Array.isArray(out) ? out : [out]).map((t) => ({
       shape: t.shape,
+      dtype: t.dtype,
       values: t.dataSync() as Float32Array | Int32Array,
     }));
   });
@@ -81,35 +85,13 @@ async function runOn(
   return results;
 }
 
-function expectClose(
-  actual: { shape: number[]; values: ArrayLike<number> },
-  expected: { shape: number[]; values: ArrayLike<number> },
-  rtol: number,
-  label: string,
-  atol = 1e-7,
-) {
-  expect(actual.shape, label).toEqual(expected.shape);
-  let scale = 0;
-  let maxAbs = 0;
-  for (let i = 0; i < expected.values.length; i++) {
-    scale = Math.max(scale, Math.abs(expected.values[i]!));
-    const d = Math.abs(actual.values[i]! - expected.values[i]!);
-    if (!(d <= maxAbs)) maxAbs = Number.isNaN(d) ? Number.POSITIVE_INFINITY : d;
-  }
-  if (maxAbs <= atol) return;
-  expect(
-    maxAbs / (scale || 1),
-    `${label}: max abs ${maxAbs.toExponential(2)} (scale ${scale.toExponential(2)})`,
-  ).toBeLessThanOrEqual(rtol);
-}
-
 /** The same computation on native and cpu, compared output by output. */
 async function compare(label: string, inputs: Input[], fn: (...xs: Tensor[]) => Tensor | Tensor[], rtol: number) {
   const native = await runOn('native', inputs, fn);
   const cpu = await runOn('cpu', inputs, fn);
   expect(native.length).toBe(cpu.length);
   native.forEach((n, i) => {
-    expectClose(n, cpu[i]!, rtol, `${label} output ${i}`);
+    expectClose(n, cpu[i]!, { rtol, atol: ATOL }, `${label} output ${i}`);
   });
 }
 
@@ -176,7 +158,7 @@ describe('matmul (OpenBLAS) matches cpu', () => {
     const b = randn([1, 3, 4, 6]);
     const native = await runOn('native', [a, b], (x, y) => tf.matMul(x!, y!));
     const tiled = await runOn('cpu', [a, b], (x, y) => tf.matMul(tf.tile(x!, [1, 3, 1, 1]), tf.tile(y!, [2, 1, 1, 1])));
-    expectClose(native[0]!, tiled[0]!, MATMUL_RTOL(4), 'broadcast matmul');
+    expectClose(native[0]!, tiled[0]!, { rtol: MATMUL_RTOL(4), atol: ATOL }, 'broadcast matmul');
   });
 
   it('K = 0 gives zeros; int32 falls back to the cpu kernel', async () => {

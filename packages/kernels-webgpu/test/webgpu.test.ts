@@ -16,6 +16,7 @@ import {
 import '@tessera/kernels-cpu';
 import { describeWebGpu, fusedKernelNames, webgpuStatus } from '@tessera/kernels-webgpu';
 import { createModel, type PretrainedModel } from '@tessera/transformer';
+import { expectClose, type HostTensor as ReadBack, toHost } from '@tessera/conformance';
 
 // These tests need a WebGPU adapter (a GPU's Vulkan driver, or Mesa >= 25's lavapipe:
 // `node packages/kernels-webgpu/scripts/setup-lavapipe.mjs`). Without one they skip and
@@ -25,27 +26,9 @@ const SKIP_REASON = status.available ? undefined : `no WebGPU adapter: ${status.
 if (SKIP_REASON) console.warn(`[@tessera/kernels-webgpu] skipping GPU tests — ${SKIP_REASON}`);
 const gpu = describe.skipIf(!!SKIP_REASON);
 
-/** Max error relative to the reference's scale (max |ref|), and the absolute max error. */
-function deviation(actual: ArrayLike<number>, expected: ArrayLike<number>) {
-  expect(actual.length).toBe(expected.length);
-  let scale = 0;
-  let maxAbs = 0;
-  for (let i = 0; i < expected.length; i++) {
-    scale = Math.max(scale, Math.abs(expected[i]!));
-    const d = Math.abs(actual[i]! - expected[i]!);
-    if (!(d <= maxAbs)) maxAbs = Number.isNaN(d) ? Number.POSITIVE_INFINITY : d;
-  }
-  return { maxAbs, maxRel: scale === 0 ? maxAbs : maxAbs / scale };
-}
-
-function expectClose(actual: ArrayLike<number>, expected: ArrayLike<number>, rtol: number, label: string, atol = 1e-6) {
-  const d = deviation(actual, expected);
-  if (d.maxAbs <= atol) return;
-  expect(
-    d.maxRel,
-    `${label}: max abs ${d.maxAbs.toExponential(2)}, rel ${d.maxRel.toExponential(2)}`,
-  ).toBeLessThanOrEqual(rtol);
-}
+// Each output within rtol of the cpu result's max |value| plus ATOL (@tessera/conformance's
+// rule); ATOL for results that are ~0, where WGSL's approximations differ in absolute terms.
+const ATOL = 1e-6;
 
 interface HostTensor {
   shape: number[];
@@ -58,14 +41,14 @@ async function runOn(
   backend: string,
   inputs: Record<string, HostTensor>,
   fn: (x: Record<string, tf.Tensor>) => tf.Tensor[],
-): Promise<Float32Array[]> {
+): Promise<ReadBack[]> {
   await tf.setBackend(backend);
   const before = tf.memory().numTensors;
   const xs = Object.fromEntries(
     Object.entries(inputs).map(([k, v]) => [k, tf.tensor(v.values, v.shape, v.dtype)]),
   ) as Record<string, tf.Tensor>;
   const outs = tf.tidy(() => fn(xs));
-  const values = await Promise.all(outs.map(async (t) => Float32Array.from(await t.data())));
+  const values = await Promise.all(outs.map(toHost));
   tf.dispose([...outs, ...Object.values(xs)]);
   expect(tf.memory().numTensors, `${backend} leaked tensors`).toBe(before);
   return values;
@@ -81,7 +64,7 @@ async function compare(
   const got = await runOn('webgpu', inputs, fn);
   expect(tf.getBackend()).toBe('webgpu');
   ref.forEach((r, i) => {
-    expectClose(got[i]!, r, rtol, `${label} output ${i}`);
+    expectClose(got[i]!, r, { rtol, atol: ATOL }, `${label} output ${i}`);
   });
 }
 
@@ -448,7 +431,14 @@ gpu(`webgpu vs cpu (${status.available ? 'adapter found' : 'skipped'})`, () => {
     expect(Object.keys(webgpu).sort()).toEqual(Object.keys(cpu).sort());
     expect(Object.keys(cpu).length).toBeGreaterThan(10);
     expect(Math.abs(webgpu.loss![0]! - cpu.loss![0]!)).toBeLessThan(1e-4);
-    for (const [name, ref] of Object.entries(cpu)) expectClose(webgpu[name]!, ref, 1e-3, name);
+    for (const [name, ref] of Object.entries(cpu)) {
+      expectClose(
+        { shape: [webgpu[name]!.length], values: webgpu[name]! },
+        { shape: [ref.length], values: ref },
+        { rtol: 1e-3, atol: ATOL },
+        name,
+      );
+    }
   });
 });
 

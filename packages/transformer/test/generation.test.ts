@@ -11,15 +11,12 @@ import {
   loadPretrained,
   type T5ForConditionalGeneration,
 } from '@tessera/transformer';
+import { expectClose } from '../../../tools/testing/compare.js';
 import { FIXTURES } from './helpers.js';
 
 beforeAll(async () => {
   await useBackend('cpu', { log: () => {} });
 });
-
-function maxDiff(a: tf.Tensor, b: tf.Tensor): number {
-  return tf.tidy(() => tf.max(tf.abs(tf.sub(a, b))).dataSync()[0]!);
-}
 
 describe('KV cache', () => {
   it('GPT: incremental decoding gives the logits of recomputing the full sequence', () => {
@@ -63,7 +60,7 @@ describe('KV cache', () => {
     }
     const incremental = tf.concat(steps, 1);
     expect(cache.length('h.0')).toBe(10);
-    expect(maxDiff(incremental, full)).toBeLessThan(1e-5);
+    expectClose(incremental, full, { atol: 1e-5 }, 'incremental logits');
     tf.dispose([full, incremental, ...steps]);
     cache.dispose();
     model.dispose();
@@ -110,7 +107,7 @@ describe('KV cache', () => {
       ),
     );
     const incremental = tf.concat(steps, 1);
-    expect(maxDiff(incremental, full)).toBeLessThan(1e-5);
+    expectClose(incremental, full, { atol: 1e-5 }, 'incremental logits');
     tf.dispose([inputIds, mask, encoded, full, incremental, ...steps]);
     cache.dispose();
     model.dispose();
