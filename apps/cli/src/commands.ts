@@ -1,16 +1,9 @@
-import { readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { Tokenizer } from '@tessera/data';
-import { tf, TesseraError, useBackend } from '@tessera/tensor-core';
-import { formatMetrics, loadRunConfig, resolveCheckpoint, Trainer, type TrainResult } from '@tessera/trainers';
-import {
-  BertForEmbeddings,
-  GPT2LMHeadModel,
-  generateGpt,
-  generateT5,
-  loadPretrained,
-  T5ForConditionalGeneration,
-} from '@tessera/transformer';
+import { TesseraError, tf, useBackend } from '@tessera/tensor-core';
+import { formatMetrics, loadRunConfig, resolveModelDir, Trainer, type TrainResult } from '@tessera/trainers';
+import { BertForEmbeddings, familyByModelType, generatorFor, loadPretrained, readHfConfig } from '@tessera/transformer';
 
 export interface TrainCommandOptions {
   set: string[];
@@ -22,6 +15,7 @@ export interface TrainCommandOptions {
 export async function trainCommand(config: string, options: TrainCommandOptions): Promise<TrainResult> {
   const run = loadRunConfig(config, options.set);
   const trainer = await Trainer.create(run, {
+    source: config,
     ...(options.resume ? { resume: options.resume } : {}),
     ...(options.data ? { dataOverride: resolve(options.data) } : {}),
   });
@@ -32,33 +26,61 @@ export async function trainCommand(config: string, options: TrainCommandOptions)
   }
 }
 
-/** `tessera eval CONFIG --checkpoint DIR`: the config's validation split through its metrics. */
+/**
+ * `tessera eval CONFIG --checkpoint DIR`: the config's validation split through its metrics.
+ * DIR is a checkpoint, a run directory, or a plain HF model directory (then it is the model's `from`).
+ */
 export async function evalCommand(
   config: string,
-  options: { set: string[]; checkpoint: string },
+  options: { set: string[]; checkpoint: string; tokenizer?: string },
 ): Promise<Record<string, number>> {
-  const run = loadRunConfig(config, [...options.set, 'training.max_steps=1']);
-  const trainer = await Trainer.create(run, { resume: options.checkpoint, log: () => {} });
+  const { dir, trainerCheckpoint } = resolveModelDir(options.checkpoint);
+  let run = loadRunConfig(config, [...options.set, 'training.max_steps=1']);
+  if (!trainerCheckpoint) {
+    // An HF model directory is the model as it stands: its own config.json, its tokenizer.
+    const [family] = familyByModelType(readHfConfig(dir).model_type);
+    run = {
+      ...run,
+      model: { name: family, from: resolve(dir), ...(run.model.head ? { head: run.model.head } : {}) },
+      tokenizer: { name: 'hf-json', path: tokenizerFile(dir, options.tokenizer) },
+    };
+  }
+  const trainer = await Trainer.create(run, {
+    source: config,
+    log: () => {},
+    ...(trainerCheckpoint ? { resume: dir } : {}),
+  });
   try {
     const metrics = await trainer.evaluate();
-    console.log(`eval ${resolveCheckpoint(options.checkpoint)}: ${formatMetrics(metrics)}`);
+    console.log(`eval ${dir}: ${formatMetrics(metrics)}`);
     return metrics;
   } finally {
     trainer.dispose();
   }
 }
 
-async function loadForInference(checkpoint: string, backend: string) {
+/** The tokenizer.json for a model directory: --tokenizer when given, else the directory's own. */
+function tokenizerFile(dir: string, override: string | undefined): string {
+  const path = resolve(override ?? join(dir, 'tokenizer.json'));
+  if (!existsSync(path)) {
+    throw new TesseraError(
+      override
+        ? `--tokenizer ${override}: no such file.`
+        : `${dir} has no tokenizer.json. Name one with --tokenizer FILE (the tokenizer.json the model was trained with).`,
+    );
+  }
+  return path;
+}
+
+async function loadForInference(checkpoint: string, backend: string, tokenizer: string | undefined) {
   await useBackend(backend, { log: (l) => console.error(l) });
-  const dir = resolveCheckpoint(checkpoint);
-  const tokenizer = await Tokenizer.fromFile(join(dir, 'tokenizer.json')).catch(() => {
-    throw new TesseraError(`${dir} has no tokenizer.json; checkpoints written by tessera train carry one.`);
-  });
-  return { dir, tokenizer };
+  const { dir } = resolveModelDir(checkpoint);
+  return { dir, tokenizer: await Tokenizer.fromFile(tokenizerFile(dir, tokenizer)) };
 }
 
 export interface GenerateOptions {
   checkpoint: string;
+  tokenizer?: string;
   prompt: string;
   maxNewTokens: number;
   temperature: number;
@@ -69,31 +91,27 @@ export interface GenerateOptions {
   backend: string;
 }
 
-/** `tessera generate`: continues a prompt (GPT) or answers an input (T5). */
+/** `tessera generate`: continues a prompt (decoder-only models) or answers an input (encoder-decoder). */
 export async function generateCommand(o: GenerateOptions): Promise<string> {
-  const { dir, tokenizer } = await loadForInference(o.checkpoint, o.backend);
+  const { dir, tokenizer } = await loadForInference(o.checkpoint, o.backend, o.tokenizer);
   const { model } = loadPretrained(dir);
   try {
-    const sampling = {
+    const generator = generatorFor(model);
+    if (!generator)
+      throw new TesseraError(`${model.architecture} does not generate text; use a causal-LM or seq2seq checkpoint.`);
+    const prompt = tokenizer.encode(o.prompt, null, { addSpecialTokens: !generator.continuesPrompt }).ids;
+    if (!prompt.length) throw new TesseraError('The prompt is empty after tokenization; give --prompt some text.');
+    const [ids] = await generator.run(model, [prompt], {
       maxNewTokens: o.maxNewTokens,
       temperature: o.temperature,
       topK: o.topK,
       topP: o.topP,
       seed: o.seed,
-    };
-    let text: string;
-    if (model instanceof GPT2LMHeadModel) {
-      const prompt = tokenizer.encode(o.prompt, null, { addSpecialTokens: false }).ids;
-      if (!prompt.length) throw new TesseraError('The prompt is empty after tokenization; give --prompt some text.');
-      const [ids] = await generateGpt(model, [prompt], sampling);
-      text = tokenizer.decode([...prompt, ...ids!]);
-    } else if (model instanceof T5ForConditionalGeneration) {
-      const input = tokenizer.encode(o.prompt).ids;
-      const [ids] = await generateT5(model, [input], { ...sampling, numBeams: o.numBeams });
-      text = tokenizer.decode(ids!, { skipSpecialTokens: true });
-    } else {
-      throw new TesseraError(`${model.architecture} does not generate text; use a GPT or T5 checkpoint.`);
-    }
+      numBeams: o.numBeams,
+    });
+    const text = generator.continuesPrompt
+      ? tokenizer.decode([...prompt, ...ids!])
+      : tokenizer.decode(ids!, { skipSpecialTokens: true });
     console.log(text);
     return text;
   } finally {
@@ -108,8 +126,13 @@ function readLines(file: string): string[] {
     .filter((l) => l.length > 0);
 }
 
-async function embedTexts(checkpoint: string, texts: string[], backend: string): Promise<number[][]> {
-  const { dir, tokenizer } = await loadForInference(checkpoint, backend);
+async function embedTexts(
+  checkpoint: string,
+  texts: string[],
+  backend: string,
+  tokenizerPath: string | undefined,
+): Promise<number[][]> {
+  const { dir, tokenizer } = await loadForInference(checkpoint, backend, tokenizerPath);
   const { model } = loadPretrained(dir, { head: 'embeddings', ignoreUnexpected: ['*'] });
   if (!(model instanceof BertForEmbeddings)) {
     model.dispose();
@@ -144,12 +167,13 @@ async function embedTexts(checkpoint: string, texts: string[], backend: string):
 /** `tessera embed`: one unit-length vector per input line, as JSONL. */
 export async function embedCommand(o: {
   checkpoint: string;
+  tokenizer?: string;
   input: string;
   output: string;
   backend: string;
 }): Promise<void> {
   const texts = readLines(o.input);
-  const vectors = await embedTexts(o.checkpoint, texts, o.backend);
+  const vectors = await embedTexts(o.checkpoint, texts, o.backend, o.tokenizer);
   writeFileSync(o.output, `${texts.map((text, i) => JSON.stringify({ text, embedding: vectors[i] })).join('\n')}\n`);
   console.log(`wrote ${texts.length} embeddings (${vectors[0]?.length ?? 0} dimensions) to ${o.output}`);
 }
@@ -157,13 +181,14 @@ export async function embedCommand(o: {
 /** `tessera search`: nearest documents to a query by cosine similarity of embeddings. */
 export async function searchCommand(o: {
   checkpoint: string;
+  tokenizer?: string;
   documents: string;
   query: string;
   topK: number;
   backend: string;
 }): Promise<{ text: string; score: number }[]> {
   const docs = readLines(o.documents);
-  const vectors = await embedTexts(o.checkpoint, [o.query, ...docs], o.backend);
+  const vectors = await embedTexts(o.checkpoint, [o.query, ...docs], o.backend, o.tokenizer);
   const [q, ...d] = vectors;
   const scored = d.map((v, i) => ({ text: docs[i]!, score: v.reduce((s, x, j) => s + x * q![j]!, 0) }));
   scored.sort((a, b) => b.score - a.score);

@@ -84,7 +84,8 @@ function program(setExit: (code: number) => void): Command {
     .command('eval')
     .description("evaluate a checkpoint on the config's validation split with its metrics")
     .argument('<config>', 'the run config the checkpoint was trained with')
-    .requiredOption('--checkpoint <dir>', 'checkpoint or run directory')
+    .requiredOption('--checkpoint <dir>', 'checkpoint, run directory or HF model directory')
+    .option('--tokenizer <file>', 'a tokenizer.json, when the model directory has none')
     .option('--set <path=value>', 'override a config value (repeatable)', collect, [])
     .action(async (config: string, o: { checkpoint: string; set: string[] }) => {
       await evalCommand(config, o);
@@ -93,7 +94,8 @@ function program(setExit: (code: number) => void): Command {
   cli
     .command('generate')
     .description('generate text from a GPT checkpoint (continuation) or a T5 checkpoint (seq2seq)')
-    .requiredOption('--checkpoint <dir>', 'checkpoint or run directory')
+    .requiredOption('--checkpoint <dir>', 'checkpoint, run directory or HF model directory')
+    .option('--tokenizer <file>', 'a tokenizer.json, when the model directory has none')
     .requiredOption('--prompt <text>', 'the prompt (GPT) or input text (T5)')
     .option('--max-new-tokens <n>', 'tokens to generate', Number, 40)
     .option('--temperature <t>', '0 = greedy', Number, 0.8)
@@ -109,7 +111,8 @@ function program(setExit: (code: number) => void): Command {
   cli
     .command('embed')
     .description('sentence embeddings (mean pooling) of each line of a file, with a BERT-family checkpoint')
-    .requiredOption('--checkpoint <dir>', 'checkpoint or run directory')
+    .requiredOption('--checkpoint <dir>', 'checkpoint, run directory or HF model directory')
+    .option('--tokenizer <file>', 'a tokenizer.json, when the model directory has none')
     .requiredOption('--input <file>', 'one text per line')
     .requiredOption('--output <file>', 'JSONL: {"text", "embedding"} per line')
     .option('--backend <name>', 'compute backend', 'auto')
@@ -120,7 +123,8 @@ function program(setExit: (code: number) => void): Command {
   cli
     .command('search')
     .description('retrieve the documents nearest to a query (cosine similarity of embeddings)')
-    .requiredOption('--checkpoint <dir>', 'BERT-family checkpoint or run directory')
+    .requiredOption('--checkpoint <dir>', 'BERT-family checkpoint, run directory or HF model directory')
+    .option('--tokenizer <file>', 'a tokenizer.json, when the model directory has none')
     .requiredOption('--documents <file>', 'one document per line')
     .requiredOption('--query <text>', 'the query')
     .option('--top-k <k>', 'results to show', Number, 5)
@@ -136,7 +140,7 @@ function program(setExit: (code: number) => void): Command {
     .argument('<config>', 'a run config')
     .option('--set <path=value>', 'override a config value (repeatable)', collect, [])
     .action(async (config: string, o: { set: string[] }) => {
-      await prepareRunData(loadRunConfig(config, o.set));
+      await prepareRunData(loadRunConfig(config, o.set), undefined, config);
     });
 
   cli

@@ -118,7 +118,8 @@ export function prepareData(
   splits: Splits,
   rng: Rng,
 ): PreparedData {
-  if (!splits.train.length) throw new TaskError(`No training records in ${String(config.data.train.path ?? config.data.train.name)}.`);
+  if (!splits.train.length)
+    throw new TaskError(`No training records in ${String(config.data.train.path ?? config.data.train.name)}.`);
   const prepared = objective.prepare({
     tokenizer,
     blockSize: config.data.block_size,
@@ -152,7 +153,11 @@ export function prepareData(
  * The model config fields of a run: the config's own, then what the objective implies
  * (num_labels), then what the model family takes from the run (vocabulary, position limit).
  */
-function runModelConfig(config: RunConfig, tokenizer: Tokenizer, objective: PreparedObjective): Record<string, unknown> {
+function runModelConfig(
+  config: RunConfig,
+  tokenizer: Tokenizer,
+  objective: PreparedObjective,
+): Record<string, unknown> {
   const meta = registry.model.get(config.model.name).meta as Partial<ModelMeta>;
   const derived = meta.family?.runFields?.({ vocabSize: tokenizer.getVocabSize(), blockSize: config.data.block_size });
   return { ...derived, ...objective.modelConfig, ...modelFields(config.model) };

@@ -105,6 +105,28 @@ export function resolveCheckpoint(path: string): string {
   return latest.path;
 }
 
+/**
+ * A directory to load a model from: a Tessera checkpoint, a run directory (its latest
+ * checkpoint), or a plain HF model directory (config.json + model.safetensors [+ tokenizer.json]).
+ */
+export function resolveModelDir(path: string): { dir: string; trainerCheckpoint: boolean } {
+  if (existsSync(join(path, 'trainer_state.json'))) return { dir: path, trainerCheckpoint: true };
+  if (existsSync(join(path, 'config.json'))) {
+    if (!existsSync(join(path, 'model.safetensors')))
+      throw new CheckpointStateError(
+        `${path} has a config.json but no model.safetensors; an HF model directory needs both.`,
+      );
+    return { dir: path, trainerCheckpoint: false };
+  }
+  const latest = listCheckpoints(path).at(-1);
+  if (!latest) {
+    throw new CheckpointStateError(
+      `${path} holds no model: no config.json + model.safetensors (an HF model directory), no trainer_state.json (a checkpoint), no checkpoint-N/ (a run directory). Check the path.`,
+    );
+  }
+  return { dir: latest.path, trainerCheckpoint: true };
+}
+
 export function readTrainerState(checkpoint: string): TrainerState {
   const path = join(checkpoint, 'trainer_state.json');
   try {

@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { dirname, isAbsolute, resolve } from 'node:path';
-import { isPlainObject, loadConfig, resolveConfig, z } from '@tessera/tensor-core';
+import { ConfigError, loadConfig, problemsFromIssues, resolveConfig, z } from '@tessera/tensor-core';
+import { normalizeTokenizer, pluginProblems } from './validate.js';
 import { trainingArgumentsSchema } from './arguments.js';
 
 /**
@@ -11,12 +12,7 @@ const plugin = (fallback?: string) =>
   z.object({ name: fallback ? z.string().min(1).default(fallback) : z.string().min(1) }).catchall(z.unknown());
 
 /** `{ train: bpe, vocab_size }` and `{ path }` are shorthands for `{ name: bpe, vocab_size }` and `{ name: hf-json, path }`. */
-const tokenizerBlock = z.preprocess((v) => {
-  if (!isPlainObject(v) || 'name' in v) return v;
-  const { train, ...rest } = v;
-  if (typeof train === 'string') return { name: train, ...rest };
-  return { name: 'hf-json', ...rest };
-}, plugin());
+const tokenizerBlock = z.preprocess(normalizeTokenizer, plugin());
 
 export const runConfigSchema = z
   .object({
@@ -79,12 +75,29 @@ function resolvePaths(config: RunConfig, base: string): RunConfig {
   return out;
 }
 
+/**
+ * Loads a run config: `extends:` and `--set` applied, then the run schema and every plugin
+ * block checked in one pass, so one error lists every problem. Names from packages under
+ * `plugins:` (not imported yet) are checked again when the Trainer loads them.
+ */
 export function loadRunConfig(file: string, overrides: readonly string[] = []): RunConfig {
-  return resolvePaths(loadConfig(file, { schema: runConfigSchema, overrides }), dirname(resolve(file)));
+  const document = loadConfig(file, { schema: anyDocument, overrides });
+  return checkRunDocument(document, file, dirname(resolve(file)));
 }
 
 export function runConfigFrom(document: unknown, base: string, overrides: readonly string[] = []): RunConfig {
-  return resolvePaths(resolveConfig(document, { schema: runConfigSchema, overrides }), base);
+  return checkRunDocument(resolveConfig(document, { schema: anyDocument, overrides }), '(inline config)', base);
+}
+
+const anyDocument = z.record(z.string(), z.unknown());
+
+function checkRunDocument(document: Record<string, unknown>, source: string, base: string): RunConfig {
+  const parsed = runConfigSchema.safeParse(document);
+  const problems = parsed.success ? [] : problemsFromIssues(parsed.error.issues, document);
+  const plugins = Array.isArray(document.plugins) ? document.plugins : [];
+  problems.push(...pluginProblems(document, { allowUnknown: plugins.length > 0 }));
+  if (problems.length || !parsed.success) throw new ConfigError(source, problems);
+  return resolvePaths(parsed.data, base);
 }
 
 /** What must stay the same for a checkpoint to resume: model, tokenizer, objective, optimizer. */

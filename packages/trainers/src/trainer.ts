@@ -106,7 +106,11 @@ export class Trainer {
     validateRunConfig(config, options.source);
     const callbacks = [
       ...BUILTIN_CALLBACKS.filter((n) => n !== 'interrupt' || (options.handleSigint ?? true)).map(
-        (n) => registry.callback.create(n, n === 'progress' && options.tty !== undefined ? { tty: options.tty } : {}) as TrainerCallback,
+        (n) =>
+          registry.callback.create(
+            n,
+            n === 'progress' && options.tty !== undefined ? { tty: options.tty } : {},
+          ) as TrainerCallback,
       ),
       ...config.callbacks.map(({ name, ...o }) => registry.callback.create(name, o) as TrainerCallback),
     ];
@@ -157,7 +161,9 @@ export class Trainer {
       if (options.dataOverride) state = { ...state, epoch: 0, position: 0 };
       model.rng.setState(resumed.rng);
       dataRng.setState(resumed.dataRng);
-      log(`resumed from ${checkpoint} at step ${resumed.step}${options.dataOverride ? ` on new data ${options.dataOverride}` : ''}`);
+      log(
+        `resumed from ${checkpoint} at step ${resumed.step}${options.dataOverride ? ` on new data ${options.dataOverride}` : ''}`,
+      );
     }
     const r = data.report;
     const skipped = Object.entries(r.skipped)
@@ -171,7 +177,21 @@ export class Trainer {
       `model: ${model.architecture}, ${model.parameterCount().toLocaleString('en-US')} parameters; tokenizer: ${tokenizer.getVocabSize()} tokens; ` +
         `${totalSteps} updates of ${perUpdate} examples; callbacks: ${callbacks.map((c) => c.name).join(', ')}`,
     );
-    return new Trainer(config, model, tokenizer, optimizer, data.objective, data.train, data.validation, r, callbacks, state, dataRng, options, totalSteps);
+    return new Trainer(
+      config,
+      model,
+      tokenizer,
+      optimizer,
+      data.objective,
+      data.train,
+      data.validation,
+      r,
+      callbacks,
+      state,
+      dataRng,
+      options,
+      totalSteps,
+    );
   }
 
   #log(line: string): void {
@@ -195,7 +215,10 @@ export class Trainer {
           const out = modelLoss(this.model, toModelInputs(batch));
           return { loss: out.loss, predicted: tf.argMax(out.logits, -1) };
         });
-        const [lossValue, predictions] = await Promise.all([loss.data(), predicted.array() as Promise<number[] | number[][]>]);
+        const [lossValue, predictions] = await Promise.all([
+          loss.data(),
+          predicted.array() as Promise<number[] | number[][]>,
+        ]);
         tf.dispose([loss, predicted]);
         const rows = this.objective.score(predictions, batch);
         for (const m of metrics) m.update({ loss: lossValue[0]!, weight: examples.length, ...rows });
@@ -210,7 +233,10 @@ export class Trainer {
    * One optimizer update over gradient_accumulation_steps micro-batches (the mean of their
    * gradients, as one large batch). Returns the mean loss, or null when the batch was skipped.
    */
-  async #update(accumulator: GradientAccumulator, counted: { tokens: number }): Promise<{ loss: number; lr: number } | null> {
+  async #update(
+    accumulator: GradientAccumulator,
+    counted: { tokens: number },
+  ): Promise<{ loss: number; lr: number } | null> {
     const { gradient_accumulation_steps: micro, per_device_train_batch_size: size } = this.config.training;
     const losses: number[] = [];
     for (let m = 0; m < micro; m++) {
@@ -317,7 +343,10 @@ export class Trainer {
         if (control.shouldSave) await ctx.save();
         Object.assign(control, { shouldLog: false, shouldEvaluate: false, shouldSave: false });
       }
-      const end = { interrupted: control.stopReason === 'interrupted', stoppedEarly: control.stopReason === 'early-stopping' };
+      const end = {
+        interrupted: control.stopReason === 'interrupted',
+        stoppedEarly: control.stopReason === 'early-stopping',
+      };
       const result: TrainResult = {
         outputDir: this.config.training.output_dir,
         steps: state.step,
@@ -334,7 +363,9 @@ export class Trainer {
       result.lastCheckpoint = ctx.lastCheckpoint;
       result.bestCheckpoint = state.bestCheckpoint;
       result.wallSeconds = ctx.elapsedSeconds();
-      this.#log(`wrote metrics.jsonl, loss.svg and checkpoints under ${result.outputDir} (${result.wallSeconds.toFixed(1)} s)`);
+      this.#log(
+        `wrote metrics.jsonl, loss.svg and checkpoints under ${result.outputDir} (${result.wallSeconds.toFixed(1)} s)`,
+      );
       return result;
     } finally {
       accumulator.dispose();
@@ -376,7 +407,9 @@ export async function prepareRunData(
   const r = data.report;
   const tokens = data.train.reduce((n, e) => n + e.ids.length, 0);
   log(`tokenizer: ${tokenizer.getVocabSize()} tokens, saved to ${path}`);
-  log(`train: ${r.trainRecords} records -> ${r.trainExamples} ${objective.name} examples, ${tokens.toLocaleString('en-US')} tokens`);
+  log(
+    `train: ${r.trainRecords} records -> ${r.trainExamples} ${objective.name} examples, ${tokens.toLocaleString('en-US')} tokens`,
+  );
   log(`validation: ${r.validationRecords} records -> ${r.validationExamples} examples`);
   log(
     `skipped: ${

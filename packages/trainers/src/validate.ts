@@ -15,9 +15,7 @@ export const MODEL_RUN_KEYS = ['name', 'head', 'from', 'allow_missing', 'ignore_
 
 /** The model's own config fields of the model block (without name, head, from, ...). */
 export function modelFields(model: RunConfig['model']): Record<string, unknown> {
-  return Object.fromEntries(
-    Object.entries(model).filter(([k]) => !(MODEL_RUN_KEYS as readonly string[]).includes(k)),
-  );
+  return Object.fromEntries(Object.entries(model).filter(([k]) => !(MODEL_RUN_KEYS as readonly string[]).includes(k)));
 }
 
 function unknownName(kind: PluginKind, path: string, name: unknown): ConfigProblem {
@@ -32,17 +30,30 @@ function unknownName(kind: PluginKind, path: string, name: unknown): ConfigProbl
   };
 }
 
+const isBlock = (v: unknown): v is Record<string, unknown> => v !== null && typeof v === 'object' && !Array.isArray(v);
+
+interface CheckOptions {
+  /** Names not registered yet are left for later (plugin packages are not loaded yet). */
+  allowUnknown: boolean;
+}
+
 /** Checks `{ name, ...options }` at `path` against the plugin's schema; returns every problem. */
 function checkPlugin(
   kind: PluginKind,
   path: (string | number)[],
-  block: Record<string, unknown>,
+  block: unknown,
+  o: CheckOptions,
   schemaOf: (meta: Record<string, unknown>) => z.ZodType | undefined = (meta) => meta.options as z.ZodType | undefined,
   drop: readonly string[] = ['name'],
+  fallbackName?: string,
 ): ConfigProblem[] {
+  // A missing or malformed block is the run schema's to report.
+  if (!isBlock(block)) return [];
+  const name = block.name ?? fallbackName;
+  if (typeof name !== 'string') return [];
   const where = path.reduce<string>((s, k) => (typeof k === 'number' ? `${s}[${k}]` : s ? `${s}.${k}` : k), '');
-  if (!registry[kind].has(String(block.name))) return [unknownName(kind, `${where}.name`, block.name)];
-  const schema = schemaOf(registry[kind].get(String(block.name)).meta);
+  if (!registry[kind].has(name)) return o.allowUnknown ? [] : [unknownName(kind, `${where}.name`, name)];
+  const schema = schemaOf(registry[kind].get(name).meta);
   if (!schema) return [];
   const options = Object.fromEntries(Object.entries(block).filter(([k]) => !drop.includes(k)));
   const result = schema.safeParse(options);
@@ -50,63 +61,91 @@ function checkPlugin(
 }
 
 /**
- * The whole run config against the registered plugins, before anything is read or built:
- * every name resolves, and every block's options pass its plugin's schema. All problems are
- * reported in one ConfigError. Plugin packages named under `plugins:` must be loaded first.
+ * The plugin blocks of a run config document against the registered plugins: every name
+ * resolves, and every block's options pass its plugin's schema. Works on a document that
+ * failed the run schema too, so one report holds every problem.
  */
-export function validateRunConfig(config: RunConfig, source = '(run config)'): void {
+export function pluginProblems(
+  doc: Record<string, unknown>,
+  o: CheckOptions = { allowUnknown: false },
+): ConfigProblem[] {
   const problems: ConfigProblem[] = [];
-  problems.push(...checkPlugin('tokenizer', ['tokenizer'], config.tokenizer));
-  problems.push(...checkPlugin('dataset', ['data', 'train'], config.data.train));
-  if (config.data.validation) problems.push(...checkPlugin('dataset', ['data', 'validation'], config.data.validation));
-  config.data.preprocess.forEach((step, i) => {
-    problems.push(...checkPlugin('preprocess', ['data', 'preprocess', i], step));
-  });
-  problems.push(...checkPlugin('objective', ['objective'], config.objective));
+  const data = isBlock(doc.data) ? doc.data : {};
+  const training = isBlock(doc.training) ? doc.training : {};
+  problems.push(...checkPlugin('tokenizer', ['tokenizer'], normalizeTokenizer(doc.tokenizer), o));
+  problems.push(...checkPlugin('dataset', ['data', 'train'], data.train, o, undefined, ['name'], 'text'));
+  problems.push(...checkPlugin('dataset', ['data', 'validation'], data.validation, o, undefined, ['name'], 'text'));
+  if (Array.isArray(data.preprocess))
+    data.preprocess.forEach((step, i) =>
+      problems.push(...checkPlugin('preprocess', ['data', 'preprocess', i], step, o)),
+    );
+  problems.push(...checkPlugin('objective', ['objective'], doc.objective, o));
+  const model = isBlock(doc.model) ? doc.model : undefined;
+  const blockSize = typeof data.block_size === 'number' ? data.block_size : 128;
   problems.push(
     ...checkPlugin(
       'model',
       ['model'],
-      config.model,
+      model,
+      o,
       (meta) => {
         const family = (meta as Partial<ModelMeta>).family;
         if (!family?.configSchema) return meta.options as z.ZodType | undefined;
         // Fields the run derives (vocabulary, position limit) may be left out; everything else is checked strictly.
-        const derived = family.runFields?.({ vocabSize: 2, blockSize: config.data.block_size }) ?? {};
-        return family.configSchema
-          .strict()
-          .partial(Object.fromEntries(Object.keys(derived).map((k) => [k, true])) as Record<string, true>);
+        // Started `from` a checkpoint, every field comes from its config.json unless overridden.
+        const strict = family.configSchema.strict();
+        if (model && model.from !== undefined) return strict.partial();
+        const derived = family.runFields?.({ vocabSize: 2, blockSize }) ?? {};
+        return strict.partial(Object.fromEntries(Object.keys(derived).map((k) => [k, true])) as Record<string, true>);
       },
       MODEL_RUN_KEYS,
     ),
   );
-  if (config.model.head !== undefined && registry.model.has(config.model.name)) {
-    const heads = (registry.model.get(config.model.name).meta as Partial<ModelMeta>).heads;
-    if (heads && !heads.includes(config.model.head))
-      problems.push({ path: 'model.head', found: config.model.head, expected: `one of ${heads.join(', ')}` });
+  if (model && typeof model.head === 'string' && registry.model.has(String(model.name))) {
+    const heads = (registry.model.get(String(model.name)).meta as Partial<ModelMeta>).heads;
+    if (heads && !heads.includes(model.head))
+      problems.push({ path: 'model.head', found: model.head, expected: `one of ${heads.join(', ')}` });
   }
-  problems.push(...checkOptimizer(config));
-  config.metrics.forEach((name, i) => {
-    if (!registry.metric.has(name)) problems.push(unknownName('metric', `metrics[${i}]`, name));
-  });
-  config.callbacks.forEach((callback, i) => {
-    problems.push(...checkPlugin('callback', ['callbacks', i], callback));
-  });
+  problems.push(...checkOptimizer(doc.optimizer, training.max_steps, o));
+  if (Array.isArray(doc.metrics))
+    doc.metrics.forEach((name, i) => {
+      if (typeof name === 'string' && !registry.metric.has(name) && !o.allowUnknown)
+        problems.push(unknownName('metric', `metrics[${i}]`, name));
+    });
+  if (Array.isArray(doc.callbacks))
+    doc.callbacks.forEach((callback, i) => problems.push(...checkPlugin('callback', ['callbacks', i], callback, o)));
+  return problems;
+}
+
+/** The tokenizer shorthands as the run schema reads them (`train:` -> name, `path` alone -> hf-json). */
+export function normalizeTokenizer(v: unknown): unknown {
+  if (!isBlock(v) || 'name' in v) return v;
+  const { train, ...rest } = v;
+  if (typeof train === 'string') return { name: train, ...rest };
+  return { name: 'hf-json', ...rest };
+}
+
+/** Throws one ConfigError with every plugin problem of a parsed run config (plugin packages loaded). */
+export function validateRunConfig(config: RunConfig, source = '(run config)'): void {
+  const problems = pluginProblems(config as unknown as Record<string, unknown>);
   if (problems.length) throw new ConfigError(source, problems);
 }
 
 /** The optimizer and its schedule; a schedule's totalSteps may be left to the run (its length). */
-function checkOptimizer(config: RunConfig): ConfigProblem[] {
-  const { schedule, ...optimizer } = config.optimizer as Record<string, unknown> & { name: string };
-  const problems = checkPlugin('optimizer', ['optimizer'], optimizer);
+function checkOptimizer(block: unknown, maxSteps: unknown, o: CheckOptions): ConfigProblem[] {
+  if (!isBlock(block)) return [];
+  const { schedule, ...optimizer } = block;
+  const problems = checkPlugin('optimizer', ['optimizer'], optimizer, o);
   if (schedule === undefined) return problems;
-  if (schedule === null || typeof schedule !== 'object' || Array.isArray(schedule)) {
+  if (!isBlock(schedule)) {
     return [...problems, { path: 'optimizer.schedule', found: schedule, expected: 'a schedule: { name, ...options }' }];
   }
-  const block = { ...(schedule as Record<string, unknown>) };
-  if (registry.schedule.has(String(block.name)) && block.totalSteps === undefined) {
-    const meta = registry.schedule.get(String(block.name)).meta;
-    if (meta.usesTotalSteps) block.totalSteps = config.training.max_steps ?? Number.MAX_SAFE_INTEGER;
+  const filled = { ...schedule };
+  if (registry.schedule.has(String(filled.name)) && filled.totalSteps === undefined) {
+    const meta = registry.schedule.get(String(filled.name)).meta;
+    // Unknown before the data is read (or itself wrong, reported by the run schema): any valid length.
+    const valid = typeof maxSteps === 'number' && Number.isInteger(maxSteps) && maxSteps > 0;
+    if (meta.usesTotalSteps) filled.totalSteps = valid ? maxSteps : Number.MAX_SAFE_INTEGER;
   }
-  return [...problems, ...checkPlugin('schedule', ['optimizer', 'schedule'], block)];
+  return [...problems, ...checkPlugin('schedule', ['optimizer', 'schedule'], filled, o)];
 }

@@ -24,6 +24,7 @@ export class CheckpointCallback implements TrainerCallback {
   onTrainEnd(ctx: TrainerContext): void {
     // A checkpoint from an earlier run (resumed on new data) gets the current tokenizer too.
     const tokenizer = join(ctx.args.output_dir, 'tokenizer.json');
-    if (ctx.lastCheckpoint && existsSync(tokenizer)) copyFileSync(tokenizer, join(ctx.lastCheckpoint, 'tokenizer.json'));
+    if (ctx.lastCheckpoint && existsSync(tokenizer))
+      copyFileSync(tokenizer, join(ctx.lastCheckpoint, 'tokenizer.json'));
   }
 }

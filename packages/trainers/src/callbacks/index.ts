@@ -47,5 +47,6 @@ const builtins: Record<(typeof BUILTIN_CALLBACKS)[number], [string, (o: never) =
 };
 
 for (const [name, [description, factory, options]] of Object.entries(builtins)) {
-  if (!registry.callback.has(name)) registry.callback.register(name, factory, { description, package: PKG, options, builtin: true });
+  if (!registry.callback.has(name))
+    registry.callback.register(name, factory, { description, package: PKG, options, builtin: true });
 }

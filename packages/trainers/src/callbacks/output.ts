@@ -25,7 +25,13 @@ export class ProgressCallback implements TrainerCallback {
     });
   }
   onStepEnd(ctx: TrainerContext, step: StepInfo): void {
-    this.#progress?.update({ step: ctx.state.step, total: ctx.totalSteps, loss: step.loss, lr: step.lr, tokensPerSecond: step.tokensPerSecond });
+    this.#progress?.update({
+      step: ctx.state.step,
+      total: ctx.totalSteps,
+      loss: step.loss,
+      lr: step.lr,
+      tokensPerSecond: step.tokensPerSecond,
+    });
   }
   onEvaluate(ctx: TrainerContext, metrics: Record<string, number>): void {
     this.#progress?.note(`eval at step ${ctx.state.step}: ${formatMetrics(metrics)}`);
