@@ -1,8 +1,9 @@
-import { copyFileSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { main } from '@tessera/cli';
+import { loadRunConfig, validateRunConfig } from '@tessera/trainers';
 import { capture } from './capture.js';
 
 afterEach(() => vi.restoreAllMocks());
@@ -11,6 +12,13 @@ const REPO = resolve(import.meta.dirname, '../../..');
 const MAIN_CONFIG = join(REPO, 'configs/gpt-pretrain.yaml');
 
 describe('run configs are checked whole, before any work', () => {
+  it('every example config in configs/ is valid against the registered plugins', () => {
+    for (const file of readdirSync(join(REPO, 'configs')).filter((f) => f.endsWith('.yaml'))) {
+      const config = loadRunConfig(join(REPO, 'configs', file));
+      expect(() => validateRunConfig(config, file), file).not.toThrow();
+    }
+  });
+
   it('three mistakes in model, optimizer and training: all reported at once, exit 2, in under a second', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'tessera-bad-'));
     const file = join(dir, 'bad.yaml');
