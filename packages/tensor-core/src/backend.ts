@@ -46,7 +46,8 @@ async function importKnownBackends(packages: readonly string[] = KNOWN_BACKEND_P
       await import(pkg);
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code;
-      if (code !== 'ERR_MODULE_NOT_FOUND') notes.push(`${pkg} failed to load (${(err as Error).message.split('\n')[0]})`);
+      if (code !== 'ERR_MODULE_NOT_FOUND')
+        notes.push(`${pkg} failed to load (${(err as Error).message.split('\n')[0]})`);
     }
   }
   return notes;

@@ -228,11 +228,16 @@ export function problemsFromIssues(
   value: unknown,
   prefix: readonly (string | number)[] = [],
 ): ConfigProblem[] {
-  const wrapped = prefix.reduceRight<unknown>((inner, key) => (typeof key === 'number' ? Object.assign([], { [key]: inner }) : { [key]: inner }), value);
+  const wrapped = prefix.reduceRight<unknown>(
+    (inner, key) => (typeof key === 'number' ? Object.assign([], { [key]: inner }) : { [key]: inner }),
+    value,
+  );
   const moved = (list: readonly Issue[]): Issue[] =>
     list.map((i) => {
       const path = [...prefix, ...i.path];
-      return (i.code === 'invalid_union' ? { ...i, path, errors: i.errors.map((b) => moved(b)) } : { ...i, path }) as Issue;
+      return (
+        i.code === 'invalid_union' ? { ...i, path, errors: i.errors.map((b) => moved(b)) } : { ...i, path }
+      ) as Issue;
     });
   return issuesToProblems(moved(issues), wrapped);
 }
