@@ -19,14 +19,18 @@ export interface GradientContext<I extends string, A> {
   attrs: A;
 }
 
-export interface OpSpec<I extends string, A extends OpAttrs> {
+/**
+ * `O` names the optional inputs at the type level (default: every input may be absent), so
+ * a kernel sees the required ones as present and the optional ones as possibly undefined.
+ */
+export interface OpSpec<I extends string, A extends OpAttrs, O extends I = I> {
   /** Kernel name backends register under; letters and digits only (tfjs splits registry keys on "_"). */
   name: string;
   description: string;
   /** Input names in call order. */
   inputs: readonly I[];
   /** Inputs that may be omitted. */
-  optionalInputs?: readonly I[];
+  optionalInputs?: readonly O[];
   /** Output names; default ["y"]. */
   outputs?: readonly string[];
   /** Validates inputs and attrs (throw OpInputError) and gives each output's shape and dtype. */
@@ -46,9 +50,19 @@ export interface OpSpec<I extends string, A extends OpAttrs> {
 
 export class OpInputError extends TesseraError {}
 
-export interface FusedOp<I extends string, A extends OpAttrs> {
+/**
+ * What a backend's kernel for a fused op receives: the inputs the op was called with (optional
+ * ones only when given) and the full attrs, defaults applied (defineOp fills them in).
+ */
+export interface OpKernelArgs<I extends string, A extends OpAttrs, O extends I = I> {
+  inputs: { [N in Exclude<I, O>]: tf.TensorInfo } & { [N in O]?: tf.TensorInfo };
+  attrs: A;
+  backend: tf.KernelBackend;
+}
+
+export interface FusedOp<I extends string, A extends OpAttrs, O extends I = I> {
   readonly name: string;
-  readonly spec: OpSpec<I, A>;
+  readonly spec: OpSpec<I, A, O>;
   /** Runs the op: the current backend's kernel if it has one, else the reference composition. */
   (inputs: Partial<Record<I, Tensor>>, attrs?: Partial<A>): Tensor[];
   /** The reference composition, whatever the backend (for conformance and tests). */
@@ -59,10 +73,13 @@ export interface FusedOp<I extends string, A extends OpAttrs> {
 
 /**
  * Declares a fused op once: name, shapes, reference composition and gradient.
- * Backend packages add kernels for `name` with registerOpKernel; a backend that
- * has none runs the reference composition (slower, never wrong).
+ * Backend packages add kernels for `name` with registerOpKernel (registerFusedKernel for
+ * Tessera's own ops); a backend that has none runs the reference composition (slower,
+ * never wrong).
  */
-export function defineOp<I extends string, A extends OpAttrs>(spec: OpSpec<I, A>): FusedOp<I, A> {
+export function defineOp<I extends string, A extends OpAttrs, O extends I = I>(
+  spec: OpSpec<I, A, O>,
+): FusedOp<I, A, O> {
   if (!/^[A-Za-z][A-Za-z0-9]*$/.test(spec.name)) {
     throw new TesseraError(`Op name "${spec.name}" must be letters and digits only (tfjs splits kernel keys on "_").`);
   }
@@ -152,7 +169,7 @@ export function defineOp<I extends string, A extends OpAttrs>(spec: OpSpec<I, A>
     if (tf.getKernel(spec.name, tf.getBackend())) return runKernel(inputs, full);
     const out = spec.reference(inputs, full);
     return Array.isArray(out) ? out : [out];
-  }) as FusedOp<I, A>;
+  }) as FusedOp<I, A, O>;
 
   Object.defineProperty(op, 'name', { value: spec.name });
   Object.assign(op, {

@@ -29,7 +29,7 @@ function checkAttrs(a: AdamWAttrs): void {
  * p ← p·(1 − lr·wd); m ← β1·m + (1 − β1)·g; v ← β2·v + (1 − β2)·g²;
  * p ← p − (lr / (1 − β1ᵗ)) · m / (√v / √(1 − β2ᵗ) + eps).
  */
-export const adamwOp = defineOp<'param' | 'grad' | 'm' | 'v', AdamWAttrs>({
+export const adamwOp = defineOp<'param' | 'grad' | 'm' | 'v', AdamWAttrs, never>({
   name: 'TesseraAdamW',
   description: 'AdamW parameter update: returns the new parameter, first and second moments.',
   inputs: ['param', 'grad', 'm', 'v'],

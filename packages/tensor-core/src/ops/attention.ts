@@ -110,7 +110,7 @@ function probabilities(
   return { probs: tf.mul(tf.softmax(masked), allowedFull), scale };
 }
 
-export const attentionGradOp = defineOp<'dy' | AttentionInputs, AttentionAttrs>({
+export const attentionGradOp = defineOp<'dy' | AttentionInputs, AttentionAttrs, 'mask' | 'bias'>({
   name: 'TesseraAttentionGrad',
   description: 'Backward of scaled-dot-product attention: dq, dk, dv, dbias.',
   inputs: ['dy', 'q', 'k', 'v', 'mask', 'bias'],
@@ -141,7 +141,7 @@ export const attentionGradOp = defineOp<'dy' | AttentionInputs, AttentionAttrs>(
   },
 });
 
-export const attentionOp = defineOp<AttentionInputs, AttentionAttrs>({
+export const attentionOp = defineOp<AttentionInputs, AttentionAttrs, 'mask' | 'bias'>({
   name: 'TesseraAttention',
   description: 'Scaled-dot-product attention softmax(q·kᵀ·scale + bias, masked)·v with causal and padding masks.',
   inputs: ['q', 'k', 'v', 'mask', 'bias'],

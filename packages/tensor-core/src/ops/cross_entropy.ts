@@ -49,7 +49,7 @@ function oneHotRows(labels: tf.Tensor, vocab: number): tf.Tensor {
   return tf.cast(tf.equal(tf.expandDims(labels, 1), tf.expandDims(classes, 0)), 'float32'); // [N, V]
 }
 
-export const softmaxCrossEntropyGradOp = defineOp<'dy' | 'logits' | 'labels', CrossEntropyAttrs>({
+export const softmaxCrossEntropyGradOp = defineOp<'dy' | 'logits' | 'labels', CrossEntropyAttrs, never>({
   name: 'TesseraSoftmaxCrossEntropyGrad',
   description: 'Backward of softmax cross-entropy: dlogits = (softmax - onehot) * dy / count.',
   inputs: ['dy', 'logits', 'labels'],
@@ -71,7 +71,7 @@ export const softmaxCrossEntropyGradOp = defineOp<'dy' | 'logits' | 'labels', Cr
   },
 });
 
-export const softmaxCrossEntropyOp = defineOp<'logits' | 'labels', CrossEntropyAttrs>({
+export const softmaxCrossEntropyOp = defineOp<'logits' | 'labels', CrossEntropyAttrs, never>({
   name: 'TesseraSoftmaxCrossEntropy',
   description: 'Softmax cross-entropy with integer labels and an ignore index; a scalar loss.',
   inputs: ['logits', 'labels'],

@@ -21,7 +21,7 @@ function checkAttrs(op: string, attrs: GeluAttrs): void {
   }
 }
 
-export const geluGradOp = defineOp<'dy' | 'x', GeluAttrs>({
+export const geluGradOp = defineOp<'dy' | 'x', GeluAttrs, never>({
   name: 'TesseraGeluGrad',
   description: "Backward of GELU: dx = dy * gelu'(x).",
   inputs: ['dy', 'x'],
@@ -51,7 +51,7 @@ export const geluGradOp = defineOp<'dy' | 'x', GeluAttrs>({
   },
 });
 
-export const geluOp = defineOp<'x', GeluAttrs>({
+export const geluOp = defineOp<'x', GeluAttrs, never>({
   name: 'TesseraGelu',
   description: 'GELU activation, exact (erf) or tanh approximation.',
   inputs: ['x'],

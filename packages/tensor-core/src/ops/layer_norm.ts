@@ -31,7 +31,7 @@ function normalise(x: tf.Tensor, eps: number): { xHat: tf.Tensor; rstd: tf.Tenso
   return { xHat: tf.mul(centred, rstd), rstd };
 }
 
-export const layerNormGradOp = defineOp<'dy' | 'x' | 'gamma', NormAttrs>({
+export const layerNormGradOp = defineOp<'dy' | 'x' | 'gamma', NormAttrs, never>({
   name: 'TesseraLayerNormGrad',
   description: 'Backward of layer norm: dx, dgamma, dbeta.',
   inputs: ['dy', 'x', 'gamma'],
@@ -62,7 +62,7 @@ export const layerNormGradOp = defineOp<'dy' | 'x' | 'gamma', NormAttrs>({
   },
 });
 
-export const layerNormOp = defineOp<'x' | 'gamma' | 'beta', NormAttrs>({
+export const layerNormOp = defineOp<'x' | 'gamma' | 'beta', NormAttrs, 'beta'>({
   name: 'TesseraLayerNorm',
   description: 'Layer normalisation over the last axis: (x - mean) / sqrt(var + eps) * gamma + beta.',
   inputs: ['x', 'gamma', 'beta'],
@@ -92,7 +92,7 @@ export function layerNorm(x: tf.Tensor, gamma: tf.Tensor, beta?: tf.Tensor, eps 
   return layerNormOp({ x, gamma, ...(beta ? { beta } : {}) }, { eps })[0]!;
 }
 
-export const rmsNormGradOp = defineOp<'dy' | 'x' | 'gamma', NormAttrs>({
+export const rmsNormGradOp = defineOp<'dy' | 'x' | 'gamma', NormAttrs, never>({
   name: 'TesseraRmsNormGrad',
   description: 'Backward of RMS norm: dx, dgamma.',
   inputs: ['dy', 'x', 'gamma'],
@@ -120,7 +120,7 @@ export const rmsNormGradOp = defineOp<'dy' | 'x' | 'gamma', NormAttrs>({
   },
 });
 
-export const rmsNormOp = defineOp<'x' | 'gamma', NormAttrs>({
+export const rmsNormOp = defineOp<'x' | 'gamma', NormAttrs, never>({
   name: 'TesseraRmsNorm',
   description: 'RMS normalisation over the last axis (T5): x / sqrt(mean(x^2) + eps) * gamma.',
   inputs: ['x', 'gamma'],
