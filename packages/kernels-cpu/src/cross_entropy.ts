@@ -1,5 +1,10 @@
-import { TesseraError } from '@tessera/tensor-core';
-import type { KernelFunc, TensorInfo } from '@tessera/tensor-core/tfjs';
+import {
+  type FusedKernelTable,
+  softmaxCrossEntropyGradOp,
+  softmaxCrossEntropyOp,
+  TesseraError,
+} from '@tessera/tensor-core';
+import type { TensorInfo } from '@tessera/tensor-core/tfjs';
 import { output, values } from './access.js';
 
 interface Rows {
@@ -31,13 +36,7 @@ export function countLabels(op: string, labels: ArrayLike<number>, V: number, ig
   return counted;
 }
 
-function readRows(
-  op: string,
-  backend: Parameters<KernelFunc>[0]['backend'],
-  logits: TensorInfo,
-  labels: TensorInfo,
-  ignoreIndex: number,
-): Rows {
+function readRows(op: string, backend: unknown, logits: TensorInfo, labels: TensorInfo, ignoreIndex: number): Rows {
   const V = logits.shape[logits.shape.length - 1]!;
   const ls = values(backend, logits);
   const ys = values(backend, labels);
@@ -54,32 +53,35 @@ function rowLogSumExp(logits: ArrayLike<number>, base: number, V: number): { max
   return { max, lse: max + Math.log(sum) };
 }
 
-export const crossEntropyKernel: KernelFunc = ({ inputs, backend, attrs }) => {
-  const ignoreIndex = attrs!.ignoreIndex as number;
-  const r = readRows('TesseraSoftmaxCrossEntropy', backend, inputs.logits!, inputs.labels!, ignoreIndex);
-  let total = 0;
-  for (let n = 0; n < r.N; n++) {
-    const y = r.labels[n]!;
-    if (y === ignoreIndex) continue;
-    total += rowLogSumExp(r.logits, n * r.V, r.V).lse - r.logits[n * r.V + y]!;
-  }
-  const norm = attrs!.reduction === 'mean' ? Math.max(r.counted, 1) : 1;
-  return output(backend, [], Float32Array.of(total / norm));
-};
+/** Softmax cross-entropy and its gradient: a float64 log-sum-exp per row. */
+export const crossEntropyKernels = {
+  TesseraSoftmaxCrossEntropy: ({ inputs, backend, attrs }) => {
+    const { ignoreIndex } = attrs;
+    const r = readRows(softmaxCrossEntropyOp.name, backend, inputs.logits, inputs.labels, ignoreIndex);
+    let total = 0;
+    for (let n = 0; n < r.N; n++) {
+      const y = r.labels[n]!;
+      if (y === ignoreIndex) continue;
+      total += rowLogSumExp(r.logits, n * r.V, r.V).lse - r.logits[n * r.V + y]!;
+    }
+    const norm = attrs.reduction === 'mean' ? Math.max(r.counted, 1) : 1;
+    return output(backend, [], Float32Array.of(total / norm));
+  },
 
-export const crossEntropyGradKernel: KernelFunc = ({ inputs, backend, attrs }) => {
-  const ignoreIndex = attrs!.ignoreIndex as number;
-  const r = readRows('TesseraSoftmaxCrossEntropyGrad', backend, inputs.logits!, inputs.labels!, ignoreIndex);
-  const dy = values(backend, inputs.dy!)[0]!;
-  const norm = attrs!.reduction === 'mean' ? Math.max(r.counted, 1) : 1;
-  const scale = dy / norm;
-  const d = new Float32Array(r.N * r.V);
-  for (let n = 0; n < r.N; n++) {
-    const y = r.labels[n]!;
-    if (y === ignoreIndex) continue;
-    const base = n * r.V;
-    const { lse } = rowLogSumExp(r.logits, base, r.V);
-    for (let v = 0; v < r.V; v++) d[base + v] = (Math.exp(r.logits[base + v]! - lse) - (v === y ? 1 : 0)) * scale;
-  }
-  return output(backend, inputs.logits!.shape, d);
-};
+  TesseraSoftmaxCrossEntropyGrad: ({ inputs, backend, attrs }) => {
+    const { ignoreIndex } = attrs;
+    const r = readRows(softmaxCrossEntropyGradOp.name, backend, inputs.logits, inputs.labels, ignoreIndex);
+    const dy = values(backend, inputs.dy)[0]!;
+    const norm = attrs.reduction === 'mean' ? Math.max(r.counted, 1) : 1;
+    const scale = dy / norm;
+    const d = new Float32Array(r.N * r.V);
+    for (let n = 0; n < r.N; n++) {
+      const y = r.labels[n]!;
+      if (y === ignoreIndex) continue;
+      const base = n * r.V;
+      const { lse } = rowLogSumExp(r.logits, base, r.V);
+      for (let v = 0; v < r.V; v++) d[base + v] = (Math.exp(r.logits[base + v]! - lse) - (v === y ? 1 : 0)) * scale;
+    }
+    return output(backend, inputs.logits.shape, d);
+  },
+} satisfies Partial<FusedKernelTable>;

@@ -5,32 +5,27 @@
  */
 import '@tensorflow/tfjs-backend-cpu';
 import { MathBackendCPU } from '@tensorflow/tfjs-backend-cpu';
-import { registerBackend, registerOpKernel } from '@tessera/tensor-core';
+import { type FusedKernelTable, isFusedKernelName, registerBackend, registerFusedKernels } from '@tessera/tensor-core';
 import * as tfc from '@tessera/tensor-core/tfjs';
-import { attentionGradKernel, attentionKernel } from './attention.js';
-import { crossEntropyGradKernel, crossEntropyKernel } from './cross_entropy.js';
-import { adamwKernel, geluGradKernel, geluKernel } from './elementwise.js';
-import { layerNormGradKernel, layerNormKernel, rmsNormGradKernel, rmsNormKernel } from './norms.js';
+import { activationKernels } from './activation.js';
+import { adamwKernels } from './adamw.js';
+import { attentionKernels } from './attention.js';
+import { crossEntropyKernels } from './cross_entropy.js';
+import { normKernels } from './norms.js';
 
+export { erf } from './activation.js';
 export { countLabels } from './cross_entropy.js';
-export { erf } from './elementwise.js';
 
-/** Tessera's fused-op kernels on tfjs-backend-cpu storage, by op name. */
-export const referenceKernels: Readonly<Record<string, tfc.KernelFunc>> = {
-  TesseraGelu: geluKernel,
-  TesseraGeluGrad: geluGradKernel,
-  TesseraLayerNorm: layerNormKernel,
-  TesseraLayerNormGrad: layerNormGradKernel,
-  TesseraRmsNorm: rmsNormKernel,
-  TesseraRmsNormGrad: rmsNormGradKernel,
-  TesseraSoftmaxCrossEntropy: crossEntropyKernel,
-  TesseraSoftmaxCrossEntropyGrad: crossEntropyGradKernel,
-  TesseraAttention: attentionKernel,
-  TesseraAttentionGrad: attentionGradKernel,
-  TesseraAdamW: adamwKernel,
+/** Tessera's fused-op kernels on tfjs-backend-cpu storage, one op family per module. */
+export const referenceKernels: FusedKernelTable = {
+  ...activationKernels,
+  ...normKernels,
+  ...crossEntropyKernels,
+  ...attentionKernels,
+  ...adamwKernels,
 };
 
-for (const [op, kernel] of Object.entries(referenceKernels)) registerOpKernel(op, 'cpu', kernel);
+registerFusedKernels('cpu', referenceKernels);
 
 // tfjs-backend-cpu's own factory prints an advert for tfjs-node on first write; ours does not.
 tfc.removeBackend('cpu');
@@ -66,7 +61,7 @@ export function registerCpuDerivedBackend(
   tfc.registerBackend(name, options.create ?? createCpuBackend, options.priority ?? 1);
   const withFused = options.withFusedKernels ?? true;
   for (const kernel of tfc.getKernelsForBackend('cpu')) {
-    if (!withFused && kernel.kernelName in referenceKernels) continue;
+    if (!withFused && isFusedKernelName(kernel.kernelName)) continue;
     tfc.registerKernel({ ...kernel, backendName: name });
   }
 }

@@ -8,7 +8,7 @@
  */
 import '@tessera/kernels-cpu';
 import { registerCpuDerivedBackend } from '@tessera/kernels-cpu';
-import { registerBackend, TesseraError } from '@tessera/tensor-core';
+import { registerBackend, registerFusedKernels, TesseraError } from '@tessera/tensor-core';
 import * as tfc from '@tessera/tensor-core/tfjs';
 import { defaultThreadCount, loadAddon } from './addon.js';
 import { createNativeBackend, guardViews } from './backend.js';
@@ -18,26 +18,39 @@ import { BufferPool, type PoolStats } from './pool.js';
 export type { NativeAddon } from './addon.js';
 export type { PoolStats } from './pool.js';
 
+const BACKEND_NAME = 'native';
 const loaded = loadAddon();
 const pool = new BufferPool();
-const nativeKernels = loaded.addon ? makeKernels(loaded.addon, pool) : {};
+const kernels = loaded.addon ? makeKernels({ addon: loaded.addon, pool }) : undefined;
 
 /** Kernel names the native backend runs in C++ (everything else is the cpu backend's). */
-export const nativeKernelNames: readonly string[] = Object.keys(nativeKernels);
+export const nativeKernelNames: readonly string[] = kernels
+  ? [...Object.keys(kernels.standard), ...Object.keys(kernels.fused)]
+  : [];
 
-if (loaded.addon) {
+/** The one way a tfjs (non-fused) kernel lands on "native": it replaces what was there. */
+function setNativeKernel(kernel: Omit<tfc.KernelConfig, 'backendName'>): void {
+  if (tfc.getKernel(kernel.kernelName, BACKEND_NAME)) tfc.unregisterKernel(kernel.kernelName, BACKEND_NAME);
+  tfc.registerKernel({ ...kernel, backendName: BACKEND_NAME });
+}
+
+if (kernels) {
   // Priority 2 (> cpu's 1) only matters for code that uses tfjs without useBackend().
-  registerCpuDerivedBackend('native', { priority: 2, create: () => createNativeBackend(pool) });
+  // Fused kernels are not copied from cpu: every one has a native kernel, registered below.
+  registerCpuDerivedBackend(BACKEND_NAME, {
+    priority: 2,
+    create: () => createNativeBackend(pool),
+    withFusedKernels: false,
+  });
   // Inherited cpu kernels may return views of their inputs: guard them. Ours never do (their
-  // own cpu fallbacks are guarded inside makeKernels).
-  for (const kernel of tfc.getKernelsForBackend('native')) {
-    tfc.unregisterKernel(kernel.kernelName, 'native');
-    const native = nativeKernels[kernel.kernelName];
-    tfc.registerKernel({ ...kernel, kernelFunc: native ?? guardViews(kernel.kernelFunc, pool) });
+  // own cpu fallbacks are guarded in standard.ts).
+  for (const kernel of tfc.getKernelsForBackend(BACKEND_NAME)) {
+    if (!(kernel.kernelName in kernels.standard)) {
+      setNativeKernel({ ...kernel, kernelFunc: guardViews(kernel.kernelFunc, pool) });
+    }
   }
-  for (const [name, kernelFunc] of Object.entries(nativeKernels)) {
-    if (!tfc.getKernel(name, 'native')) tfc.registerKernel({ kernelName: name, backendName: 'native', kernelFunc });
-  }
+  for (const [kernelName, kernelFunc] of Object.entries(kernels.standard)) setNativeKernel({ kernelName, kernelFunc });
+  registerFusedKernels(BACKEND_NAME, kernels.fused);
 }
 
 /**
@@ -57,7 +70,7 @@ export function nativePool(): { stats(): PoolStats; clear(): void; setCapMB(mb: 
 }
 
 registerBackend(
-  'native',
+  BACKEND_NAME,
   () => {
     if (!loaded.addon) throw new TesseraError(`Backend "native" is not available: ${loaded.error}.`);
   },

@@ -19,7 +19,8 @@
  * 1.8× faster than loops over private arrays (see BENCHMARKS.md), at the price of slow
  * first compiles for wide heads.
  */
-import type { KernelFunc, TensorInfo } from '@tessera/tensor-core/tfjs';
+import type { AttentionAttrs, FusedKernelTable } from '@tessera/tensor-core';
+import type { TensorInfo } from '@tessera/tensor-core/tfjs';
 import {
   elementwise,
   f32,
@@ -56,20 +57,26 @@ interface AttentionShape {
   biasShape: number[] | undefined;
 }
 
-function attentionShape(
-  inputs: Record<string, TensorInfo | undefined>,
-  attrs: Record<string, unknown>,
-): AttentionShape {
-  const [B, H, Tq, D] = inputs.q!.shape as [number, number, number, number];
+/** The inputs forward and backward share (backward adds dy). */
+interface AttentionInputs {
+  q: TensorInfo;
+  k: TensorInfo;
+  v: TensorInfo;
+  mask?: TensorInfo;
+  bias?: TensorInfo;
+}
+
+function attentionShape(inputs: AttentionInputs, attrs: AttentionAttrs): AttentionShape {
+  const [B, H, Tq, D] = inputs.q.shape as [number, number, number, number];
   return {
     B,
     H,
     Tq,
     D,
-    Tk: inputs.k!.shape[2]!,
-    Dv: inputs.v!.shape[3]!,
-    scale: (attrs.scale as number | null) ?? 1 / Math.sqrt(D),
-    causal: !!attrs.causal,
+    Tk: inputs.k.shape[2]!,
+    Dv: inputs.v.shape[3]!,
+    scale: attrs.scale ?? 1 / Math.sqrt(D),
+    causal: attrs.causal,
     hasMask: !!inputs.mask,
     biasShape: inputs.bias?.shape,
   };
@@ -179,7 +186,7 @@ const loadRow = (name: string, reg: string, p: Packing) =>
  */
 function bindings(
   leading: [string, TensorInfo][],
-  inputs: Record<string, TensorInfo | undefined>,
+  inputs: AttentionInputs,
 ): { names: string[]; tensors: TensorInfo[] } {
   const all: [string, TensorInfo | undefined][] = [...leading, ['Mask', inputs.mask], ['Bias', inputs.bias]];
   const used = all.filter((e): e is [string, TensorInfo] => !!e[1] && e[1].shape.every((d) => d > 0));
@@ -199,80 +206,20 @@ function packed(program: Program, names: string[], pk: Packing, pv: Packing, out
   };
 }
 
-export const attentionKernel: KernelFunc = ({ inputs, backend, attrs }) => {
-  const a = attentionShape(inputs, attrs!);
-  const outShape = [a.B, a.H, a.Tq, a.Dv];
-  if (a.B * a.H * a.Tq === 0 || a.Tk === 0 || a.Dv === 0) return zeros(backend, outShape);
-  const pk = packing(a.D);
-  const pv = packing(a.Dv);
-  // Each pass accumulates up to ACC_MAX value units over the whole band; a row with no
-  // allowed key ends with l = 0 and writes zeros. The key loop runs to the band end of the
-  // workgroup's last query (the same for every invocation: measured ~20% faster on lavapipe
-  // than each invocation stopping at its own), and each query skips keys past its band.
-  const pass = (units: number[]) => `{
-    ${units.map((c) => `var acc${c} = ${zero(pv)};`).join(' ')}
-    var m = ${NEG};
-    var l = 0.0;
-    let bandEnd = keyEnd(lastItem);
-    for (var j = 0; j < bandEnd; j = j + 1) {
-      if (j < end && keyAllowed(b, j)) {
-      ${score(a, pk)}
-      if (s > m) {
-        let rescale = exp(m - s);
-        l = l * rescale;
-        ${units.map((c) => `acc${c} = acc${c} * rescale;`).join(' ')}
-        m = s;
-      }
-      let p = exp(s - m);
-      l = l + p;
-      let vBase = (bh * uniforms.tk + j) * ${pv.units};
-      ${units.map((c) => `acc${c} = acc${c} + p * V[vBase + ${c}];`).join(' ')}
-      }
-    }
-    let inv = select(0.0, 1.0 / l, l > 0.0);
-    ${units.map((c) => `result[row * ${pv.units} + ${c}] = acc${c} * inv;`).join(' ')}
-  }`;
-  const { names, tensors } = bindings(
-    [
-      ['Q', inputs.q!],
-      ['K', inputs.k!],
-      ['V', inputs.v!],
-    ],
-    inputs,
-  );
-  const program = groupedProgram(
-    `tesseraAttention_${variantKey(a)}`,
-    names,
-    outShape,
-    a.B * a.H,
-    a.Tq,
-    `${QUERY_ROW}
-     ${loadRow('Q', 'q', pk)}
-     ${passes(pv.units).map(pass).join('\n')}`,
-    UNIFORMS,
-    prelude(a.hasMask),
-  );
-  return storage(backend).runWebGPUProgram(packed(program, names, pk, pv, pv), tensors, 'float32', [
-    ints(a.B * a.H),
-    ints(a.Tq),
-    ...uniformValues(a),
-  ]);
-};
-
 /**
  * P and dS for every (query, key) pair, [rows, 2, keyLen]: one invocation per query row.
  * Pass 1 stores each pair's score and dP = dy·v in the output while accumulating the
  * softmax sum and Σ_j e^(s-m)·dP online; pass 2 turns them into P and dS = P·(dP - Σ P·dP).
  */
-function probsAndScoreGrads(a: AttentionShape, inputs: Record<string, TensorInfo | undefined>, backend: unknown) {
+function probsAndScoreGrads(a: AttentionShape, inputs: AttentionInputs & { dy: TensorInfo }, backend: unknown) {
   const pk = packing(a.D);
   const pv = packing(a.Dv);
   const { names, tensors } = bindings(
     [
-      ['DY', inputs.dy!],
-      ['Q', inputs.q!],
-      ['K', inputs.k!],
-      ['V', inputs.v!],
+      ['DY', inputs.dy],
+      ['Q', inputs.q],
+      ['K', inputs.k],
+      ['V', inputs.v],
     ],
     inputs,
   );
@@ -372,92 +319,153 @@ function rowSum(
   );
 }
 
-export const attentionGradKernel: KernelFunc = ({ inputs, backend, attrs }) => {
-  const a = attentionShape(inputs, attrs!);
-  const { B, H, Tq, Tk, D, Dv } = a;
-  const dbiasShape = a.biasShape ?? [B, H, Tq, Tk];
-  if (B * H * Tq === 0 || Tk === 0) {
-    return [
-      zeros(backend, [B, H, Tq, D]),
-      zeros(backend, [B, H, Tk, D]),
-      zeros(backend, [B, H, Tk, Dv]),
-      zeros(backend, dbiasShape),
-    ];
-  }
-  const b = storage(backend);
-  const pk = packing(D);
-  const pv = packing(Dv);
-  const pds = probsAndScoreGrads(a, inputs, backend); // [rows, 2, Tk]: P then dS per query row
-  const values = uniformValues(a);
-  const run = (program: Program, ins: TensorInfo[], items: number, out: Packing) =>
-    b.runWebGPUProgram(packed(program, program.variableNames, pk, pv, out), ins, 'float32', [
-      ints(B * H),
-      ints(items),
-      ...values,
+export const attentionKernels = {
+  TesseraAttention: ({ inputs, backend, attrs }) => {
+    const a = attentionShape(inputs, attrs);
+    const outShape = [a.B, a.H, a.Tq, a.Dv];
+    if (a.B * a.H * a.Tq === 0 || a.Tk === 0 || a.Dv === 0) return zeros(backend, outShape);
+    const pk = packing(a.D);
+    const pv = packing(a.Dv);
+    // Each pass accumulates up to ACC_MAX value units over the whole band; a row with no
+    // allowed key ends with l = 0 and writes zeros. The key loop runs to the band end of the
+    // workgroup's last query (the same for every invocation: measured ~20% faster on lavapipe
+    // than each invocation stopping at its own), and each query skips keys past its band.
+    const pass = (units: number[]) => `{
+    ${units.map((c) => `var acc${c} = ${zero(pv)};`).join(' ')}
+    var m = ${NEG};
+    var l = 0.0;
+    let bandEnd = keyEnd(lastItem);
+    for (var j = 0; j < bandEnd; j = j + 1) {
+      if (j < end && keyAllowed(b, j)) {
+      ${score(a, pk)}
+      if (s > m) {
+        let rescale = exp(m - s);
+        l = l * rescale;
+        ${units.map((c) => `acc${c} = acc${c} * rescale;`).join(' ')}
+        m = s;
+      }
+      let p = exp(s - m);
+      l = l + p;
+      let vBase = (bh * uniforms.tk + j) * ${pv.units};
+      ${units.map((c) => `acc${c} = acc${c} + p * V[vBase + ${c}];`).join(' ')}
+      }
+    }
+    let inv = select(0.0, 1.0 / l, l > 0.0);
+    ${units.map((c) => `result[row * ${pv.units} + ${c}] = acc${c} * inv;`).join(' ')}
+  }`;
+    const { names, tensors } = bindings(
+      [
+        ['Q', inputs.q],
+        ['K', inputs.k],
+        ['V', inputs.v],
+      ],
+      inputs,
+    );
+    const program = groupedProgram(
+      `tesseraAttention_${variantKey(a)}`,
+      names,
+      outShape,
+      a.B * a.H,
+      a.Tq,
+      `${QUERY_ROW}
+     ${loadRow('Q', 'q', pk)}
+     ${passes(pv.units).map(pass).join('\n')}`,
+      UNIFORMS,
+      prelude(a.hasMask),
+    );
+    return storage(backend).runWebGPUProgram(packed(program, names, pk, pv, pv), tensors, 'float32', [
+      ints(a.B * a.H),
+      ints(a.Tq),
+      ...uniformValues(a),
     ]);
-  // dq: for query row `item`, a sum over its band of dS·k.
-  const dq = run(
-    rowSum(
-      `tesseraAttentionDq_${D}`,
-      ['PdS', 'K'],
-      [B, H, Tq, D],
+  },
+
+  TesseraAttentionGrad: ({ inputs, backend, attrs }) => {
+    const a = attentionShape(inputs, attrs);
+    const { B, H, Tq, Tk, D, Dv } = a;
+    const dbiasShape = a.biasShape ?? [B, H, Tq, Tk];
+    if (B * H * Tq === 0 || Tk === 0) {
+      return [
+        zeros(backend, [B, H, Tq, D]),
+        zeros(backend, [B, H, Tk, D]),
+        zeros(backend, [B, H, Tk, Dv]),
+        zeros(backend, dbiasShape),
+      ];
+    }
+    const b = storage(backend);
+    const pk = packing(D);
+    const pv = packing(Dv);
+    const pds = probsAndScoreGrads(a, inputs, backend); // [rows, 2, Tk]: P then dS per query row
+    const values = uniformValues(a);
+    const run = (program: Program, ins: TensorInfo[], items: number, out: Packing) =>
+      b.runWebGPUProgram(packed(program, program.variableNames, pk, pv, out), ins, 'float32', [
+        ints(B * H),
+        ints(items),
+        ...values,
+      ]);
+    // dq: for query row `item`, a sum over its band of dS·k.
+    const dq = run(
+      rowSum(
+        `tesseraAttentionDq_${D}`,
+        ['PdS', 'K'],
+        [B, H, Tq, D],
+        Tq,
+        pk,
+        'let start = 0; let stop = keyEnd(item);',
+        'PdS[row * 2 * uniforms.tk + uniforms.tk + n]',
+        'K',
+        'bh * uniforms.tk + n',
+        'uniforms.scale',
+      ),
+      [pds, inputs.k],
       Tq,
       pk,
-      'let start = 0; let stop = keyEnd(item);',
-      'PdS[row * 2 * uniforms.tk + uniforms.tk + n]',
-      'K',
-      'bh * uniforms.tk + n',
-      'uniforms.scale',
-    ),
-    [pds, inputs.k!],
-    Tq,
-    pk,
-  );
-  // dk (dS and q) and dv (P and dy): for key row `item`, a sum over the queries that see it.
-  const keyRange = 'let start = firstQuery(item); let stop = uniforms.tq;';
-  const dk = run(
-    rowSum(
-      `tesseraAttentionDk_${D}`,
-      ['PdS', 'Q'],
-      [B, H, Tk, D],
+    );
+    // dk (dS and q) and dv (P and dy): for key row `item`, a sum over the queries that see it.
+    const keyRange = 'let start = firstQuery(item); let stop = uniforms.tq;';
+    const dk = run(
+      rowSum(
+        `tesseraAttentionDk_${D}`,
+        ['PdS', 'Q'],
+        [B, H, Tk, D],
+        Tk,
+        pk,
+        keyRange,
+        'PdS[(bh * uniforms.tq + n) * 2 * uniforms.tk + uniforms.tk + item]',
+        'Q',
+        'bh * uniforms.tq + n',
+        'uniforms.scale',
+      ),
+      [pds, inputs.q],
       Tk,
       pk,
-      keyRange,
-      'PdS[(bh * uniforms.tq + n) * 2 * uniforms.tk + uniforms.tk + item]',
-      'Q',
-      'bh * uniforms.tq + n',
-      'uniforms.scale',
-    ),
-    [pds, inputs.q!],
-    Tk,
-    pk,
-  );
-  const dv = run(
-    rowSum(
-      `tesseraAttentionDv_${Dv}`,
-      ['PdS', 'DY'],
-      [B, H, Tk, Dv],
+    );
+    const dv = run(
+      rowSum(
+        `tesseraAttentionDv_${Dv}`,
+        ['PdS', 'DY'],
+        [B, H, Tk, Dv],
+        Tk,
+        pv,
+        keyRange,
+        'PdS[(bh * uniforms.tq + n) * 2 * uniforms.tk + item]',
+        'DY',
+        'bh * uniforms.tq + n',
+        '1.0',
+      ),
+      [pds, inputs.dy],
       Tk,
       pv,
-      keyRange,
-      'PdS[(bh * uniforms.tq + n) * 2 * uniforms.tk + item]',
-      'DY',
-      'bh * uniforms.tq + n',
-      '1.0',
-    ),
-    [pds, inputs.dy!],
-    Tk,
-    pv,
-  );
-  const broadcast = dbiasShape.some((n, i) => n === 1 && [B, H, Tq, Tk][i]! > 1);
-  // Without a bias, or with a full-shape one, dbias is dS itself (a strided copy).
-  const dbias = b.runWebGPUProgram(
-    elementwise(
-      `tesseraAttentionDbias_${broadcast ? 'sum' : 'copy'}`,
-      ['PdS'],
-      dbiasShape,
-      broadcast
-        ? `let at = getCoordsFromIndex(i);
+    );
+    const broadcast = dbiasShape.some((n, i) => n === 1 && [B, H, Tq, Tk][i]! > 1);
+    // Without a bias, or with a full-shape one, dbias is dS itself (a strided copy).
+    const dbias = b.runWebGPUProgram(
+      elementwise(
+        `tesseraAttentionDbias_${broadcast ? 'sum' : 'copy'}`,
+        ['PdS'],
+        dbiasShape,
+        broadcast
+          ? `let at = getCoordsFromIndex(i);
            var acc = 0.0;
            for (var bb = at.x; bb < at.x + uniforms.sumB; bb = bb + 1) {
              for (var hh = at.y; hh < at.y + uniforms.sumH; hh = hh + 1) {
@@ -468,13 +476,14 @@ export const attentionGradKernel: KernelFunc = ({ inputs, backend, attrs }) => {
              }
            }
            v = acc;`
-        : 'v = PdS[(i / uniforms.tk) * 2 * uniforms.tk + uniforms.tk + i % uniforms.tk];',
-      UNIFORMS,
-    ),
-    [pds],
-    'float32',
-    values,
-  );
-  b.disposeData(pds.dataId);
-  return [dq, dk, dv, dbias];
-};
+          : 'v = PdS[(i / uniforms.tk) * 2 * uniforms.tk + uniforms.tk + i % uniforms.tk];',
+        UNIFORMS,
+      ),
+      [pds],
+      'float32',
+      values,
+    );
+    b.disposeData(pds.dataId);
+    return [dq, dk, dv, dbias];
+  },
+} satisfies Partial<FusedKernelTable>;

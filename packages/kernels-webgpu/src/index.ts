@@ -1,7 +1,7 @@
 /**
  * @tessera/kernels-webgpu — backend "webgpu": tfjs-backend-webgpu for the standard kernels,
  * on Dawn (npm `webgpu`) in Node and on `navigator.gpu` in a browser, and WGSL kernels for
- * every Tessera fused op (./kernels.ts, ./attention.ts, ./norms.ts).
+ * every Tessera fused op (./kernels.ts gathers them, one module per op family).
  *
  * Importing registers the backend and its kernels but loads no native code: the first
  * `isAvailable()` (or `useBackend('webgpu')`) probes for an adapter. A software adapter
@@ -12,7 +12,7 @@
  * GPU-resident data need OffscreenCanvas, which Node lacks.
  */
 import { WebGPUBackend } from '@tensorflow/tfjs-backend-webgpu';
-import { registerBackend, registerOpKernel, TesseraError } from '@tessera/tensor-core';
+import { type FusedKernelName, registerBackend, registerFusedKernels, TesseraError } from '@tessera/tensor-core';
 import * as tfc from '@tessera/tensor-core/tfjs';
 import { webgpuKernels } from './kernels.js';
 import { describeAdapter, type GpuAdapterLike, requestAdapter, type WebGpuStatus, webgpuStatus } from './gpu.js';
@@ -152,9 +152,10 @@ tfc.registerBackend(BACKEND_NAME, createWebGpuBackend, 0);
  * TESSERA_WEBGPU_FUSED_KERNELS=0 to leave them out (every fused op then runs its reference
  * composition on upstream kernels: the baseline fused kernels are measured against).
  */
-export const fusedKernelNames: readonly string[] =
-  typeof process !== 'undefined' && process.env?.TESSERA_WEBGPU_FUSED_KERNELS === '0' ? [] : Object.keys(webgpuKernels);
-for (const op of fusedKernelNames) registerOpKernel(op, BACKEND_NAME, webgpuKernels[op]!);
+export const fusedKernelNames: readonly FusedKernelName[] =
+  typeof process !== 'undefined' && process.env?.TESSERA_WEBGPU_FUSED_KERNELS === '0'
+    ? []
+    : registerFusedKernels(BACKEND_NAME, webgpuKernels);
 
 registerBackend(
   BACKEND_NAME,

@@ -10,7 +10,8 @@
  * of COLUMN_BLOCK rows ([blocks, channels], one invocation per block and channel), then one
  * invocation per channel adds its blocks — rather than one invocation walking every row.
  */
-import type { KernelFunc, TensorInfo } from '@tessera/tensor-core/tfjs';
+import type { FusedKernelTable } from '@tessera/tensor-core';
+import type { TensorInfo } from '@tessera/tensor-core/tfjs';
 import {
   f32,
   groupedProgram,
@@ -147,69 +148,70 @@ function columnSums(
   return sums;
 }
 
-export const layerNormKernel: KernelFunc = ({ inputs, backend, attrs }) => {
-  const x = inputs.x!;
-  const { rows, cols } = rowsCols(x.shape);
-  const p = packing(cols);
-  const hasBeta = !!inputs.beta;
-  const names = hasBeta ? ['X', 'Gamma', 'Beta'] : ['X', 'Gamma'];
-  const program = rowKernel(
-    `tesseraLayerNorm_${hasBeta}`,
-    names,
-    x.shape,
-    rows,
-    p,
-    `${layerNormStats(p)}
+export const normKernels = {
+  TesseraLayerNorm: ({ inputs, backend, attrs }) => {
+    const x = inputs.x;
+    const { rows, cols } = rowsCols(x.shape);
+    const p = packing(cols);
+    const hasBeta = !!inputs.beta;
+    const names = hasBeta ? ['X', 'Gamma', 'Beta'] : ['X', 'Gamma'];
+    const program = rowKernel(
+      `tesseraLayerNorm_${hasBeta}`,
+      names,
+      x.shape,
+      rows,
+      p,
+      `${layerNormStats(p)}
      for (var c = 0; c < uniforms.units; c = c + 1) {
        result[base + c] = (X[base + c] - mean) * rstd * Gamma[c]${hasBeta ? ' + Beta[c]' : ''};
      }`,
-  );
-  const ins = hasBeta ? [x, inputs.gamma!, inputs.beta!] : [x, inputs.gamma!];
-  return storage(backend).runWebGPUProgram(packed(program, p, true), ins, 'float32', [
-    ints(1),
-    ints(rows),
-    ...dims(rows, cols, p, attrs!.eps as number),
-  ]);
-};
+    );
+    const ins = inputs.beta ? [x, inputs.gamma, inputs.beta] : [x, inputs.gamma];
+    return storage(backend).runWebGPUProgram(packed(program, p, true), ins, 'float32', [
+      ints(1),
+      ints(rows),
+      ...dims(rows, cols, p, attrs.eps),
+    ]);
+  },
 
-export const layerNormGradKernel: KernelFunc = ({ inputs, backend, attrs }) => {
-  const x = inputs.x!;
-  const dy = inputs.dy!;
-  const gamma = inputs.gamma!;
-  const { rows, cols } = rowsCols(x.shape);
-  if (rows === 0 || cols === 0) return [zeros(backend, x.shape), zeros(backend, [cols]), zeros(backend, [cols])];
-  const p = packing(cols);
-  const b = storage(backend);
-  const values = [ints(1), ints(rows), ...dims(rows, cols, p, attrs!.eps as number)];
-  // Per-row mean and rstd, [rows, 2]; shared by dx and dgamma.
-  const stats = b.runWebGPUProgram(
-    packed(
-      rowKernel(
-        'tesseraLayerNormStats',
-        ['X'],
-        [rows, 2],
-        rows,
-        p,
-        `${layerNormStats(p)}
+  TesseraLayerNormGrad: ({ inputs, backend, attrs }) => {
+    const x = inputs.x;
+    const dy = inputs.dy;
+    const gamma = inputs.gamma;
+    const { rows, cols } = rowsCols(x.shape);
+    if (rows === 0 || cols === 0) return [zeros(backend, x.shape), zeros(backend, [cols]), zeros(backend, [cols])];
+    const p = packing(cols);
+    const b = storage(backend);
+    const values = [ints(1), ints(rows), ...dims(rows, cols, p, attrs.eps)];
+    // Per-row mean and rstd, [rows, 2]; shared by dx and dgamma.
+    const stats = b.runWebGPUProgram(
+      packed(
+        rowKernel(
+          'tesseraLayerNormStats',
+          ['X'],
+          [rows, 2],
+          rows,
+          p,
+          `${layerNormStats(p)}
          result[row * 2] = mean;
          result[row * 2 + 1] = rstd;`,
-      ),
-      p,
-      false,
-    ),
-    [x],
-    'float32',
-    values,
-  );
-  const dx = b.runWebGPUProgram(
-    packed(
-      rowKernel(
-        'tesseraLayerNormDx',
-        ['DY', 'X', 'Gamma', 'Stats'],
-        x.shape,
-        rows,
+        ),
         p,
-        `let mean = Stats[row * 2];
+        false,
+      ),
+      [x],
+      'float32',
+      values,
+    );
+    const dx = b.runWebGPUProgram(
+      packed(
+        rowKernel(
+          'tesseraLayerNormDx',
+          ['DY', 'X', 'Gamma', 'Stats'],
+          x.shape,
+          rows,
+          p,
+          `let mean = Stats[row * 2];
          let rstd = Stats[row * 2 + 1];
          var a = ${zero(p)};
          var bsum = ${zero(p)};
@@ -224,97 +226,98 @@ export const layerNormGradKernel: KernelFunc = ({ inputs, backend, attrs }) => {
            let xHat = (X[base + c] - mean) * rstd;
            result[base + c] = rstd * (DY[base + c] * Gamma[c] - meanDxHat - xHat * meanDxHatXHat);
          }`,
-      ),
-      p,
-      true,
-    ),
-    [dy, x, gamma, stats],
-    'float32',
-    values,
-  );
-  const dgamma = columnSums(
-    backend,
-    'tesseraLayerNormDgamma',
-    ['DY', 'X', 'Stats'],
-    [dy, x, stats],
-    rows,
-    cols,
-    p,
-    'DY[base + c] * (X[base + c] - Stats[r * 2]) * Stats[r * 2 + 1]',
-  );
-  const dbeta = columnSums(backend, 'tesseraLayerNormDbeta', ['DY'], [dy], rows, cols, p, 'DY[base + c]');
-  b.disposeData(stats.dataId);
-  return [dx, dgamma, dbeta];
-};
-
-export const rmsNormKernel: KernelFunc = ({ inputs, backend, attrs }) => {
-  const x = inputs.x!;
-  const { rows, cols } = rowsCols(x.shape);
-  const p = packing(cols);
-  const program = rowKernel(
-    'tesseraRmsNorm',
-    ['X', 'Gamma'],
-    x.shape,
-    rows,
-    p,
-    `${rmsStats(p)}
-     for (var c = 0; c < uniforms.units; c = c + 1) { result[base + c] = X[base + c] * inv * Gamma[c]; }`,
-  );
-  return storage(backend).runWebGPUProgram(packed(program, p, true), [x, inputs.gamma!], 'float32', [
-    ints(1),
-    ints(rows),
-    ...dims(rows, cols, p, attrs!.eps as number),
-  ]);
-};
-
-export const rmsNormGradKernel: KernelFunc = ({ inputs, backend, attrs }) => {
-  const x = inputs.x!;
-  const dy = inputs.dy!;
-  const gamma = inputs.gamma!;
-  const { rows, cols } = rowsCols(x.shape);
-  if (rows === 0 || cols === 0) return [zeros(backend, x.shape), zeros(backend, [cols])];
-  const p = packing(cols);
-  const b = storage(backend);
-  const values = [ints(1), ints(rows), ...dims(rows, cols, p, attrs!.eps as number)];
-  const stats = b.runWebGPUProgram(
-    packed(rowKernel('tesseraRmsNormStats', ['X'], [rows], rows, p, `${rmsStats(p)}\n result[row] = inv;`), p, false),
-    [x],
-    'float32',
-    values,
-  );
-  const dx = b.runWebGPUProgram(
-    packed(
-      rowKernel(
-        'tesseraRmsNormDx',
-        ['DY', 'X', 'Gamma', 'Inv'],
-        x.shape,
-        rows,
+        ),
         p,
-        `let inv = Inv[row];
+        true,
+      ),
+      [dy, x, gamma, stats],
+      'float32',
+      values,
+    );
+    const dgamma = columnSums(
+      backend,
+      'tesseraLayerNormDgamma',
+      ['DY', 'X', 'Stats'],
+      [dy, x, stats],
+      rows,
+      cols,
+      p,
+      'DY[base + c] * (X[base + c] - Stats[r * 2]) * Stats[r * 2 + 1]',
+    );
+    const dbeta = columnSums(backend, 'tesseraLayerNormDbeta', ['DY'], [dy], rows, cols, p, 'DY[base + c]');
+    b.disposeData(stats.dataId);
+    return [dx, dgamma, dbeta];
+  },
+
+  TesseraRmsNorm: ({ inputs, backend, attrs }) => {
+    const x = inputs.x;
+    const { rows, cols } = rowsCols(x.shape);
+    const p = packing(cols);
+    const program = rowKernel(
+      'tesseraRmsNorm',
+      ['X', 'Gamma'],
+      x.shape,
+      rows,
+      p,
+      `${rmsStats(p)}
+     for (var c = 0; c < uniforms.units; c = c + 1) { result[base + c] = X[base + c] * inv * Gamma[c]; }`,
+    );
+    return storage(backend).runWebGPUProgram(packed(program, p, true), [x, inputs.gamma], 'float32', [
+      ints(1),
+      ints(rows),
+      ...dims(rows, cols, p, attrs.eps),
+    ]);
+  },
+
+  TesseraRmsNormGrad: ({ inputs, backend, attrs }) => {
+    const x = inputs.x;
+    const dy = inputs.dy;
+    const gamma = inputs.gamma;
+    const { rows, cols } = rowsCols(x.shape);
+    if (rows === 0 || cols === 0) return [zeros(backend, x.shape), zeros(backend, [cols])];
+    const p = packing(cols);
+    const b = storage(backend);
+    const values = [ints(1), ints(rows), ...dims(rows, cols, p, attrs.eps)];
+    const stats = b.runWebGPUProgram(
+      packed(rowKernel('tesseraRmsNormStats', ['X'], [rows], rows, p, `${rmsStats(p)}\n result[row] = inv;`), p, false),
+      [x],
+      'float32',
+      values,
+    );
+    const dx = b.runWebGPUProgram(
+      packed(
+        rowKernel(
+          'tesseraRmsNormDx',
+          ['DY', 'X', 'Gamma', 'Inv'],
+          x.shape,
+          rows,
+          p,
+          `let inv = Inv[row];
          var a = ${zero(p)};
          for (var c = 0; c < uniforms.units; c = c + 1) { a = a + DY[base + c] * Gamma[c] * X[base + c]; }
          let m = ${total(p, 'a')} / f32(uniforms.cols);
          for (var c = 0; c < uniforms.units; c = c + 1) {
            result[base + c] = inv * DY[base + c] * Gamma[c] - X[base + c] * inv * inv * inv * m;
          }`,
+        ),
+        p,
+        true,
       ),
+      [dy, x, gamma, stats],
+      'float32',
+      values,
+    );
+    const dgamma = columnSums(
+      backend,
+      'tesseraRmsNormDgamma',
+      ['DY', 'X', 'Inv'],
+      [dy, x, stats],
+      rows,
+      cols,
       p,
-      true,
-    ),
-    [dy, x, gamma, stats],
-    'float32',
-    values,
-  );
-  const dgamma = columnSums(
-    backend,
-    'tesseraRmsNormDgamma',
-    ['DY', 'X', 'Inv'],
-    [dy, x, stats],
-    rows,
-    cols,
-    p,
-    'DY[base + c] * X[base + c] * Inv[r]',
-  );
-  b.disposeData(stats.dataId);
-  return [dx, dgamma];
-};
+      'DY[base + c] * X[base + c] * Inv[r]',
+    );
+    b.disposeData(stats.dataId);
+    return [dx, dgamma];
+  },
+} satisfies Partial<FusedKernelTable>;
