@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { registry, z } from '@tessera/tensor-core';
+import { TokenShards } from './datasets/shards.js';
 import { TextDataset } from './datasets/text.js';
 import {
   CleanWhitespaceStep,
@@ -236,3 +237,15 @@ registry.dataset.has('text') ||
       pathOptions: ['path'],
     },
   );
+
+registry.dataset.has('token-shards') ||
+  registry.dataset.register('token-shards', (o: { path: string }) => new TokenShards(o.path), {
+    description: 'pre-tokenized shards (Tessera index.json + headers, or llm.c .bin files), read on demand',
+    package: PKG,
+    options: z
+      .object({
+        /** A directory written by writeShards / prepareShards, or of llm.c .bin shards. */
+        path: z.string().min(1),
+      })
+      .strict(),
+  });

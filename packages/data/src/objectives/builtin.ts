@@ -76,8 +76,11 @@ class CausalLm extends Prepared {
     this.#eos = tokenizer.tokenToId('<|endoftext|>') ?? tokenizer.tokenToId('</s>');
     this.#collator = new CausalLmCollator({ padId: this.#eos ?? 0 });
   }
+  // Windows overlap by one token, so the pair across a window boundary is still predicted.
+  get fromTokens() {
+    return { size: this.context.blockSize, overlap: 1, example: (ids: number[]) => ({ ids }) };
+  }
   examples(records: readonly TextRecord[]): Example[] {
-    // Windows overlap by one token, so the pair across a window boundary is still predicted.
     return tokenWindows(records, this.context.tokenizer, this.context.blockSize, this.#eos, 1).map((ids) => ({ ids }));
   }
   collate(examples: readonly Example[]): ModelBatch {
@@ -184,6 +187,9 @@ class SpanCorruption extends Prepared {
       noiseDensity: o.noise_density,
       meanSpanLength: o.mean_span_length,
     });
+  }
+  get fromTokens() {
+    return { size: this.context.blockSize - 1, overlap: 0, example: (ids: number[]) => ({ ids }) };
   }
   examples(records: readonly TextRecord[]): Example[] {
     return tokenWindows(records, this.context.tokenizer, this.context.blockSize - 1, undefined).map((ids) => ({ ids }));

@@ -53,6 +53,24 @@ export interface PreparedObjective {
   collate(examples: readonly Example[], rng: Rng): ModelBatch;
   /** Aligns argmax predictions (per token [B][T], or per example [B]) with the batch's labels. */
   score(predictions: number[][] | number[], batch: ModelBatch): ScoredRows;
+  /**
+   * How the objective trains from pre-tokenized data (token shards): windows of `size`
+   * tokens sharing `overlap`, each made an example. Absent: it needs text records.
+   */
+  readonly fromTokens?: { size: number; overlap: number; example(ids: number[]): Example };
+}
+
+/** A dataset that is already tokens (e.g. TokenShards): windows read on demand. */
+export interface PretokenizedDataset {
+  readonly length: number;
+  windows(
+    size: number,
+    overlap?: number,
+  ): { readonly length: number; readonly dropped: number; get(i: number): number[] };
+}
+
+export function isPretokenized(dataset: unknown): dataset is PretokenizedDataset {
+  return typeof (dataset as Partial<PretokenizedDataset> | null)?.windows === 'function';
 }
 
 /**
