@@ -4,9 +4,11 @@ import {
   type DatasetContext,
   type DatasetReport,
   type Example,
+  isPretokenized,
   isValidation,
   type Objective,
   type PreparedObjective,
+  type PretokenizedDataset,
   type TextRecord,
   type TextStep,
   Tokenizer,
@@ -28,12 +30,26 @@ export interface DataReport {
   skipped: Record<string, number>;
   /** Tokens dropped because a record was longer than block_size (truncation), counted, never silent. */
   truncatedTokens: number;
+  /** Tokens in the training examples. */
+  trainTokens: number;
 }
 
 export interface Splits {
   train: TextRecord[];
   validation: TextRecord[];
   skipped: Record<string, number>;
+  /** Pre-tokenized data (token shards) instead of records: windows are read on demand. */
+  tokens?: { train: PretokenizedDataset; validation?: PretokenizedDataset };
+}
+
+/** Examples by index: an array in memory, or windows read from token shards on demand. */
+export interface ExampleSet {
+  readonly length: number;
+  get(i: number): Example;
+}
+
+export function exampleArray(examples: readonly Example[]): ExampleSet {
+  return { length: examples.length, get: (i) => examples[i]! };
 }
 
 export function seedNumber(seed: number | string): number {
@@ -47,14 +63,9 @@ export function createObjective(config: RunConfig): Objective {
 }
 
 async function readDataset(
-  block: RunConfig['data']['train'],
+  dataset: AsyncIterable<TextRecord> & { report?: DatasetReport },
   steps: TextStep[],
-  context: DatasetContext,
 ): Promise<{ records: TextRecord[]; skipped: Record<string, number> }> {
-  const { name, ...options } = block;
-  const dataset = registry.dataset.create(name, options, context) as AsyncIterable<TextRecord> & {
-    report?: DatasetReport;
-  };
   const records: TextRecord[] = [];
   const skipped: Record<string, number> = {};
   record: for await (const r of dataset) {
@@ -73,14 +84,38 @@ async function readDataset(
   return { records, skipped };
 }
 
+function createDataset(block: RunConfig['data']['train'], context: DatasetContext): unknown {
+  const { name, ...options } = block;
+  return registry.dataset.create(name, options, context);
+}
+
 /** Training and validation records: a validation set when given, else a seeded held-out share. */
 export async function loadSplits(config: RunConfig, objective: Objective): Promise<Splits> {
-  const steps = config.data.preprocess.map(({ name, ...o }) => registry.preprocess.create(name, o) as TextStep);
   const context: DatasetContext = objective.recordLabel ? { recordLabel: objective.recordLabel } : {};
-  const train = await readDataset(config.data.train, steps, context);
+  const trainSet = createDataset(config.data.train, context);
+  if (isPretokenized(trainSet)) {
+    const validation = config.data.validation ? createDataset(config.data.validation, context) : undefined;
+    if (validation !== undefined && !isPretokenized(validation))
+      throw new TaskError('data.train is pre-tokenized, so data.validation must be too (e.g. token-shards).');
+    if (config.data.preprocess.length)
+      throw new TaskError(
+        'data.preprocess cleans text; data.train is already tokens. Clean the text before writing the shards.',
+      );
+    return {
+      train: [],
+      validation: [],
+      skipped: {},
+      tokens: { train: trainSet, ...(validation ? { validation } : {}) },
+    };
+  }
+  const steps = config.data.preprocess.map(({ name, ...o }) => registry.preprocess.create(name, o) as TextStep);
+  const train = await readDataset(trainSet as AsyncIterable<TextRecord>, steps);
   const skipped = { ...train.skipped };
   if (config.data.validation) {
-    const validation = await readDataset(config.data.validation, steps, context);
+    const validation = await readDataset(
+      createDataset(config.data.validation, context) as AsyncIterable<TextRecord>,
+      steps,
+    );
     for (const [k, v] of Object.entries(validation.skipped)) skipped[k] = (skipped[k] ?? 0) + v;
     return { train: train.records, validation: validation.records, skipped };
   }
@@ -99,18 +134,26 @@ export async function createTokenizer(config: RunConfig, splits: Splits, checkpo
   if (checkpoint && existsSync(join(checkpoint, 'tokenizer.json')))
     return Tokenizer.fromFile(join(checkpoint, 'tokenizer.json'));
   const { name, ...options } = config.tokenizer;
-  const context: TokenizerContext = { corpus: () => splits.train.map((r) => r.text) };
+  const context: TokenizerContext = {
+    corpus: () => {
+      if (splits.tokens)
+        throw new TaskError(
+          `tokenizer "${name}" would be trained on text, but data.train is already tokens: name the tokenizer.json the shards were written with ({ name: hf-json, path }).`,
+        );
+      return splits.train.map((r) => r.text);
+    },
+  };
   return (await registry.tokenizer.create(name, options, context)) as Tokenizer;
 }
 
 export interface PreparedData {
   objective: PreparedObjective;
-  train: Example[];
-  validation: Example[];
+  train: ExampleSet;
+  validation: ExampleSet;
   report: DataReport;
 }
 
-/** Records -> examples through the objective, with every drop and truncation counted. */
+/** Records -> examples through the objective (or token windows, for pre-tokenized data), every drop and truncation counted. */
 export function prepareData(
   config: RunConfig,
   objective: Objective,
@@ -118,7 +161,7 @@ export function prepareData(
   splits: Splits,
   rng: Rng,
 ): PreparedData {
-  if (!splits.train.length)
+  if (!splits.tokens && !splits.train.length)
     throw new TaskError(`No training records in ${String(config.data.train.path ?? config.data.train.name)}.`);
   const prepared = objective.prepare({
     tokenizer,
@@ -127,6 +170,7 @@ export function prepareData(
     rng,
     trainRecords: splits.train,
   });
+  if (splits.tokens) return tokenData(config, objective, prepared, splits.tokens);
   const train = prepared.examples(splits.train);
   const validation = splits.validation.length ? prepared.examples(splits.validation) : [];
   if (!train.length) {
@@ -136,15 +180,76 @@ export function prepareData(
   }
   return {
     objective: prepared,
-    train,
-    validation,
+    train: exampleArray(train),
+    validation: exampleArray(validation),
     report: {
       trainRecords: splits.train.length,
       validationRecords: splits.validation.length,
       trainExamples: train.length,
       validationExamples: validation.length,
+      trainTokens: train.reduce((n, e) => n + e.ids.length, 0),
       skipped: splits.skipped,
       truncatedTokens: prepared.truncatedTokens,
+    },
+  };
+}
+
+/**
+ * Token windows as examples, read on demand. Without separate validation shards, a seeded
+ * share of the windows is held out (validation_fraction), as for records.
+ */
+function tokenData(
+  config: RunConfig,
+  objective: Objective,
+  prepared: PreparedObjective,
+  tokens: NonNullable<Splits['tokens']>,
+): PreparedData {
+  const spec = prepared.fromTokens;
+  if (!spec)
+    throw new TaskError(
+      `objective "${objective.name}" builds its examples from text records; token shards train causal-lm or span-corruption.`,
+    );
+  const windowsOf = (d: PretokenizedDataset) => d.windows(spec.size, spec.overlap);
+  const all = windowsOf(tokens.train);
+  const asSet = (w: ReturnType<typeof windowsOf>, index?: Uint32Array): ExampleSet =>
+    index
+      ? { length: index.length, get: (i) => spec.example(w.get(index[i]!)) }
+      : { length: w.length, get: (i) => spec.example(w.get(i)) };
+  let train: ExampleSet;
+  let validation: ExampleSet;
+  if (tokens.validation) {
+    train = asSet(all);
+    validation = asSet(windowsOf(tokens.validation));
+  } else {
+    const fraction = config.data.validation_fraction;
+    const seed = seedNumber(config.seed);
+    // Window indices in 4 bytes each: a corpus of billions of tokens keeps its index small.
+    const isHeld = (i: number) => fraction > 0 && isValidation(i, fraction, seed);
+    let heldCount = 0;
+    for (let i = 0; i < all.length; i++) if (isHeld(i)) heldCount++;
+    const held = new Uint32Array(heldCount);
+    const kept = new Uint32Array(all.length - heldCount);
+    for (let i = 0, h = 0, k = 0; i < all.length; i++) {
+      if (isHeld(i)) held[h++] = i;
+      else kept[k++] = i;
+    }
+    train = asSet(all, kept);
+    validation = asSet(all, held);
+  }
+  if (!train.length)
+    throw new TaskError(`The token shards hold ${tokens.train.length} tokens: not one window of ${spec.size}.`);
+  return {
+    objective: prepared,
+    train,
+    validation,
+    report: {
+      trainRecords: 0,
+      validationRecords: 0,
+      trainExamples: train.length,
+      validationExamples: validation.length,
+      trainTokens: train.length * spec.size,
+      skipped: all.dropped ? { 'tokens after the last full window': all.dropped } : {},
+      truncatedTokens: 0,
     },
   };
 }

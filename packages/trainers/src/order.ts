@@ -1,20 +1,45 @@
 import { Rng } from '@tessera/tensor-core';
 import type { TrainerState } from './checkpoint.js';
 
+/** Examples by index (an array, or windows of token shards read on demand). */
+export interface IndexedExamples<T> {
+  readonly length: number;
+  get(i: number): T;
+}
+
 /**
- * The training examples in a seeded shuffle per epoch; the position lives in the trainer
- * state, so a resumed run continues with the very next examples.
+ * The training examples in a seeded permutation per epoch (the whole set, not a shuffle
+ * buffer: any position is reproducible, so resume is exact even mid-epoch); the position
+ * lives in the trainer state. With `worldSize` > 1 each rank takes every worldSize-th
+ * example of the same permutation, so the ranks together see what one process would.
  */
 export class ExampleOrder<T> {
-  #order: { epoch: number; indices: number[] } | undefined;
+  #order: { epoch: number; indices: Uint32Array } | undefined;
   constructor(
-    private readonly examples: readonly T[],
+    private readonly examples: IndexedExamples<T>,
     private readonly seed: number,
+    private readonly shard: { rank: number; worldSize: number } = { rank: 0, worldSize: 1 },
   ) {}
 
-  #epochOrder(epoch: number): number[] {
+  /** Examples one epoch holds for this rank. */
+  get length(): number {
+    const { rank, worldSize } = this.shard;
+    return Math.floor((this.examples.length - rank + worldSize - 1) / worldSize);
+  }
+
+  #epochOrder(epoch: number): Uint32Array {
     if (this.#order?.epoch !== epoch) {
-      const indices = new Rng(this.seed).fork(`epoch-${epoch}`).shuffle(this.examples.map((_, i) => i));
+      // Fisher-Yates with Rng's draws (as Rng.shuffle), in 4 bytes per example: millions of windows fit.
+      const all = Uint32Array.from({ length: this.examples.length }, (_, i) => i);
+      const rng = new Rng(this.seed).fork(`epoch-${epoch}`);
+      for (let i = all.length - 1; i > 0; i--) {
+        const j = rng.int(i + 1);
+        const t = all[i]!;
+        all[i] = all[j]!;
+        all[j] = t;
+      }
+      const { rank, worldSize } = this.shard;
+      const indices = worldSize === 1 ? all : all.filter((_, i) => i % worldSize === rank);
       this.#order = { epoch, indices };
     }
     return this.#order.indices;
@@ -22,12 +47,12 @@ export class ExampleOrder<T> {
 
   /** The next `size` examples, advancing state.epoch / state.position. */
   next(state: TrainerState, size: number): T[] {
-    if (state.position >= this.examples.length) {
+    if (state.position >= this.length) {
       state.epoch++;
       state.position = 0;
     }
     const order = this.#epochOrder(state.epoch);
-    const picked = order.slice(state.position, state.position + size).map((i) => this.examples[i]!);
+    const picked = Array.from(order.subarray(state.position, state.position + size), (i) => this.examples.get(i));
     state.position += size;
     return picked;
   }

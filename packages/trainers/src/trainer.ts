@@ -9,6 +9,7 @@ import {
   createRunModel,
   createTokenizer,
   type DataReport,
+  type ExampleSet,
   loadSplits,
   prepareData,
   seedNumber,
@@ -44,6 +45,8 @@ export interface TrainerOptions {
   handleSigint?: boolean;
   /** Named in config errors (the config file). */
   source?: string;
+  /** This process's share of every epoch (data-parallel training): every worldSize-th example from `rank`. */
+  dataShard?: { rank: number; worldSize: number };
 }
 
 export interface TrainResult {
@@ -87,8 +90,8 @@ export class Trainer {
     readonly tokenizer: Tokenizer,
     readonly optimizer: Optimizer,
     readonly objective: PreparedObjective,
-    readonly trainExamples: Example[],
-    readonly validationExamples: Example[],
+    readonly trainExamples: ExampleSet,
+    readonly validationExamples: ExampleSet,
     readonly dataReport: DataReport,
     readonly callbacks: TrainerCallback[],
     private state: TrainerState,
@@ -96,7 +99,7 @@ export class Trainer {
     private readonly options: TrainerOptions,
     readonly totalSteps: number,
   ) {
-    this.#order = new ExampleOrder(trainExamples, seedNumber(config.seed));
+    this.#order = new ExampleOrder(trainExamples, seedNumber(config.seed), options.dataShard);
   }
 
   static async create(config: RunConfig, options: TrainerOptions = {}): Promise<Trainer> {
@@ -139,7 +142,8 @@ export class Trainer {
     const model = createRunModel(config, tokenizer, data.objective, root.fork('model'), checkpoint, resolveFrom);
 
     const perUpdate = config.training.per_device_train_batch_size * config.training.gradient_accumulation_steps;
-    const stepsPerEpoch = Math.max(1, Math.ceil(data.train.length / perUpdate));
+    const perProcess = Math.ceil(data.train.length / (options.dataShard?.worldSize ?? 1));
+    const stepsPerEpoch = Math.max(1, Math.ceil(perProcess / perUpdate));
     const totalSteps = config.training.max_steps ?? Math.ceil(config.training.num_train_epochs * stepsPerEpoch);
     const optimizer = createOptimizer(withScheduleLength(config.optimizer, totalSteps), model);
     const dataRng = root.fork('data');
@@ -169,8 +173,9 @@ export class Trainer {
     const skipped = Object.entries(r.skipped)
       .map(([k, v]) => `${v} ${k}`)
       .join(', ');
+    const from = splits.tokens ? 'token shards' : `${r.trainRecords} train / ${r.validationRecords} validation records`;
     log(
-      `data: ${r.trainRecords} train / ${r.validationRecords} validation records -> ${r.trainExamples} / ${r.validationExamples} ${objective.name} examples` +
+      `data: ${from} -> ${r.trainExamples} / ${r.validationExamples} ${objective.name} examples (${r.trainTokens.toLocaleString('en-US')} tokens)` +
         `${skipped ? `; skipped ${skipped}` : ''}${r.truncatedTokens ? `; ${r.truncatedTokens} tokens truncated` : ''}`,
     );
     log(
@@ -209,7 +214,8 @@ export class Trainer {
     this.model.eval();
     try {
       for (let start = 0, n = 0; start < this.validationExamples.length && n < limit; start += size, n++) {
-        const examples = this.validationExamples.slice(start, start + size);
+        const end = Math.min(start + size, this.validationExamples.length);
+        const examples = Array.from({ length: end - start }, (_, i) => this.validationExamples.get(start + i));
         const batch = this.objective.collate(examples, rng);
         const { loss, predicted } = tf.tidy(() => {
           const out = modelLoss(this.model, toModelInputs(batch));
@@ -405,7 +411,7 @@ export async function prepareRunData(
   const path = join(config.training.output_dir, 'tokenizer.json');
   await tokenizer.save(path);
   const r = data.report;
-  const tokens = data.train.reduce((n, e) => n + e.ids.length, 0);
+  const tokens = r.trainTokens;
   log(`tokenizer: ${tokenizer.getVocabSize()} tokens, saved to ${path}`);
   log(
     `train: ${r.trainRecords} records -> ${r.trainExamples} ${objective.name} examples, ${tokens.toLocaleString('en-US')} tokens`,
