@@ -19,6 +19,7 @@ describe('registry', () => {
       'schedule',
       'tokenizer',
       'dataset',
+      'preprocess',
       'objective',
       'metric',
       'callback',
