@@ -76,9 +76,8 @@ export function pluginProblems(
   problems.push(...checkPlugin('dataset', ['data', 'train'], data.train, o, undefined, ['name'], 'text'));
   problems.push(...checkPlugin('dataset', ['data', 'validation'], data.validation, o, undefined, ['name'], 'text'));
   if (Array.isArray(data.preprocess))
-    data.preprocess.forEach((step, i) =>
-      problems.push(...checkPlugin('preprocess', ['data', 'preprocess', i], step, o)),
-    );
+    for (const [i, step] of data.preprocess.entries())
+      problems.push(...checkPlugin('preprocess', ['data', 'preprocess', i], step, o));
   problems.push(...checkPlugin('objective', ['objective'], doc.objective, o));
   const model = isBlock(doc.model) ? doc.model : undefined;
   const blockSize = typeof data.block_size === 'number' ? data.block_size : 128;
@@ -113,7 +112,8 @@ export function pluginProblems(
         problems.push(unknownName('metric', `metrics[${i}]`, name));
     });
   if (Array.isArray(doc.callbacks))
-    doc.callbacks.forEach((callback, i) => problems.push(...checkPlugin('callback', ['callbacks', i], callback, o)));
+    for (const [i, callback] of doc.callbacks.entries())
+      problems.push(...checkPlugin('callback', ['callbacks', i], callback, o));
   return problems;
 }
 

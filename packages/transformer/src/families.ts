@@ -66,7 +66,9 @@ export function registerModelFamily(
 ): void {
   const heads = Object.keys(family.heads) as [string, ...string[]];
   if (!heads.includes(family.defaultHead))
-    throw new TesseraError(`Model family "${name}": defaultHead "${family.defaultHead}" is not among its heads (${heads.join(', ')}).`);
+    throw new TesseraError(
+      `Model family "${name}": defaultHead "${family.defaultHead}" is not among its heads (${heads.join(', ')}).`,
+    );
   registry.model.register(
     name,
     (options: { head?: string } & Record<string, unknown>, rng: Rng) => {
@@ -74,7 +76,8 @@ export function registerModelFamily(
       return createModel(name, head, config, rng);
     },
     {
-      description: meta.description ?? `${name} family (HF model_type "${family.modelType}"); heads: ${heads.join(', ')}`,
+      description:
+        meta.description ?? `${name} family (HF model_type "${family.modelType}"); heads: ${heads.join(', ')}`,
       ...(meta.package ? { package: meta.package } : {}),
       // The family's own schema validates the HF fields when the model is built.
       options: z.looseObject({ head: z.enum(heads).optional() }),
@@ -103,7 +106,7 @@ export function familyByModelType(modelType: unknown): [string, ModelFamily] {
   const found = families.find(([, f]) => f.modelType === modelType);
   if (!found) {
     throw new TesseraError(
-      `config.json has model_type ${JSON.stringify(modelType)}; registered: ${families.map(([, f]) => f.modelType).join(', ')}. ` +
+      `config.json has model_type ${JSON.stringify(modelType)}; supported: ${families.map(([, f]) => f.modelType).join(', ')}. ` +
         'A model from another package must be imported (plugins:) before its checkpoints load.',
     );
   }

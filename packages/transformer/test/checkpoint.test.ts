@@ -118,7 +118,7 @@ describe('HF checkpoint import/export', () => {
     expect(() => loadPretrained(dir)).toThrow(/config\.json is missing/);
     writeFileSync(join(dir, 'config.json'), JSON.stringify({ model_type: 'llama' }));
     copyFileSync(join(FIXTURES, 'gpt2', 'model.safetensors'), join(dir, 'model.safetensors'));
-    expect(() => loadPretrained(dir)).toThrow(/model_type "llama"; supported: gpt2, bert, t5/);
+    expect(() => loadPretrained(dir)).toThrow(/model_type "llama"; supported: bert, gpt2, t5/);
     writeFileSync(join(dir, 'config.json'), '{ not json');
     expect(() => loadPretrained(dir)).toThrow(/not a valid config\.json/);
   });
