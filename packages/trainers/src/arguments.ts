@@ -37,6 +37,10 @@ export const trainingArgumentsSchema = z
     /** Text sampled from the model at the end of a causal-LM run (empty = none). */
     sample_prompt: z.string().default(''),
     sample_tokens: z.number().int().min(0).default(0),
+    /** Sampling temperature of that sample (0 = greedy). */
+    sample_temperature: z.number().min(0).default(0.8),
+    /** Keep the k most likely tokens when sampling (0 = all). */
+    sample_top_k: z.number().int().min(0).default(40),
   })
   .strict();
 

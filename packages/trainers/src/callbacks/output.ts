@@ -83,7 +83,7 @@ export class LossPlotCallback implements TrainerCallback {
 export class SampleCallback implements TrainerCallback {
   readonly name = 'sampler';
   async onTrainEnd(ctx: TrainerContext, end: TrainEnd): Promise<void> {
-    const { sample_tokens, sample_prompt, output_dir } = ctx.args;
+    const { sample_tokens, sample_prompt, sample_temperature, sample_top_k, output_dir } = ctx.args;
     const generator = sample_tokens > 0 && !end.interrupted ? generatorFor(ctx.model) : undefined;
     if (!generator) return;
     const encoded = ctx.tokenizer.encode(sample_prompt || ' ', null, {
@@ -92,8 +92,8 @@ export class SampleCallback implements TrainerCallback {
     const prompt = encoded.length ? encoded : [0];
     const [ids] = await generator.run(ctx.model, [prompt], {
       maxNewTokens: sample_tokens,
-      temperature: 0.8,
-      topK: 40,
+      temperature: sample_temperature,
+      topK: sample_top_k,
       seed: seedNumber(ctx.config.seed),
     });
     end.sample = generator.continuesPrompt
