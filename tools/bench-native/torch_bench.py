@@ -1,10 +1,17 @@
 #!/usr/bin/env python3
 """PyTorch CPU side of packages/kernels-native/bench/bench.mjs.
 
-The GPT is the same model as packages/kernels-native/bench/gpt.mjs, op for op: nanoGPT
-layout, pre-LN, tied embeddings, tanh GELU, causal attention, mean cross-entropy, AdamW
-(lr 3e-4, betas 0.9/0.95, weight decay 0.1 on every parameter). The BERT- and T5-shaped
-models are those of packages/kernels-native/bench/encoders.mjs. Prints one JSON line.
+The models are those the bench builds from @tessera/transformer (bench/gpt.mjs,
+bench/encoders.mjs), op for op, with dropout off:
+  - GPT: GPT2LMHeadModel's layout: pre-LN, fused c_attn, tied embeddings, tanh GELU,
+    causal attention, positions looked up by index; mean cross-entropy over all T positions;
+  - BERT: BertForMaskedLM's: word + position + token-type embeddings, separate query / key /
+    value projections, post-LN, erf GELU, MLM head tied to the word embedding;
+  - T5: T5ForConditionalGeneration's (v1.0, untied head): separate q / k / v (k / v over the
+    encoder output in cross-attention), RMS norm, ReLU, relative position bias per stack.
+AdamW: lr 3e-4, betas 0.9/0.95, weight decay 0.1 on every parameter, after the finite check
+@tessera/optim makes before every update (isfinite().all() per gradient, one read for all).
+Prints one JSON line.
 
 Usage: /usr/bin/python3 tools/bench-native/torch_bench.py --threads 2 --configs 4,4,128,64,12,65
          [--bert L,H,E,T,B,V] [--t5 L,H,E,F,Tenc,Tdec,B,V]
@@ -53,13 +60,13 @@ class GPT(nn.Module):
     def __init__(self, n_layer, n_head, n_embd, block_size, vocab_size):
         super().__init__()
         self.wte = nn.Parameter(torch.randn(vocab_size, n_embd) * 0.02)
-        self.wpe = nn.Parameter(torch.randn(block_size, n_embd) * 0.02)
+        self.wpe = nn.Parameter(torch.randn(block_size, n_embd) * 0.01)
         self.h = nn.ModuleList([Block(n_embd, n_head, n_layer) for _ in range(n_layer)])
         self.ln_f = nn.LayerNorm(n_embd)
 
     def forward(self, idx, targets):
         B, T = idx.shape
-        x = (self.wte[idx] + self.wpe[:T]).view(B * T, -1)
+        x = (self.wte[idx] + self.wpe[torch.arange(T)]).view(B * T, -1)
         for block in self.h:
             x = block(x, B, T)
         logits = self.ln_f(x) @ self.wte.t()
@@ -91,15 +98,17 @@ def merge_heads(t):
 class BertLayer(nn.Module):
     def __init__(self, E):
         super().__init__()
-        self.qkv = nn.Linear(E, 3 * E)
+        self.query = nn.Linear(E, E)
+        self.key = nn.Linear(E, E)
+        self.value = nn.Linear(E, E)
         self.attn_out = nn.Linear(E, E)
-        self.ln_1 = nn.LayerNorm(E)
+        self.ln_1 = nn.LayerNorm(E, eps=1e-12)
         self.ff_in = nn.Linear(E, 4 * E)
         self.ff_out = nn.Linear(4 * E, E)
-        self.ln_2 = nn.LayerNorm(E)
+        self.ln_2 = nn.LayerNorm(E, eps=1e-12)
 
     def forward(self, x, mask, B, T, H):
-        q, k, v = (split_heads(t, B, T, H) for t in self.qkv(x).split(x.shape[-1], dim=1))
+        q, k, v = (split_heads(proj(x), B, T, H) for proj in (self.query, self.key, self.value))
         a = merge_heads(attend(q, k, v, 1.0 / math.sqrt(q.shape[-1]), mask=mask))
         x = self.ln_1(x + self.attn_out(a))
         return self.ln_2(x + self.ff_out(F.gelu(self.ff_in(x))))
@@ -111,15 +120,17 @@ class BertLike(nn.Module):
         self.H = H
         self.word = nn.Parameter(torch.randn(V, E) * 0.02)
         self.pos = nn.Parameter(torch.randn(T, E) * 0.02)
-        self.ln_emb = nn.LayerNorm(E)
+        self.token_type = nn.Parameter(torch.randn(2, E) * 0.02)
+        self.ln_emb = nn.LayerNorm(E, eps=1e-12)
         self.layers = nn.ModuleList([BertLayer(E) for _ in range(L)])
         self.head_dense = nn.Linear(E, E)
-        self.head_ln = nn.LayerNorm(E)
+        self.head_ln = nn.LayerNorm(E, eps=1e-12)
         self.head_bias = nn.Parameter(torch.zeros(V))
 
     def forward(self, idx, mask, labels):
         B, T = idx.shape
-        x = self.ln_emb((self.word[idx] + self.pos[:T]).view(B * T, -1))
+        types = torch.zeros_like(idx)
+        x = self.ln_emb((self.word[idx] + self.token_type[types] + self.pos[torch.arange(T)]).view(B * T, -1))
         for layer in self.layers:
             x = layer(x, mask, B, T, self.H)
         logits = self.head_ln(F.gelu(self.head_dense(x))) @ self.word.t() + self.head_bias
@@ -127,7 +138,7 @@ class BertLike(nn.Module):
 
 
 def relative_bucket(rel, bidirectional, num_buckets=32, max_distance=128):
-    """T5's bucket of relative positions rel = k - q (same rule as encoders.mjs)."""
+    """T5's bucket of relative positions rel = k - q (@tessera/transformer's relativePositionBucket)."""
     offset = torch.zeros_like(rel)
     if bidirectional:
         num_buckets //= 2
@@ -144,23 +155,18 @@ def relative_bucket(rel, bidirectional, num_buckets=32, max_distance=128):
 
 
 class T5Attention(nn.Module):
-    def __init__(self, E, cross):
+    def __init__(self, E):
         super().__init__()
-        self.cross = cross
-        if cross:
-            self.q = nn.Linear(E, E, bias=False)
-            self.kv = nn.Linear(E, 2 * E, bias=False)
-        else:
-            self.qkv = nn.Linear(E, 3 * E, bias=False)
+        self.q = nn.Linear(E, E, bias=False)
+        self.k = nn.Linear(E, E, bias=False)
+        self.v = nn.Linear(E, E, bias=False)
         self.o = nn.Linear(E, E, bias=False)
 
     def forward(self, x, context, B, Tq, Tk, H, mask=None, bias=None, causal=False):
-        E = x.shape[-1]
-        if self.cross:
-            q = split_heads(self.q(x), B, Tq, H)
-            k, v = (split_heads(t, B, Tk, H) for t in self.kv(context).split(E, dim=1))
-        else:
-            q, k, v = (split_heads(t, B, Tq, H) for t in self.qkv(x).split(E, dim=1))
+        source = x if context is None else context
+        q = split_heads(self.q(x), B, Tq, H)
+        k = split_heads(self.k(source), B, Tk, H)
+        v = split_heads(self.v(source), B, Tk, H)
         return self.o(merge_heads(attend(q, k, v, 1.0, mask=mask, bias=bias, causal=causal)))
 
 
@@ -177,11 +183,11 @@ class T5Layer(nn.Module):
     def __init__(self, E, F_, decoder):
         super().__init__()
         self.ln_self = RMSNorm(E)
-        self.self_attn = T5Attention(E, False)
+        self.self_attn = T5Attention(E)
         self.decoder = decoder
         if decoder:
             self.ln_cross = RMSNorm(E)
-            self.cross_attn = T5Attention(E, True)
+            self.cross_attn = T5Attention(E)
         self.ln_ff = RMSNorm(E)
         self.wi = nn.Linear(E, F_, bias=False)
         self.wo = nn.Linear(F_, E, bias=False)
@@ -237,10 +243,14 @@ def padding_mask(B, T, pad_fraction=0.125):
 def time_steps(model, batch, steps, warmup):
     opt = torch.optim.AdamW(model.parameters(), lr=3e-4, betas=(0.9, 0.95), weight_decay=0.1, eps=1e-8)
 
+    params = [p for p in model.parameters() if p.requires_grad]
+
     def step():
         opt.zero_grad(set_to_none=True)
         loss = model(*batch)
         loss.backward()
+        if not torch.stack([torch.isfinite(p.grad).all() for p in params]).all().item():
+            raise FloatingPointError("non-finite gradient")
         opt.step()
         return loss.item()
 

@@ -1,7 +1,8 @@
 import { readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { Rng, adamwUpdate, loadConfig, tf, trainStep, useBackend, z } from '@tessera/tensor-core';
+import { AdamW } from '@tessera/optim';
+import { Rng, loadConfig, tf, trainStep, useBackend, z } from '@tessera/tensor-core';
 import { TinyLm } from './tiny_lm.js';
 
 /** Where the packaged configs live (apps/cli/configs). */
@@ -47,8 +48,8 @@ export interface SmokeResult {
 }
 
 /**
- * The smoke job: trains a tiny character-level GPT on the bundled corpus with the fused
- * ops and the fused AdamW update, printing the loss as it falls.
+ * The smoke job: trains a tiny character-level GPT (@tessera/transformer's) on the bundled
+ * corpus with @tessera/optim's AdamW (the fused update), printing the loss as it falls.
  */
 export async function runSmoke(
   configFile: string = DEFAULT_SMOKE_CONFIG,
@@ -78,10 +79,8 @@ export async function runSmoke(
       `${data.length.toLocaleString('en-US')} characters of text, ${steps} steps of batch ${batchSize}x${blockSize}`,
   );
 
-  const moments = new Map(
-    model.namedParameters().map(([name, p]) => [name, { m: tf.zerosLike(p.value), v: tf.zerosLike(p.value) }]),
-  );
-  const parameters = new Map(model.namedParameters());
+  const optimizer = new AdamW(model, { lr: learningRate, weightDecay });
+  const parameters = model.namedParameters().length;
   const batch = () => {
     const x = new Int32Array(batchSize * blockSize);
     const y = new Int32Array(batchSize * blockSize);
@@ -100,21 +99,7 @@ export async function runSmoke(
     const loss = trainStep(
       model,
       () => model.loss(x, y),
-      (grads) => {
-        for (const [name, grad] of grads) {
-          const state = moments.get(name)!;
-          const next = adamwUpdate(parameters.get(name)!.value, grad, state.m, state.v, {
-            lr: learningRate,
-            weightDecay,
-            step,
-          });
-          parameters.get(name)!.assign(next.param);
-          state.m.dispose();
-          state.v.dispose();
-          state.m = tf.keep(next.m);
-          state.v = tf.keep(next.v);
-        }
-      },
+      (grads) => optimizer.step(grads),
     );
     tf.dispose([x, y]);
     losses.push(loss);
@@ -132,9 +117,9 @@ export async function runSmoke(
       `${Math.round(tokensPerSecond).toLocaleString('en-US')} tokens/s`,
   );
   log(`smoke: sample: ${JSON.stringify(sample)}`);
-  for (const s of moments.values()) tf.dispose([s.m, s.v]);
+  optimizer.dispose();
   model.dispose();
-  return { backend: backend.name, losses, firstLoss, lastLoss, parameters: parameters.size, tokensPerSecond, sample };
+  return { backend: backend.name, losses, firstLoss, lastLoss, parameters, tokensPerSecond, sample };
 }
 
 function mean(xs: number[]): number {
@@ -146,9 +131,9 @@ function generate(model: TinyLm, prompt: Int32Array, length: number, chars: stri
   model.eval();
   const ids = Array.from(prompt);
   for (let i = 0; i < length; i++) {
-    const context = ids.slice(-model.config.blockSize);
+    const context = ids.slice(-model.shape.blockSize);
     const next = tf.tidy(() => {
-      const logits = model.forward(tf.tensor2d(context, [1, context.length], 'int32')); // [1, T, V]
+      const logits = model.logits(tf.tensor2d(context, [1, context.length], 'int32')); // [1, T, V]
       return tf.argMax(tf.reshape(tf.slice(logits, [0, context.length - 1, 0], [1, 1, -1]), [-1])).dataSync()[0]!;
     });
     ids.push(next);

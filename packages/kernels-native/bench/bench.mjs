@@ -1,9 +1,10 @@
 #!/usr/bin/env node
 // Benchmark of backend "native" against "cpu" and PyTorch CPU, in one run on one machine:
 //   - MatMul 1024² (GFLOP/s) through tf.matMul, and PyTorch's a @ b;
-//   - training steps (forward + backward + AdamW), tokens/s from the median step time, of a GPT (two configs), a
-//     BERT-shaped masked LM and a T5-shaped encoder-decoder, against the equivalent PyTorch
-//     models in tools/bench-native/torch_bench.py (same configs, same threads).
+//   - training steps (forward + backward + AdamW), tokens/s from the median step time, of
+//     @tessera/transformer's GPT (two configs), BERT (masked LM) and T5, with
+//     @tessera/optim's AdamW, against the same models in tools/bench-native/torch_bench.py
+//     (same configs, same threads).
 // Usage: tessera bench --backend native [--threads 2] [--steps 10] [--large] [--json]
 //        (= node packages/kernels-native/bench/bench.mjs ...; also --no-cpu, --no-torch)
 import { spawnSync } from 'node:child_process';
@@ -13,16 +14,12 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { tf, trainStep, useBackend } from '@tessera/tensor-core';
 import { getNumThreads, nativePool, nativeStatus, setNumThreads } from '@tessera/kernels-native';
+import { median, parseArgs } from './common.mjs';
 import { BertLike, bertBatch, T5Like, t5Batch } from './encoders.mjs';
 import { AdamW, GPT, randomBatch } from './gpt.mjs';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
-const argv = process.argv.slice(2);
-const flag = (name) => argv.includes(`--${name}`);
-const option = (name, fallback) => {
-  const i = argv.indexOf(`--${name}`);
-  return i >= 0 ? Number(argv[i + 1]) : fallback;
-};
+const { flag, option } = parseArgs();
 const threads = option('threads', Number(process.env.TESSERA_NATIVE_THREADS) || 2);
 const steps = option('steps', 10);
 
@@ -58,18 +55,11 @@ function build(m) {
   return { model, loss: () => model.loss(batch), tensors, tokens: B * (Te + Td) };
 }
 
-/** The median step time: other jobs on a shared machine show up as outliers, not as a shifted mean. */
-const median = (xs) => {
-  const sorted = [...xs].sort((a, b) => a - b);
-  const mid = sorted.length >> 1;
-  return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
-};
-
 async function tokensPerSecond(backend, m, nSteps, warmup) {
   await useBackend(backend, { log: () => {} });
   const { model, loss, tensors, tokens } = build(m);
   const optimizer = new AdamW(model);
-  const step = () => trainStep(model, loss, (grads) => optimizer.update(grads));
+  const step = () => trainStep(model, loss, (grads) => optimizer.step(grads));
   for (let i = 0; i < warmup; i++) step();
   const times = [];
   for (let i = 0; i < nSteps; i++) {

@@ -4,7 +4,8 @@
 //     against the same computation composed from upstream tfjs-backend-webgpu kernels (the
 //     op's reference composition, differentiated by tfjs): the ratio is composed / fused;
 //   - a GPT training step (forward + backward + AdamW), tokens/s, on webgpu with the WGSL
-//     kernels, on webgpu with them unregistered (upstream compositions), and on cpu.
+//     kernels, on webgpu with them unregistered (upstream compositions), and on cpu; the GPT
+//     and AdamW are the native bench's (@tessera/transformer's GPT, @tessera/optim's AdamW).
 // Every read is asynchronous (`await t.data()`): synchronous reads fail in Node on webgpu.
 // Usage: node packages/kernels-webgpu/bench/bench.mjs [--steps 10] [--large] [--json] [--no-cpu]
 // (`tessera bench --backend webgpu` runs it; --threads is accepted and ignored).
@@ -24,14 +25,10 @@ import {
 import * as tfc from '@tessera/tensor-core/tfjs';
 import '@tessera/kernels-cpu';
 import { describeWebGpu, fusedKernelNames, webgpuStatus } from '@tessera/kernels-webgpu';
+import { median, parseArgs } from '../../kernels-native/bench/common.mjs';
 import { AdamW, GPT, randomBatch } from '../../kernels-native/bench/gpt.mjs';
 
-const argv = process.argv.slice(2);
-const flag = (name) => argv.includes(`--${name}`);
-const option = (name, fallback) => {
-  const i = argv.indexOf(`--${name}`);
-  return i >= 0 ? Number(argv[i + 1]) : fallback;
-};
+const { flag, option } = parseArgs();
 const steps = Math.max(1, option('steps', 10));
 
 // The native bench's GPT configurations (nanoGPT character-level shapes). The large one
@@ -54,11 +51,6 @@ if (!status.available) {
   process.exit(1);
 }
 await useBackend('webgpu', { log: () => {} });
-
-const median = (xs) => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
-};
 
 /**
  * Milliseconds per call of `run` (which returns tensors): batches of `steps` calls, each
@@ -203,7 +195,8 @@ async function gptTokensPerSecond(backend, c, nSteps, warmup) {
   const { idx, targets } = randomBatch(cfg, c.B, 'bench-batch');
   const step = async () => {
     const { loss, grads } = valueAndGrads(model, () => model.loss(idx, targets));
-    tf.tidy(() => optimizer.update(grads));
+    // Synchronous reads fail on webgpu in Node: the optimizer reads its finite check asynchronously.
+    await optimizer.stepAsync(grads);
     const value = (await loss.data())[0];
     loss.dispose();
     for (const g of grads.values()) g.dispose();
