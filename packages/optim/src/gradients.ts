@@ -36,24 +36,28 @@ export function nonFiniteNames(grads: Grads): string[] {
   return out;
 }
 
+/**
+ * A scalar that is 0 when every tensor is finite and NaN otherwise: x·0 is 0 for finite x
+ * and NaN for NaN or ±Inf, and a sum of zeros cannot overflow. Mul and Sum are kernels every
+ * backend accelerates, unlike IsFinite/All (plain JS on cpu-derived backends).
+ */
+export function finiteProbe(tensors: readonly tf.Tensor[]): tf.Scalar {
+  return tf.tidy(() =>
+    tensors.length ? (tf.addN(tensors.map((g) => tf.sum(tf.mul(g, 0)))) as tf.Scalar) : tf.scalar(0),
+  );
+}
+
 /** True when every gradient is finite; one device read for all of them. */
 export function allFinite(grads: Grads): boolean {
-  const entries = gradEntries(grads);
-  if (entries.length === 0) return true;
-  return tf.tidy(() => {
-    const flags = entries.map(([, g]) => tf.all(tf.isFinite(g)).cast('float32'));
-    return tf.min(tf.stack(flags)).dataSync()[0] === 1;
-  });
+  return tf.tidy(() => finiteProbe(gradEntries(grads).map(([, g]) => g)).dataSync()[0] === 0);
 }
 
 /** allFinite without a synchronous read (GPU backends in Node cannot read synchronously). */
 export async function allFiniteAsync(grads: Grads): Promise<boolean> {
-  const entries = gradEntries(grads);
-  if (entries.length === 0) return true;
-  const flag = tf.tidy(() => tf.min(tf.stack(entries.map(([, g]) => tf.all(tf.isFinite(g)).cast('float32')))));
+  const flag = finiteProbe(gradEntries(grads).map(([, g]) => g));
   const value = (await flag.data())[0];
   flag.dispose();
-  return value === 1;
+  return value === 0;
 }
 
 /** Global L2 norm over all gradients as a scalar tensor (torch's norm of per-tensor norms). */

@@ -13,6 +13,7 @@ import {
   type LossScaler,
   NonFiniteGradientError,
   allFinite,
+  finiteProbe,
   clipGradNormInScope,
   clipGradValue,
   gradEntries,
@@ -364,15 +365,13 @@ export abstract class Optimizer<G extends GroupOptions = GroupOptions> {
     const probe = tf.tidy(() => {
       let work = new Map(entries);
       if (scaler) work = new Map([...work].map(([n, g]) => [n, tf.mul(g, 1 / scaler.scale)] as const));
-      const finite = entries.length
-        ? tf.min(tf.stack([...work.values()].map((g) => tf.all(tf.isFinite(g)).cast('float32'))))
-        : tf.scalar(1);
+      const finite = finiteProbe([...work.values()]);
       if (this.clipGradValue !== undefined) work = clipGradValue(work, this.clipGradValue);
       return { finite, norm: globalNorm(work) };
     });
     const [finite, norm] = await Promise.all([probe.finite.data(), probe.norm.data()]);
     tf.dispose([probe.finite, probe.norm]);
-    return this.#step(grads, { finite: finite[0] === 1, norm: norm[0]! });
+    return this.#step(grads, { finite: finite[0] === 0, norm: norm[0]! });
   }
 
   #step(grads: Grads, known?: { finite: boolean; norm: number }): StepResult {
