@@ -6,25 +6,8 @@ import '@tessera/transformer';
 import '@tessera/optim';
 import '@tessera/data';
 import { ConfigError, registry, tf, z } from '@tessera/tensor-core';
-import {
-  BUILTIN_CALLBACKS,
-  runConfigFrom,
-  Trainer,
-  type TrainerCallback,
-  type TrainerContext,
-} from '@tessera/trainers';
-import { tinyGptConfig, workspace } from './helpers.js';
-
-const quiet = { tty: false, log: () => {}, handleSigint: false };
-
-async function run(doc: Record<string, unknown>, dir: string) {
-  const trainer = await Trainer.create(runConfigFrom(doc, dir), quiet);
-  try {
-    return await trainer.train();
-  } finally {
-    trainer.dispose();
-  }
-}
+import { BUILTIN_CALLBACKS, runConfigFrom, type TrainerCallback, type TrainerContext } from '@tessera/trainers';
+import { run, tinyGptConfig, workspace } from './helpers.js';
 
 // A user callback, registered the way a plugin package does, then named in the config.
 const seen: string[] = [];

@@ -1,6 +1,7 @@
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { runConfigFrom, Trainer, type TrainResult } from '@tessera/trainers';
 
 export const TEXT = [
   'The lighthouse keeper climbed the stairs each evening and lit the lamp above the sea.',
@@ -44,4 +45,17 @@ export function tinyGptConfig(dir: string, training: Record<string, unknown> = {
       ...training,
     },
   };
+}
+
+/** Trainer options for tests: no output, no terminal, no SIGINT handler. */
+export const quiet = { tty: false, log: () => {}, handleSigint: false };
+
+/** Runs a config document to the end (optionally resuming) and frees the trainer. */
+export async function run(doc: Record<string, unknown>, dir: string, resume?: string): Promise<TrainResult> {
+  const trainer = await Trainer.create(runConfigFrom(doc, dir), { ...quiet, ...(resume ? { resume } : {}) });
+  try {
+    return await trainer.train();
+  } finally {
+    trainer.dispose();
+  }
 }

@@ -7,19 +7,7 @@ import '@tessera/optim';
 import '@tessera/data';
 import { prepareShards, Tokenizer, trainByteLevelBpe, writeShards } from '@tessera/data';
 import { tf } from '@tessera/tensor-core';
-import { runConfigFrom, Trainer } from '@tessera/trainers';
-import { TEXT, tinyGptConfig, workspace } from './helpers.js';
-
-const quiet = { tty: false, log: () => {}, handleSigint: false };
-
-async function run(doc: Record<string, unknown>, dir: string, resume?: string) {
-  const trainer = await Trainer.create(runConfigFrom(doc, dir), { ...quiet, ...(resume ? { resume } : {}) });
-  try {
-    return await trainer.train();
-  } finally {
-    trainer.dispose();
-  }
-}
+import { run, TEXT, tinyGptConfig, workspace } from './helpers.js';
 
 /** The tiny corpus tokenized into shards (small shard files, so windows straddle them), plus its tokenizer. */
 async function shardWorkspace(): Promise<{ dir: string; doc: (max: number) => Record<string, unknown> }> {

@@ -8,19 +8,9 @@ import '@tessera/optim';
 import '@tessera/data';
 import { tf } from '@tessera/tensor-core';
 import { listCheckpoints, NonFiniteLossError, runConfigFrom, Trainer } from '@tessera/trainers';
-import { tinyGptConfig, workspace } from './helpers.js';
+import { quiet, run, tinyGptConfig, workspace } from './helpers.js';
 
-const quiet = { tty: false, log: () => {}, handleSigint: false };
 const CHILD = join(import.meta.dirname, 'child.mjs');
-
-async function run(doc: Record<string, unknown>, dir: string, resume?: string) {
-  const trainer = await Trainer.create(runConfigFrom(doc, dir), { ...quiet, ...(resume ? { resume } : {}) });
-  try {
-    return await trainer.train();
-  } finally {
-    trainer.dispose();
-  }
-}
 
 describe('Trainer', () => {
   it('trains, evaluates, checkpoints, writes metrics.jsonl and a plot; no tensors leak', async () => {
