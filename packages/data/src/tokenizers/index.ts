@@ -21,3 +21,4 @@ export * from './tokenizer.js';
 export * from './train.js';
 export * from './presets.js';
 export { PrecompiledCharsmap } from './precompiled.js';
+export * from './regex.js';

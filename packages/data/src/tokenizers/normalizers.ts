@@ -1,4 +1,5 @@
 import { TokenizerError, unknownType } from './errors.js';
+import { compilePattern } from './regex.js';
 import { PrecompiledCharsmap } from './precompiled.js';
 import { Aligned, isBertControl, isBertWhitespace, isCjk, isNonspacingMark } from './text.js';
 
@@ -59,7 +60,7 @@ export class BertNormalizer implements Normalizer {
 function patternOf(p: unknown): RegExp {
   const o = p as { String?: string; Regex?: string } | undefined;
   if (o && typeof o.String === 'string') return new RegExp(o.String.replace(/[.*+?^${}()|[\]\\]/g, '\\$&'), 'gu');
-  if (o && typeof o.Regex === 'string') return new RegExp(o.Regex, 'gu');
+  if (o && typeof o.Regex === 'string') return compilePattern(o.Regex);
   throw new TokenizerError(
     `tokenizer.json: a pattern must be {"String": "..."} or {"Regex": "..."}; got ${JSON.stringify(p)}.`,
   );

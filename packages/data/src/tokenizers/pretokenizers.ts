@@ -1,4 +1,5 @@
 import { TokenizerError, unknownType } from './errors.js';
+import { compilePattern } from './regex.js';
 import { type Aligned, BYTE_TO_CHAR, isBertPunctuation, isWhitespace, utf8 } from './text.js';
 
 type Json = Record<string, unknown>;
@@ -219,7 +220,7 @@ export function createPreTokenizer(j: Json | null | undefined): PreTokenizer | n
         pat && typeof pat.String === 'string'
           ? new RegExp(pat.String.replace(/[.*+?^${}()|[\]\\]/g, '\\$&'), 'gu')
           : pat && typeof pat.Regex === 'string'
-            ? new RegExp(pat.Regex, 'gu')
+            ? compilePattern(pat.Regex)
             : (() => {
                 throw new TokenizerError(
                   `tokenizer.json: Split needs pattern {"String"} or {"Regex"}; got ${JSON.stringify(pat)}.`,
