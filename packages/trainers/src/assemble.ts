@@ -10,6 +10,7 @@ import {
   type PreparedObjective,
   type PretokenizedDataset,
   type TextRecord,
+  TextPipeline,
   type TextStep,
   Tokenizer,
   type TokenizerContext,
@@ -64,24 +65,19 @@ export function createObjective(config: RunConfig): Objective {
 
 async function readDataset(
   dataset: AsyncIterable<TextRecord> & { report?: DatasetReport },
-  steps: TextStep[],
+  pipeline: TextPipeline,
 ): Promise<{ records: TextRecord[]; skipped: Record<string, number> }> {
   const records: TextRecord[] = [];
-  const skipped: Record<string, number> = {};
-  record: for await (const r of dataset) {
-    let text = r.text;
-    for (const step of steps) {
-      const out = step.apply(text);
-      if (out === null) {
-        skipped[`dropped by ${step.name}`] = (skipped[`dropped by ${step.name}`] ?? 0) + 1;
-        continue record;
-      }
-      text = out;
-    }
-    records.push(text === r.text ? r : { ...r, text });
+  for await (const r of dataset) {
+    const text = pipeline.apply(r.text);
+    if (text !== null) records.push(text === r.text ? r : { ...r, text });
   }
-  for (const [k, v] of Object.entries(dataset.report?.skipped ?? {})) skipped[k] = (skipped[k] ?? 0) + v;
-  return { records, skipped };
+  return { records, skipped: { ...dataset.report?.skipped } };
+}
+
+/** What the preprocess steps dropped, over every split they cleaned. */
+function droppedBySteps(pipeline: TextPipeline): Record<string, number> {
+  return Object.fromEntries(pipeline.report().flatMap((r) => (r.removed ? [[`dropped by ${r.step}`, r.removed]] : [])));
 }
 
 function createDataset(block: RunConfig['data']['train'], context: DatasetContext): unknown {
@@ -108,17 +104,22 @@ export async function loadSplits(config: RunConfig, objective: Objective): Promi
       tokens: { train: trainSet, ...(validation ? { validation } : {}) },
     };
   }
-  const steps = config.data.preprocess.map(({ name, ...o }) => registry.preprocess.create(name, o) as TextStep);
-  const train = await readDataset(trainSet as AsyncIterable<TextRecord>, steps);
+  // One pipeline for both splits: a dedup step also drops validation records seen in training.
+  const pipeline = new TextPipeline(
+    config.data.preprocess.map(({ name, ...o }) => registry.preprocess.create(name, o) as TextStep),
+  );
+  const train = await readDataset(trainSet as AsyncIterable<TextRecord>, pipeline);
   const skipped = { ...train.skipped };
   if (config.data.validation) {
     const validation = await readDataset(
       createDataset(config.data.validation, context) as AsyncIterable<TextRecord>,
-      steps,
+      pipeline,
     );
-    for (const [k, v] of Object.entries(validation.skipped)) skipped[k] = (skipped[k] ?? 0) + v;
+    for (const [k, v] of Object.entries({ ...validation.skipped, ...droppedBySteps(pipeline) }))
+      skipped[k] = (skipped[k] ?? 0) + v;
     return { train: train.records, validation: validation.records, skipped };
   }
+  Object.assign(skipped, droppedBySteps(pipeline));
   const seed =
     typeof config.seed === 'number' ? config.seed : [...config.seed].reduce((a, c) => a + c.charCodeAt(0), 0);
   const fraction = config.data.validation_fraction;
