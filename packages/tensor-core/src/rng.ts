@@ -61,11 +61,13 @@ export class Rng {
     return Math.sqrt(-2 * Math.log(u1)) * Math.cos(2 * Math.PI * u2);
   }
 
-  /** In-place Fisher–Yates shuffle. */
-  shuffle<T>(items: T[]): T[] {
+  /** In-place Fisher–Yates shuffle of an array or a typed array (millions of indices fit a Uint32Array). */
+  shuffle<A extends { length: number; [index: number]: unknown }>(items: A): A {
     for (let i = items.length - 1; i > 0; i--) {
       const j = this.int(i + 1);
-      [items[i], items[j]] = [items[j]!, items[i]!];
+      const t = items[i];
+      items[i] = items[j];
+      items[j] = t;
     }
     return items;
   }

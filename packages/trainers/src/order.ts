@@ -29,15 +29,10 @@ export class ExampleOrder<T> {
 
   #epochOrder(epoch: number): Uint32Array {
     if (this.#order?.epoch !== epoch) {
-      // Fisher-Yates with Rng's draws (as Rng.shuffle), in 4 bytes per example: millions of windows fit.
-      const all = Uint32Array.from({ length: this.examples.length }, (_, i) => i);
-      const rng = new Rng(this.seed).fork(`epoch-${epoch}`);
-      for (let i = all.length - 1; i > 0; i--) {
-        const j = rng.int(i + 1);
-        const t = all[i]!;
-        all[i] = all[j]!;
-        all[j] = t;
-      }
+      // 4 bytes per example: an epoch over millions of token windows stays small.
+      const all = new Uint32Array(this.examples.length);
+      for (let i = 0; i < all.length; i++) all[i] = i;
+      new Rng(this.seed).fork(`epoch-${epoch}`).shuffle(all);
       const { rank, worldSize } = this.shard;
       const indices = worldSize === 1 ? all : all.filter((_, i) => i % worldSize === rank);
       this.#order = { epoch, indices };
