@@ -2,7 +2,15 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { Tokenizer } from '@tessera/data';
 import { TesseraError, tf, useBackend } from '@tessera/tensor-core';
-import { formatMetrics, loadRunConfig, resolveModelDir, Trainer, type TrainResult } from '@tessera/trainers';
+import {
+  decodeGenerated,
+  encodePrompt,
+  formatMetrics,
+  loadRunConfig,
+  resolveModelDir,
+  Trainer,
+  type TrainResult,
+} from '@tessera/trainers';
 import { BertForEmbeddings, familyByModelType, generatorFor, loadPretrained, readHfConfig } from '@tessera/transformer';
 
 export interface TrainCommandOptions {
@@ -99,7 +107,7 @@ export async function generateCommand(o: GenerateOptions): Promise<string> {
     const generator = generatorFor(model);
     if (!generator)
       throw new TesseraError(`${model.architecture} does not generate text; use a causal-LM or seq2seq checkpoint.`);
-    const prompt = tokenizer.encode(o.prompt, null, { addSpecialTokens: !generator.continuesPrompt }).ids;
+    const prompt = encodePrompt(tokenizer, generator, o.prompt);
     if (!prompt.length) throw new TesseraError('The prompt is empty after tokenization; give --prompt some text.');
     const [ids] = await generator.run(model, [prompt], {
       maxNewTokens: o.maxNewTokens,
@@ -109,9 +117,7 @@ export async function generateCommand(o: GenerateOptions): Promise<string> {
       seed: o.seed,
       numBeams: o.numBeams,
     });
-    const text = generator.continuesPrompt
-      ? tokenizer.decode([...prompt, ...ids!])
-      : tokenizer.decode(ids!, { skipSpecialTokens: true });
+    const text = decodeGenerated(tokenizer, generator, prompt, ids!);
     console.log(text);
     return text;
   } finally {

@@ -1,6 +1,7 @@
 import { appendFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { generatorFor } from '@tessera/transformer';
+import type { Tokenizer } from '@tessera/data';
+import { type Generator, generatorFor } from '@tessera/transformer';
 import { seedNumber } from '../assemble.js';
 import { writeLineChart } from '../plot.js';
 import { Progress } from '../progress.js';
@@ -79,6 +80,18 @@ export class LossPlotCallback implements TrainerCallback {
   }
 }
 
+/** A prompt's ids for a generator: plain text to continue, or an input with its special tokens to answer. */
+export function encodePrompt(tokenizer: Tokenizer, generator: Generator, text: string): number[] {
+  return tokenizer.encode(text, null, { addSpecialTokens: !generator.continuesPrompt }).ids;
+}
+
+/** The generated text: the prompt and its continuation, or the answer alone. */
+export function decodeGenerated(tokenizer: Tokenizer, generator: Generator, prompt: number[], ids: number[]): string {
+  return generator.continuesPrompt
+    ? tokenizer.decode([...prompt, ...ids])
+    : tokenizer.decode(ids, { skipSpecialTokens: true });
+}
+
 /** At the end of a run, sample_tokens of text from sample_prompt, when the model's head generates. */
 export class SampleCallback implements TrainerCallback {
   readonly name = 'sampler';
@@ -86,19 +99,14 @@ export class SampleCallback implements TrainerCallback {
     const { sample_tokens, sample_prompt, sample_temperature, sample_top_k, output_dir } = ctx.args;
     const generator = sample_tokens > 0 && !end.interrupted ? generatorFor(ctx.model) : undefined;
     if (!generator) return;
-    const encoded = ctx.tokenizer.encode(sample_prompt || ' ', null, {
-      addSpecialTokens: !generator.continuesPrompt,
-    }).ids;
-    const prompt = encoded.length ? encoded : [0];
-    const [ids] = await generator.run(ctx.model, [prompt], {
+    const encoded = encodePrompt(ctx.tokenizer, generator, sample_prompt || ' ');
+    const [ids] = await generator.run(ctx.model, [encoded.length ? encoded : [0]], {
       maxNewTokens: sample_tokens,
       temperature: sample_temperature,
       topK: sample_top_k,
       seed: seedNumber(ctx.config.seed),
     });
-    end.sample = generator.continuesPrompt
-      ? ctx.tokenizer.decode([...encoded, ...ids!])
-      : ctx.tokenizer.decode(ids!, { skipSpecialTokens: true });
+    end.sample = decodeGenerated(ctx.tokenizer, generator, encoded, ids!);
     ctx.log(`sample: ${end.sample}`);
     writeFileSync(join(output_dir, 'sample.txt'), `${end.sample}\n`);
   }
