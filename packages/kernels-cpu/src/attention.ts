@@ -1,15 +1,8 @@
-import type { AttentionAttrs, FusedKernelTable } from '@tessera/tensor-core';
-import type { TensorInfo } from '@tessera/tensor-core/tfjs';
+import type { AttentionAttrs, FusedKernelArgs, FusedKernelTable } from '@tessera/tensor-core';
 import { output, sizeOf, values } from './access.js';
 
-/** The inputs forward and backward share (backward adds dy). */
-interface AttentionInputs {
-  q: TensorInfo;
-  k: TensorInfo;
-  v: TensorInfo;
-  mask?: TensorInfo;
-  bias?: TensorInfo;
-}
+/** The inputs forward and backward share (backward adds dy), as the op declares them. */
+type AttentionInputs = FusedKernelArgs<'TesseraAttention'>['inputs'];
 
 /** Everything the forward and backward loops share: sizes, data and the row softmax. */
 class AttentionProblem {

@@ -19,7 +19,7 @@
  * 1.8× faster than loops over private arrays (see BENCHMARKS.md), at the price of slow
  * first compiles for wide heads.
  */
-import type { AttentionAttrs, FusedKernelTable } from '@tessera/tensor-core';
+import type { AttentionAttrs, FusedKernelArgs, FusedKernelTable } from '@tessera/tensor-core';
 import type { TensorInfo } from '@tessera/tensor-core/tfjs';
 import {
   elementwise,
@@ -57,14 +57,8 @@ interface AttentionShape {
   biasShape: number[] | undefined;
 }
 
-/** The inputs forward and backward share (backward adds dy). */
-interface AttentionInputs {
-  q: TensorInfo;
-  k: TensorInfo;
-  v: TensorInfo;
-  mask?: TensorInfo;
-  bias?: TensorInfo;
-}
+/** The inputs forward and backward share (backward adds dy), as the op declares them. */
+type AttentionInputs = FusedKernelArgs<'TesseraAttention'>['inputs'];
 
 function attentionShape(inputs: AttentionInputs, attrs: AttentionAttrs): AttentionShape {
   const [B, H, Tq, D] = inputs.q.shape as [number, number, number, number];
