@@ -11,6 +11,7 @@ import {
   Trainer,
   type TrainResult,
 } from '@tessera/trainers';
+import { dataParallelOptions } from './distributed.js';
 import { BertForEmbeddings, familyByModelType, generatorFor, loadPretrained, readHfConfig } from '@tessera/transformer';
 
 export interface TrainCommandOptions {
@@ -22,15 +23,19 @@ export interface TrainCommandOptions {
 /** `tessera train CONFIG`: runs a config end to end. */
 export async function trainCommand(config: string, options: TrainCommandOptions): Promise<TrainResult> {
   const run = loadRunConfig(config, options.set);
+  // Under mpirun this process is one rank of a data-parallel job; alone, nothing changes.
+  const parallel = dataParallelOptions();
   const trainer = await Trainer.create(run, {
     source: config,
     ...(options.resume ? { resume: options.resume } : {}),
     ...(options.data ? { dataOverride: resolve(options.data) } : {}),
+    ...parallel.options,
   });
   try {
     return await trainer.train();
   } finally {
     trainer.dispose();
+    await parallel.close();
   }
 }
 

@@ -18,6 +18,7 @@ import {
 } from '@tessera/tensor-core';
 import { loadRunConfig, prepareRunData } from '@tessera/trainers';
 import { Command, CommanderError, Option } from 'commander';
+import { type LaunchOptions, launchCommand } from './distributed.js';
 import { embedCommand, evalCommand, generateCommand, searchCommand, trainCommand } from './commands.js';
 import { DEFAULT_SMOKE_CONFIG, runSmoke } from './smoke.js';
 
@@ -78,6 +79,19 @@ function program(setExit: (code: number) => void): Command {
       if (o.data && !o.resume)
         throw new UsageError('--data continues a finished run on new data; give --resume DIR too.');
       await trainCommand(config, o);
+    });
+
+  cli
+    .command('launch')
+    .description('run a tessera command on N processes through mpirun (data-parallel training)')
+    .requiredOption('-n, --ranks <n>', 'processes to start', Number)
+    .option('--hostfile <file>', 'hosts to run on (OpenMPI hostfile); default: this machine')
+    .option('--threads-per-rank <n>', 'native kernel threads per rank (default: cores / ranks)', Number)
+    .option('--iface <name>', 'network interface for MPI traffic across hosts')
+    .option('--dry-run', 'print the mpirun command instead of running it')
+    .argument('<command...>', 'the tessera command, after --: e.g. -- train configs/gpt-pretrain.yaml')
+    .action((command: string[], o: LaunchOptions) => {
+      setExit(launchCommand(command, o));
     });
 
   cli

@@ -170,6 +170,17 @@ export class GradientAccumulator {
     return out;
   }
 
+  /**
+   * The weighted sum of the accumulated gradients and the total weight (caller owns the
+   * tensors); resets the accumulator. Data-parallel training all-reduces both and divides.
+   */
+  takeSum(): { grads: Map<string, tf.Tensor>; weight: number } {
+    const out = { grads: new Map(this.#sum), weight: this.#weight };
+    this.#sum.clear();
+    this.reset();
+    return out;
+  }
+
   reset(): void {
     for (const s of this.#sum.values()) s.dispose();
     this.#sum.clear();

@@ -102,6 +102,23 @@ describe('gradient accumulation', () => {
     expect(tf.memory().numTensors).toBe(before);
     expect(() => acc.mean()).toThrow(/no gradients/);
   });
+
+  it('takeSum hands over the weighted sum and its weight, then starts empty', () => {
+    const acc = new GradientAccumulator();
+    const before = tf.memory().numTensors;
+    const a = tf.tensor([1, 2]);
+    const b = tf.tensor([3, 6]);
+    acc.add({ g: a }, 3);
+    acc.add({ g: b }, 1);
+    const { grads, weight } = acc.takeSum();
+    expect(weight).toBe(4);
+    expect(values(grads.get('g')!)).toEqual([6, 12]);
+    expect(acc.count).toBe(0);
+    disposeGrads(grads);
+    tf.dispose([a, b]);
+    acc.dispose();
+    expect(tf.memory().numTensors).toBe(before);
+  });
 });
 
 describe('non-finite gradients', () => {

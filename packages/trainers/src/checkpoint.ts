@@ -11,7 +11,7 @@ export interface TrainerState {
   /** Optimizer updates done. */
   step: number;
   epoch: number;
-  /** Position inside the current epoch's example order. */
+  /** Examples of the current epoch's order consumed so far, by all ranks together. */
   position: number;
   rng: RngState;
   dataRng: RngState;
@@ -19,6 +19,10 @@ export interface TrainerState {
   bestCheckpoint: string | null;
   evalsWithoutImprovement: number;
   skippedBatches: number;
+  /** Examples a rank repeated because its share of an epoch's tail was empty (trained with weight 0). */
+  paddedExamples?: number;
+  /** Ranks of the job that wrote this state (a resume may use another number). */
+  worldSize?: number;
   /** A fingerprint of the run config: resuming with another one is refused. */
   configHash: string;
 }

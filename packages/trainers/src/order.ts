@@ -7,25 +7,37 @@ export interface IndexedExamples<T> {
   get(i: number): T;
 }
 
+/** This process's place in a data-parallel job (rank 0 of 1 when training alone). */
+export interface World {
+  rank: number;
+  size: number;
+}
+
+/** A micro-batch of this rank: the examples, and the dataset index and epoch of each (what keys its randomness). */
+export interface OrderedBatch<T> {
+  examples: T[];
+  indices: number[];
+  epoch: number;
+  /** Examples repeated from the epoch's start because this rank's share of the epoch's tail was empty. */
+  padded: number;
+}
+
 /**
  * The training examples in a seeded permutation per epoch (the whole set, not a shuffle
- * buffer: any position is reproducible, so resume is exact even mid-epoch); the position
- * lives in the trainer state. With `worldSize` > 1 each rank takes every worldSize-th
- * example of the same permutation, so the ranks together see what one process would.
+ * buffer: any position is reproducible, so resume is exact even mid-epoch).
+ *
+ * `state.position` counts examples of the epoch consumed by all ranks together. Each
+ * micro-step takes the next `size × world.size` examples of the permutation and rank r
+ * takes the r-th contiguous share, so the ranks together see what one process with the
+ * whole batch sees, and a checkpoint resumes on any world size.
  */
 export class ExampleOrder<T> {
   #order: { epoch: number; indices: Uint32Array } | undefined;
   constructor(
     private readonly examples: IndexedExamples<T>,
     private readonly seed: number,
-    private readonly shard: { rank: number; worldSize: number } = { rank: 0, worldSize: 1 },
+    private readonly world: World = { rank: 0, size: 1 },
   ) {}
-
-  /** Examples one epoch holds for this rank. */
-  get length(): number {
-    const { rank, worldSize } = this.shard;
-    return Math.floor((this.examples.length - rank + worldSize - 1) / worldSize);
-  }
 
   #epochOrder(epoch: number): Uint32Array {
     if (this.#order?.epoch !== epoch) {
@@ -33,22 +45,32 @@ export class ExampleOrder<T> {
       const all = new Uint32Array(this.examples.length);
       for (let i = 0; i < all.length; i++) all[i] = i;
       new Rng(this.seed).fork(`epoch-${epoch}`).shuffle(all);
-      const { rank, worldSize } = this.shard;
-      const indices = worldSize === 1 ? all : all.filter((_, i) => i % worldSize === rank);
-      this.#order = { epoch, indices };
+      this.#order = { epoch, indices: all };
     }
     return this.#order.indices;
   }
 
-  /** The next `size` examples, advancing state.epoch / state.position. */
-  next(state: TrainerState, size: number): T[] {
-    if (state.position >= this.length) {
+  /** This rank's next `size` examples, advancing state.epoch / state.position for every rank alike. */
+  next(state: TrainerState, size: number): OrderedBatch<T> {
+    const total = this.examples.length;
+    if (state.position >= total) {
       state.epoch++;
       state.position = 0;
     }
     const order = this.#epochOrder(state.epoch);
-    const picked = Array.from(order.subarray(state.position, state.position + size), (i) => this.examples.get(i));
-    state.position += size;
-    return picked;
+    const { rank, size: ranks } = this.world;
+    // At the epoch's end the global chunk is short; it is split as evenly as it goes.
+    const chunk = Math.min(size * ranks, total - state.position);
+    const start = state.position + Math.floor((rank * chunk) / ranks);
+    const end = state.position + Math.floor(((rank + 1) * chunk) / ranks);
+    let indices = Array.from(order.subarray(start, end));
+    let padded = 0;
+    if (!indices.length) {
+      // More ranks than examples left: repeat the epoch's first one, as torch's DistributedSampler pads.
+      indices = [order[0]!];
+      padded = 1;
+    }
+    state.position += chunk;
+    return { examples: indices.map((i) => this.examples.get(i)), indices, epoch: state.epoch, padded };
   }
 }

@@ -15,7 +15,13 @@ import {
   seedNumber,
 } from './assemble.js';
 import { BUILTIN_CALLBACKS } from './callbacks/index.js';
-import { emit, type TrainerCallback, type TrainerContext, type TrainerControl } from './callbacks/types.js';
+import {
+  emit,
+  type GradientUpdate,
+  type TrainerCallback,
+  type TrainerContext,
+  type TrainerControl,
+} from './callbacks/types.js';
 import {
   listCheckpoints,
   loadOptimizerState,
@@ -25,7 +31,7 @@ import {
 } from './checkpoint.js';
 import { configFingerprint, type RunConfig } from './config.js';
 import { createMetrics } from './metrics.js';
-import { ExampleOrder } from './order.js';
+import { ExampleOrder, type World } from './order.js';
 import { validateRunConfig } from './validate.js';
 
 export class NonFiniteLossError extends TesseraError {}
@@ -45,8 +51,14 @@ export interface TrainerOptions {
   handleSigint?: boolean;
   /** Named in config errors (the config file). */
   source?: string;
-  /** This process's share of every epoch (data-parallel training): every worldSize-th example from `rank`. */
-  dataShard?: { rank: number; worldSize: number };
+  /**
+   * This process's place in a data-parallel job. Each rank trains on its share of every
+   * global batch; callbacks marked mainProcessOnly (output, checkpoints) run on rank 0 only.
+   * The synchronisation itself is a callback (e.g. @tessera/distributed's gradient-sync).
+   */
+  world?: World;
+  /** Callbacks added by the caller (objects, not registry names), after the config's. */
+  callbacks?: TrainerCallback[];
 }
 
 export interface TrainResult {
@@ -99,7 +111,9 @@ export class Trainer {
     private readonly options: TrainerOptions,
     readonly totalSteps: number,
   ) {
-    this.#order = new ExampleOrder(trainExamples, seedNumber(config.seed), options.dataShard);
+    this.world = options.world ?? { rank: 0, size: 1 };
+    this.#order = new ExampleOrder(trainExamples, seedNumber(config.seed), this.world);
+    this.#collateRng = new Rng(seedNumber(config.seed)).fork('collate');
   }
 
   static async create(config: RunConfig, options: TrainerOptions = {}): Promise<Trainer> {
@@ -107,6 +121,11 @@ export class Trainer {
     await registry.loadPlugins(config.plugins);
     // Every name and option in the config is checked before any data is read or backend started.
     validateRunConfig(config, options.source);
+    const world = options.world ?? { rank: 0, size: 1 };
+    if (!(Number.isInteger(world.rank) && Number.isInteger(world.size) && world.rank >= 0 && world.rank < world.size))
+      throw new TesseraError(
+        `TrainerOptions.world needs 0 <= rank < size; got rank ${world.rank}, size ${world.size}.`,
+      );
     const callbacks = [
       ...BUILTIN_CALLBACKS.filter((n) => n !== 'interrupt' || (options.handleSigint ?? true)).map(
         (n) =>
@@ -116,7 +135,8 @@ export class Trainer {
           ) as TrainerCallback,
       ),
       ...config.callbacks.map(({ name, ...o }) => registry.callback.create(name, o) as TrainerCallback),
-    ];
+      ...(options.callbacks ?? []),
+    ].filter((cb) => world.rank === 0 || !cb.mainProcessOnly);
     await useBackend(config.backend, { log });
     const checkpoint = options.resume ? resolveCheckpoint(options.resume) : undefined;
     const resumed = checkpoint ? readTrainerState(checkpoint) : undefined;
@@ -142,8 +162,7 @@ export class Trainer {
     const model = createRunModel(config, tokenizer, data.objective, root.fork('model'), checkpoint, resolveFrom);
 
     const perUpdate = config.training.per_device_train_batch_size * config.training.gradient_accumulation_steps;
-    const perProcess = Math.ceil(data.train.length / (options.dataShard?.worldSize ?? 1));
-    const stepsPerEpoch = Math.max(1, Math.ceil(perProcess / perUpdate));
+    const stepsPerEpoch = Math.max(1, Math.ceil(data.train.length / (perUpdate * world.size)));
     const totalSteps = config.training.max_steps ?? Math.ceil(config.training.num_train_epochs * stepsPerEpoch);
     const optimizer = createOptimizer(withScheduleLength(config.optimizer, totalSteps), model);
     const dataRng = root.fork('data');
@@ -165,8 +184,12 @@ export class Trainer {
       if (options.dataOverride) state = { ...state, epoch: 0, position: 0 };
       model.rng.setState(resumed.rng);
       dataRng.setState(resumed.dataRng);
+      const ranks =
+        (resumed.worldSize ?? 1) !== world.size
+          ? ` (written by ${resumed.worldSize ?? 1} ranks, now ${world.size})`
+          : '';
       log(
-        `resumed from ${checkpoint} at step ${resumed.step}${options.dataOverride ? ` on new data ${options.dataOverride}` : ''}`,
+        `resumed from ${checkpoint} at step ${resumed.step}${ranks}${options.dataOverride ? ` on new data ${options.dataOverride}` : ''}`,
       );
     }
     const r = data.report;
@@ -180,7 +203,7 @@ export class Trainer {
     );
     log(
       `model: ${model.architecture}, ${model.parameterCount().toLocaleString('en-US')} parameters; tokenizer: ${tokenizer.getVocabSize()} tokens; ` +
-        `${totalSteps} updates of ${perUpdate} examples; callbacks: ${callbacks.map((c) => c.name).join(', ')}`,
+        `${totalSteps} updates of ${perUpdate}${world.size > 1 ? ` × ${world.size} ranks` : ''} examples; callbacks: ${callbacks.map((c) => c.name).join(', ')}`,
     );
     return new Trainer(
       config,
@@ -236,41 +259,71 @@ export class Trainer {
   }
 
   /**
-   * One optimizer update over gradient_accumulation_steps micro-batches (the mean of their
-   * gradients, as one large batch). Returns the mean loss, or null when the batch was skipped.
+   * One optimizer update over gradient_accumulation_steps micro-batches: each micro-batch's
+   * gradient weighted by the items its loss averages over (objective.lossItems), so the
+   * update equals one batch of all of them; onPreOptimizerStep callbacks see the weighted
+   * sums before they are divided (gradient-sync all-reduces them across ranks there).
+   * Returns the mean loss, or null when the batch was skipped.
    */
   async #update(
+    ctx: TrainerContext,
     accumulator: GradientAccumulator,
     counted: { tokens: number },
   ): Promise<{ loss: number; lr: number } | null> {
     const { gradient_accumulation_steps: micro, per_device_train_batch_size: size } = this.config.training;
-    const losses: number[] = [];
+    let lossSum = 0;
+    let empty = 0;
     for (let m = 0; m < micro; m++) {
-      const batch = this.objective.collate(this.#order.next(this.state, size), this.dataRng);
+      const { examples, indices, epoch, padded } = this.#order.next(this.state, size);
+      this.state.paddedExamples = (this.state.paddedExamples ?? 0) + padded;
+      // Randomness keyed by the example, not its batch: any world size draws the same masks.
+      const rngs = indices.map((i) => this.#collateRng.fork(`${epoch}:${i}`));
+      const batch = this.objective.collate(examples, rngs);
       counted.tokens += batch.attentionMask.reduce((a, r) => a + r.reduce((x, y) => x + y, 0), 0);
+      const items = padded ? 0 : (this.objective.lossItems?.(batch) ?? examples.length);
+      if (items === 0) {
+        empty++;
+        continue;
+      }
       const inputs = toModelInputs(batch);
       const { loss, grads } = valueAndGrads(this.model, () => modelLoss(this.model, inputs).loss);
       disposeModelInputs(inputs);
-      losses.push((await loss.data())[0]!);
+      lossSum += (await loss.data())[0]! * items;
       loss.dispose();
-      accumulator.add(grads);
+      accumulator.add(grads, items);
       tf.dispose([...grads.values()]);
     }
-    const loss = losses.reduce((a, b) => a + b, 0) / losses.length;
-    const grads = accumulator.mean();
+    const summed: GradientUpdate = { ...accumulator.takeSum(), lossSum, emptyMicroBatches: empty };
     try {
-      if (!losses.every(Number.isFinite)) return this.#nonFinite(loss);
+      await emit(this.callbacks, 'onPreOptimizerStep', ctx, summed);
+      if (!(summed.weight > 0)) {
+        this.state.skippedBatches++;
+        this.#log(`step ${this.state.step + 1}: no micro-batch had a scored label; update skipped`);
+        return null;
+      }
+      const loss = summed.lossSum / summed.weight;
+      if (!Number.isFinite(loss)) return this.#nonFinite(loss);
       this.#consecutiveSkips = 0;
+      const inv = 1 / summed.weight;
+      for (const [name, g] of summed.grads) {
+        summed.grads.set(
+          name,
+          tf.tidy(() => tf.mul(g, inv)),
+        );
+        g.dispose();
+      }
       // stepAsync: GPU backends in Node cannot read synchronously.
-      const result = await this.optimizer.stepAsync(grads);
+      const result = await this.optimizer.stepAsync(summed.grads);
       return { loss, lr: result.lrs?.[0] ?? this.optimizer.currentLrs()[0] ?? 0 };
     } finally {
-      tf.dispose([...grads.values()]);
+      tf.dispose([...summed.grads.values()]);
     }
   }
 
   #consecutiveSkips = 0;
   readonly #order: ExampleOrder<Example>;
+  readonly #collateRng: Rng;
+  readonly world: World;
 
   #nonFinite(loss: number): null {
     const step = this.state.step + 1;
@@ -300,6 +353,8 @@ export class Trainer {
       tokenizer: this.tokenizer,
       optimizer: this.optimizer,
       state: this.state,
+      world: this.world,
+      isMainProcess: this.world.rank === 0,
       control,
       totalSteps: this.totalSteps,
       elapsedSeconds: () => (performance.now() - started) / 1000,
@@ -308,6 +363,7 @@ export class Trainer {
       save: async () => {
         this.state.rng = this.model.rng.getState();
         this.state.dataRng = this.dataRng.getState();
+        this.state.worldSize = this.world.size;
         await emit(this.callbacks, 'onSave', ctx);
         control.shouldSave = false;
         return ctx.lastCheckpoint ?? '';
@@ -328,11 +384,13 @@ export class Trainer {
     try {
       this.model.train();
       await emit(this.callbacks, 'onTrainBegin', ctx);
-      while (state.step < this.totalSteps && !control.shouldStop) {
+      while (state.step < this.totalSteps) {
         // cpu reads resolve as microtasks; yielding a macrotask lets SIGINT (and progress output) through.
         await new Promise((resolve) => setImmediate(resolve));
+        // Stop flags are read after onStepBegin, so a data-parallel run can agree on them there.
         await emit(this.callbacks, 'onStepBegin', ctx);
-        const update = await this.#update(accumulator, counted);
+        if (control.shouldStop) break;
+        const update = await this.#update(ctx, accumulator, counted);
         if (!update) continue;
         state.step++;
         losses.push(update.loss);

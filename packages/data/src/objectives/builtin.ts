@@ -1,9 +1,10 @@
-import { type Rng, registry, z } from '@tessera/tensor-core';
+import { registry, z } from '@tessera/tensor-core';
 import type { TextRecord } from '../datasets/text.js';
 import type { Tokenizer } from '../tokenizers/tokenizer.js';
 import {
   type Batch,
   CausalLmCollator,
+  type CollateRng,
   ClassificationCollator,
   MlmCollator,
   nextSentencePairs,
@@ -34,7 +35,11 @@ abstract class Prepared implements PreparedObjective {
   truncatedTokens = 0;
   readonly modelConfig: Record<string, unknown> = {};
   abstract examples(records: readonly TextRecord[]): Example[];
-  abstract collate(examples: readonly Example[], rng: Rng): ModelBatch;
+  abstract collate(examples: readonly Example[], rng: CollateRng): ModelBatch;
+  /** Label entries the loss scores: every one that is not -100 (per token, or one per example). */
+  lossItems(batch: ModelBatch): number {
+    return countScored(batch.labels);
+  }
   score(predictions: number[][] | number[], batch: ModelBatch): ScoredRows {
     return scoreTokens(predictions, batch);
   }
@@ -42,6 +47,15 @@ abstract class Prepared implements PreparedObjective {
     if (ids.length > max) this.truncatedTokens += ids.length - max;
     return ids.slice(0, max);
   }
+}
+
+function countScored(labels: ModelBatch['labels']): number {
+  let n = 0;
+  for (const row of labels as (number[] | number)[]) {
+    if (Array.isArray(row)) for (const v of row) n += v === -100 ? 0 : 1;
+    else n += row === -100 ? 0 : 1;
+  }
+  return n;
 }
 
 /**
@@ -85,6 +99,10 @@ class CausalLm extends Prepared {
   }
   collate(examples: readonly Example[]): ModelBatch {
     return modelBatch(this.#collator.collate(examples.map((e) => e.ids)));
+  }
+  /** The model scores position t against label t + 1, so each row's first label is never scored. */
+  override lossItems(batch: ModelBatch): number {
+    return countScored((batch.labels as number[][]).map((row) => row.slice(1)));
   }
   /** Position t predicts token t + 1 (the model shifts labels the same way). */
   override score(predictions: number[][] | number[], batch: ModelBatch): ScoredRows {
@@ -144,7 +162,7 @@ class Mlm extends Prepared {
       return { ids: e.ids, typeIds: e.typeIds, nsp: label };
     });
   }
-  collate(examples: readonly Example[], rng: Rng): ModelBatch {
+  collate(examples: readonly Example[], rng: CollateRng): ModelBatch {
     const batch = modelBatch(
       this.#collator.collate(
         examples.map((e) => e.ids),
@@ -155,6 +173,13 @@ class Mlm extends Prepared {
     );
     if (this.o.next_sentence) batch.nextSentenceLabel = examples.map((e) => e.nsp ?? 0);
     return batch;
+  }
+  /**
+   * With next-sentence prediction the loss is a token mean plus an example mean, which no
+   * single count weights exactly; the example count is the closer of the two.
+   */
+  override lossItems(batch: ModelBatch): number {
+    return this.o.next_sentence ? batch.inputIds.length : super.lossItems(batch);
   }
 }
 
@@ -194,7 +219,7 @@ class SpanCorruption extends Prepared {
   examples(records: readonly TextRecord[]): Example[] {
     return tokenWindows(records, this.context.tokenizer, this.context.blockSize - 1, undefined).map((ids) => ({ ids }));
   }
-  collate(examples: readonly Example[], rng: Rng): ModelBatch {
+  collate(examples: readonly Example[], rng: CollateRng): ModelBatch {
     return withoutLabelsMask(
       this.#collator.collate(
         examples.map((e) => e.ids),

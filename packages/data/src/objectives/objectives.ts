@@ -13,9 +13,24 @@ export interface Batch {
   nextSentenceLabel?: number[];
 }
 
+/**
+ * A collator's randomness: one stream for the whole batch, or one per example. Per-example
+ * streams (keyed by the example, not its batch) make the masks independent of how examples
+ * are batched, so 2 ranks of batch B draw what 1 process of batch 2B draws.
+ */
+export type CollateRng = Rng | readonly Rng[];
+
+/** The stream example `i` of a batch draws from. */
+export function rngFor(rng: CollateRng, i: number): Rng {
+  if (!Array.isArray(rng)) return rng as Rng;
+  const r = (rng as readonly Rng[])[i];
+  if (!r) throw new ObjectiveError(`collate: no random stream for example ${i} (${rng.length} given).`);
+  return r;
+}
+
 export interface Collator {
   readonly name: string;
-  collate(examples: ArrayLike<number>[], rng: Rng): Batch;
+  collate(examples: ArrayLike<number>[], rng: CollateRng): Batch;
 }
 
 function padRows(rows: number[][], value: number, len?: number): number[][] {
@@ -141,11 +156,11 @@ export class MlmCollator implements Collator {
   constructor(readonly o: MlmOptions) {}
   collate(
     examples: ArrayLike<number>[],
-    rng: Rng,
+    rng: CollateRng,
     wordIds?: ReadonlyArray<ReadonlyArray<number | null>>,
     tokenTypeIds?: number[][],
   ): Batch {
-    const out = examples.map((e, i) => maskTokens(checkIds(e, i), this.o, rng, wordIds?.[i]));
+    const out = examples.map((e, i) => maskTokens(checkIds(e, i), this.o, rngFor(rng, i), wordIds?.[i]));
     const pad = this.o.padId ?? 0;
     const batch: Batch = {
       inputIds: padRows(
@@ -273,8 +288,8 @@ export function spanCorrupt(
 export class SpanCorruptionCollator implements Collator {
   readonly name = 'span-corruption';
   constructor(readonly o: SpanCorruptionOptions) {}
-  collate(examples: ArrayLike<number>[], rng: Rng): Batch {
-    const out = examples.map((e, i) => spanCorrupt(checkIds(e, i), this.o, rng));
+  collate(examples: ArrayLike<number>[], rng: CollateRng): Batch {
+    const out = examples.map((e, i) => spanCorrupt(checkIds(e, i), this.o, rngFor(rng, i)));
     const pad = this.o.padId ?? 0;
     return {
       inputIds: padRows(

@@ -1,7 +1,7 @@
 import type { Rng } from '@tessera/tensor-core';
 import type { TextRecord } from '../datasets/text.js';
 import type { Tokenizer } from '../tokenizers/tokenizer.js';
-import { ObjectiveError } from './objectives.js';
+import { type CollateRng, ObjectiveError } from './objectives.js';
 
 /** One training example, already tokenized; what an objective keeps between records and batches. */
 export interface Example {
@@ -50,7 +50,13 @@ export interface PreparedObjective {
   /** Tokens dropped so far because an example was longer than its block (counted, never silent). */
   readonly truncatedTokens: number;
   examples(records: readonly TextRecord[]): Example[];
-  collate(examples: readonly Example[], rng: Rng): ModelBatch;
+  collate(examples: readonly Example[], rng: CollateRng): ModelBatch;
+  /**
+   * How many items the model's loss on this batch averages over (scored label tokens, or
+   * examples). The trainer weights micro-batches and ranks by it, so an accumulated or
+   * data-parallel update equals one large batch. Absent: weighted by example count.
+   */
+  lossItems?(batch: ModelBatch): number;
   /** Aligns argmax predictions (per token [B][T], or per example [B]) with the batch's labels. */
   score(predictions: number[][] | number[], batch: ModelBatch): ScoredRows;
   /**

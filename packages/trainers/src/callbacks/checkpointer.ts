@@ -9,6 +9,7 @@ import type { TrainerCallback, TrainerContext } from './types.js';
  */
 export class CheckpointCallback implements TrainerCallback {
   readonly name = 'checkpointer';
+  readonly mainProcessOnly = true;
   async onTrainBegin(ctx: TrainerContext): Promise<void> {
     mkdirSync(ctx.args.output_dir, { recursive: true });
     await ctx.tokenizer.save(join(ctx.args.output_dir, 'tokenizer.json'));

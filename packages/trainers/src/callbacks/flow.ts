@@ -10,7 +10,9 @@ export class FlowCallback implements TrainerCallback {
     const { logging_steps, eval_steps, save_steps } = ctx.args;
     const last = step >= ctx.totalSteps;
     if (step === 1 || step % logging_steps === 0) ctx.control.shouldLog = true;
-    if (last || (eval_steps !== null && step % eval_steps === 0)) ctx.control.shouldEvaluate = true;
+    // Rank 0 evaluates for the job; a stop it decides is agreed on at the next step's start.
+    if (ctx.isMainProcess && (last || (eval_steps !== null && step % eval_steps === 0)))
+      ctx.control.shouldEvaluate = true;
     if (last || (save_steps !== null && step % save_steps === 0)) ctx.control.shouldSave = true;
   }
 }

@@ -17,6 +17,7 @@ export function formatMetrics(metrics: Record<string, number>): string {
 /** A live bar on a terminal, plain lines every logging_steps otherwise; evaluations as lines. */
 export class ProgressCallback implements TrainerCallback {
   readonly name = 'progress';
+  readonly mainProcessOnly = true;
   #progress: Progress | undefined;
   constructor(private readonly options: { tty?: boolean } = {}) {}
   onTrainBegin(ctx: TrainerContext): void {
@@ -45,6 +46,7 @@ export class ProgressCallback implements TrainerCallback {
 /** metrics.jsonl in output_dir: a train record per logged step, an eval record per evaluation. */
 export class MetricsLogCallback implements TrainerCallback {
   readonly name = 'metrics-log';
+  readonly mainProcessOnly = true;
   #write(ctx: TrainerContext, entry: Record<string, unknown>): void {
     appendFileSync(join(ctx.args.output_dir, 'metrics.jsonl'), `${JSON.stringify(entry)}\n`);
   }
@@ -59,6 +61,7 @@ export class MetricsLogCallback implements TrainerCallback {
 /** loss.svg in output_dir: train loss per update and eval loss per evaluation. */
 export class LossPlotCallback implements TrainerCallback {
   readonly name = 'loss-plot';
+  readonly mainProcessOnly = true;
   readonly #train: { x: number; y: number }[] = [];
   readonly #eval: { x: number; y: number }[] = [];
   onStepEnd(ctx: TrainerContext, step: StepInfo): void {
@@ -95,6 +98,7 @@ export function decodeGenerated(tokenizer: Tokenizer, generator: Generator, prom
 /** At the end of a run, sample_tokens of text from sample_prompt, when the model's head generates. */
 export class SampleCallback implements TrainerCallback {
   readonly name = 'sampler';
+  readonly mainProcessOnly = true;
   async onTrainEnd(ctx: TrainerContext, end: TrainEnd): Promise<void> {
     const { sample_tokens, sample_prompt, sample_temperature, sample_top_k, output_dir } = ctx.args;
     const generator = sample_tokens > 0 && !end.interrupted ? generatorFor(ctx.model) : undefined;

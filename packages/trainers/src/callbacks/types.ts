@@ -1,9 +1,11 @@
 import type { Tokenizer } from '@tessera/data';
 import type { Optimizer } from '@tessera/optim';
+import type { tf } from '@tessera/tensor-core';
 import type { PretrainedModel } from '@tessera/transformer';
 import type { TrainingArguments } from '../arguments.js';
 import type { TrainerState } from '../checkpoint.js';
 import type { RunConfig } from '../config.js';
+import type { World } from '../order.js';
 
 /**
  * Flags callbacks set to steer the loop (HF's TrainerControl). The trainer acts on them
@@ -28,6 +30,10 @@ export interface TrainerContext {
   readonly state: TrainerState;
   readonly control: TrainerControl;
   readonly totalSteps: number;
+  /** This process's rank and the number of ranks (0 of 1 when training alone). */
+  readonly world: World;
+  /** Rank 0: the process that logs, evaluates and writes checkpoints. */
+  readonly isMainProcess: boolean;
   /** Wall seconds since train() began. */
   elapsedSeconds(): number;
   /** The newest complete checkpoint of this output_dir (the checkpointer keeps it current). */
@@ -47,6 +53,19 @@ export interface StepInfo {
   tokensPerSecond: number;
 }
 
+/**
+ * One update's gradients before they are averaged: `grads` holds Σ items·∇loss over this
+ * process's micro-batches, `weight` Σ items and `lossSum` Σ items·loss. Callbacks may replace
+ * all three (gradient-sync all-reduces them); the trainer then divides by `weight`.
+ */
+export interface GradientUpdate {
+  grads: Map<string, tf.Tensor>;
+  weight: number;
+  lossSum: number;
+  /** Micro-batches of this process that had nothing to score (no gradient was taken). */
+  emptyMicroBatches: number;
+}
+
 /** What train() returns; onTrainEnd callbacks may add to `extras` (e.g. the sample). */
 export interface TrainEnd {
   interrupted: boolean;
@@ -61,8 +80,12 @@ export interface TrainEnd {
  */
 export interface TrainerCallback {
   readonly name: string;
+  /** Output and checkpoints: run on rank 0 only in a data-parallel job. */
+  readonly mainProcessOnly?: boolean;
   onTrainBegin?(ctx: TrainerContext): void | Promise<void>;
   onStepBegin?(ctx: TrainerContext): void | Promise<void>;
+  /** The micro-batches' gradients are summed; the optimizer has not stepped (HF's on_pre_optimizer_step). */
+  onPreOptimizerStep?(ctx: TrainerContext, update: GradientUpdate): void | Promise<void>;
   onStepEnd?(ctx: TrainerContext, step: StepInfo): void | Promise<void>;
   onLog?(ctx: TrainerContext, logs: Record<string, number>): void | Promise<void>;
   onEvaluate?(ctx: TrainerContext, metrics: Record<string, number>): void | Promise<void>;
@@ -73,7 +96,7 @@ export interface TrainerCallback {
   close?(): void;
 }
 
-export type CallbackEvent = Exclude<keyof TrainerCallback, 'name' | 'close'>;
+export type CallbackEvent = Exclude<keyof TrainerCallback, 'name' | 'close' | 'mainProcessOnly'>;
 
 /** Runs an event on every callback in order (awaiting each). */
 export async function emit<E extends CallbackEvent>(
