@@ -17,6 +17,8 @@ export function dataParallelOptions(): { options: Partial<TrainerOptions>; close
   const options: Partial<TrainerOptions> = {
     world: { rank: group.rank, size: group.size },
     callbacks: [new GradientSyncCallback(group)],
+    // mpirun hands ranks a pseudo-terminal; a progress bar redrawn through it garbles the job's output.
+    tty: false,
     // Rank 0 speaks for the job; the other ranks print only what concerns them alone.
     log: group.isMain
       ? (line) => console.log(line)

@@ -4,7 +4,6 @@ import '@tessera/kernels-cpu';
 import '@tessera/transformer';
 import '@tessera/optim';
 import '@tessera/data';
-import { mpiAvailable } from '@tessera/distributed';
 import { maxParamDiff, runAlone, runRanks, workspace } from './helpers.js';
 
 /**
@@ -80,7 +79,7 @@ const FAMILIES: Family[] = [
   },
 ];
 
-describe.skipIf(!mpiAvailable())('data-parallel training under mpirun', () => {
+describe('data-parallel training under mpirun', () => {
   for (const family of FAMILIES) {
     it(`${family.name}: 2 ranks × batch 2 give the parameters of 1 process × batch 4 after 4 updates`, async () => {
       const dir = workspace();
