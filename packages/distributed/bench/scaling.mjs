@@ -7,7 +7,7 @@
 //
 // Prints update time, tokens/s, scaling efficiency (2-rank throughput / 1-process
 // throughput), the communication share of a 2-rank update (pack + wait + unpack), and the
-// bytes all-reduced per update against the parameter count.
+// bytes all-reduced per update against the parameter count, and the same all-reduce alone.
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -91,6 +91,26 @@ const t = runs[2].map((x) => x.timings);
 const perStep = (key) => median(t.map((x) => x[key] / x.steps));
 const comm = perStep('packMs') + perStep('waitMs') + perStep('unpackMs');
 const params = runs[1][0].params;
+// The wire alone (after a barrier, so no rank waits for another): what the all-reduce costs
+// without the skew between ranks that `wait` also holds.
+const wire = spawnSync(
+  'mpirun',
+  [
+    '-np',
+    '2',
+    ...(process.getuid?.() === 0 ? ['--allow-run-as-root'] : []),
+    '--oversubscribe',
+    '--bind-to',
+    'none',
+    process.execPath,
+    join(here, 'allreduce.mjs'),
+    String(t[0].bytesPerStep),
+    '20',
+  ],
+  { encoding: 'utf8', env: { ...process.env, OMPI_MCA_btl_vader_single_copy_mechanism: 'none' } },
+);
+if (wire.status !== 0) throw new Error(`all-reduce bench failed:\n${wire.stdout}\n${wire.stderr}`);
+const wireMs = JSON.parse(wire.stdout.trim().split('\n').at(-1)).medianMs;
 const out = {
   model: `GPT n_embd 256, 4 layers, T ${T}, vocab 2048 (${params.toLocaleString('en-US')} parameters)`,
   globalBatch: 2 * B,
@@ -103,6 +123,7 @@ const out = {
   commShare: comm / two,
   mpiMsPerUpdate: perStep('mpiMs'),
   waitMsPerUpdate: perStep('waitMs'),
+  wireMsPerUpdate: wireMs,
   bytesPerUpdate: t[0].bytesPerStep,
   bytesPerParameter: t[0].bytesPerStep / params,
   buckets: t[0].buckets,
@@ -122,6 +143,9 @@ else {
   console.log(
     `  communication per 2-rank update: ${comm.toFixed(1)} ms = ${(out.commShare * 100).toFixed(1)}% ` +
       `(MPI ${out.mpiMsPerUpdate.toFixed(1)} ms, of which the JS thread waited ${out.waitMsPerUpdate.toFixed(1)} ms)`,
+  );
+  console.log(
+    `  the all-reduce alone (after a barrier): ${wireMs.toFixed(1)} ms; the rest of the wait is ranks waiting for each other`,
   );
   console.log(
     `  all-reduced per update: ${(out.bytesPerUpdate / 2 ** 20).toFixed(2)} MiB in ${out.buckets} buckets = ${out.bytesPerParameter.toFixed(2)} bytes/parameter`,
