@@ -1,8 +1,11 @@
-import { spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
+import { constants } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { GradientSyncCallback, launchedWorld, mpirunCommand, ProcessGroup } from '@tessera/distributed';
 import { TesseraError } from '@tessera/tensor-core';
 import type { TrainerOptions } from '@tessera/trainers';
+
+const osSignals = constants.signals as Record<string, number>;
 
 /**
  * Under mpirun (or mpiexec / srun) with more than one rank: joins the MPI job and returns
@@ -38,8 +41,13 @@ export interface LaunchOptions {
   dryRun?: boolean;
 }
 
-/** `tessera launch -n N -- train cfg.yaml`: the same command on N ranks through mpirun. */
-export function launchCommand(command: string[], o: LaunchOptions): number {
+/**
+ * `tessera launch -n N -- train cfg.yaml`: the same command on N ranks through mpirun.
+ * mpirun runs in its own process group, so a terminal's Ctrl-C reaches only this wrapper,
+ * which asks for a graceful stop with SIGUSR2 (mpirun forwards it to every rank; it would
+ * turn SIGINT into a job kill). A second Ctrl-C terminates the job.
+ */
+export async function launchCommand(command: string[], o: LaunchOptions): Promise<number> {
   if (!command.length) throw new TesseraError('tessera launch needs a command: tessera launch -n 2 -- train CONFIG');
   if (!Number.isInteger(o.ranks) || o.ranks < 1)
     throw new TesseraError(`-n must be a positive integer; got ${o.ranks}.`);
@@ -56,8 +64,29 @@ export function launchCommand(command: string[], o: LaunchOptions): number {
     return 0;
   }
   console.error(`tessera launch: ${shown}`);
-  const r = spawnSync(file, args, { stdio: 'inherit', env: { ...process.env, ...env } });
-  if (r.error && (r.error as NodeJS.ErrnoException).code === 'ENOENT')
-    throw new TesseraError('mpirun was not found: install the Debian package openmpi-bin (or an MPI of your choice).');
-  return r.status ?? 1;
+  const child = spawn(file, args, { stdio: 'inherit', env: { ...process.env, ...env }, detached: true });
+  let interrupts = 0;
+  const onInterrupt = () => {
+    if (interrupts++ === 0) {
+      console.error('tessera launch: finishing the step on every rank and saving (Ctrl-C again to abort the job)');
+      child.kill('SIGUSR2');
+    } else child.kill('SIGTERM');
+  };
+  process.on('SIGINT', onInterrupt);
+  try {
+    return await new Promise<number>((resolve, reject) => {
+      child.on('error', (err: NodeJS.ErrnoException) =>
+        reject(
+          err.code === 'ENOENT'
+            ? new TesseraError(
+                'mpirun was not found: install the Debian package openmpi-bin (or an MPI of your choice).',
+              )
+            : err,
+        ),
+      );
+      child.on('close', (code, signal) => resolve(code ?? (signal ? 128 + (osSignals[signal] ?? 0) : 1)));
+    });
+  } finally {
+    process.off('SIGINT', onInterrupt);
+  }
 }

@@ -90,8 +90,8 @@ function program(setExit: (code: number) => void): Command {
     .option('--iface <name>', 'network interface for MPI traffic across hosts')
     .option('--dry-run', 'print the mpirun command instead of running it')
     .argument('<command...>', 'the tessera command, after --: e.g. -- train configs/gpt-pretrain.yaml')
-    .action((command: string[], o: LaunchOptions) => {
-      setExit(launchCommand(command, o));
+    .action(async (command: string[], o: LaunchOptions) => {
+      setExit(await launchCommand(command, o));
     });
 
   cli

@@ -64,10 +64,11 @@ function launch(args: string[], marker: string) {
   };
   child.stdout.on('data', collect);
   child.stderr.on('data', collect);
-  return new Promise<{ code: number | null; text: string; ms: number }>((resolve) => {
+  const done = new Promise<{ code: number | null; text: string; ms: number }>((resolve) => {
     const started = Date.now();
     child.on('close', (code) => resolve({ code, text, ms: Date.now() - started }));
   });
+  return Object.assign(done, { child });
 }
 
 /** The pid of rank `rank` of the job started with `marker` (read from /proc: mpirun sets the rank in each environment). */
@@ -156,4 +157,26 @@ describe('tessera launch (mpirun)', () => {
     expect(resumed.text).toContain(`resumed from ${join(out, `checkpoint-${last}`)} at step ${last}`);
     expect(checkpointsAreIntact(out).at(-1)).toBe(last + 2);
   }, 240_000);
+
+  it('Ctrl-C on tessera launch finishes the step on every rank, saves once and exits 0', async () => {
+    const { config, out } = tinyRun(2000, 1000);
+    const job = launch(['train', config], `int-${process.pid}`);
+    const metrics = join(out, 'metrics.jsonl');
+    const poll = setInterval(() => {
+      if (existsSync(metrics) && readFileSync(metrics, 'utf8').trim().split('\n').length >= 5) {
+        clearInterval(poll);
+        job.child.kill('SIGINT');
+      }
+    }, 100);
+    const r = await job;
+    clearInterval(poll);
+    expect(r.code, r.text).toBe(0);
+    expect(r.text).toContain('finishing the step on every rank and saving');
+    const saved = /interrupted: finished step (\d+) and saved the checkpoint/.exec(r.text);
+    expect(saved, r.text).not.toBeNull();
+    const step = Number(saved![1]);
+    expect(step).toBeGreaterThanOrEqual(5);
+    expect(step).toBeLessThan(1000);
+    expect(checkpointsAreIntact(out)).toEqual([step]);
+  }, 180_000);
 });

@@ -151,7 +151,7 @@ export class GradientSyncCallback implements TrainerCallback {
       packMs += performance.now() - t0;
       pending.push(this.group.allReduce(bucket.buffer, 'sum'));
     }
-    const scalars = new Float64Array([update.lossSum, update.weight]);
+    const scalars = new Float64Array([update.lossSum, update.weight, update.tokens]);
     pending.push(this.group.allReduce(scalars, 'sum'));
     const t1 = performance.now();
     const mpiBefore = this.group.stats.mpiSeconds;
@@ -170,6 +170,7 @@ export class GradientSyncCallback implements TrainerCallback {
     }
     update.lossSum = scalars[0]!;
     update.weight = scalars[1]!;
+    update.tokens = scalars[2]!;
     const t = this.timings;
     t.steps++;
     t.packMs += packMs;

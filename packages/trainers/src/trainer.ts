@@ -273,13 +273,14 @@ export class Trainer {
     const { gradient_accumulation_steps: micro, per_device_train_batch_size: size } = this.config.training;
     let lossSum = 0;
     let empty = 0;
+    let tokens = 0;
     for (let m = 0; m < micro; m++) {
       const { examples, indices, epoch, padded } = this.#order.next(this.state, size);
       this.state.paddedExamples = (this.state.paddedExamples ?? 0) + padded;
       // Randomness keyed by the example, not its batch: any world size draws the same masks.
       const rngs = indices.map((i) => this.#collateRng.fork(`${epoch}:${i}`));
       const batch = this.objective.collate(examples, rngs);
-      counted.tokens += batch.attentionMask.reduce((a, r) => a + r.reduce((x, y) => x + y, 0), 0);
+      tokens += batch.attentionMask.reduce((a, r) => a + r.reduce((x, y) => x + y, 0), 0);
       const items = padded ? 0 : (this.objective.lossItems?.(batch) ?? examples.length);
       if (items === 0) {
         empty++;
@@ -293,9 +294,10 @@ export class Trainer {
       accumulator.add(grads, items);
       tf.dispose([...grads.values()]);
     }
-    const summed: GradientUpdate = { ...accumulator.takeSum(), lossSum, emptyMicroBatches: empty };
+    const summed: GradientUpdate = { ...accumulator.takeSum(), lossSum, emptyMicroBatches: empty, tokens };
     try {
       await emit(this.callbacks, 'onPreOptimizerStep', ctx, summed);
+      counted.tokens += summed.tokens;
       if (!(summed.weight > 0)) {
         this.state.skippedBatches++;
         this.#log(`step ${this.state.step + 1}: no micro-batch had a scored label; update skipped`);

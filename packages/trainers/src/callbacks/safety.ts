@@ -24,7 +24,11 @@ export class LeakCheckCallback implements TrainerCallback {
   }
 }
 
-/** Ctrl-C finishes the current step, saves a checkpoint and ends the run normally. */
+/**
+ * Ctrl-C finishes the current step, saves a checkpoint and ends the run normally. SIGUSR2
+ * does the same: mpirun forwards it to every rank (it turns SIGINT into a job kill), which
+ * is how `tessera launch` stops a data-parallel job gracefully.
+ */
 export class InterruptCallback implements TrainerCallback {
   readonly name = 'interrupt';
   #interrupted = false;
@@ -33,6 +37,7 @@ export class InterruptCallback implements TrainerCallback {
   };
   onTrainBegin(): void {
     process.on('SIGINT', this.#handler);
+    process.on('SIGUSR2', this.#handler);
   }
   onStepEnd(ctx: TrainerContext): void {
     if (!this.#interrupted) return;
@@ -46,5 +51,6 @@ export class InterruptCallback implements TrainerCallback {
   }
   close(): void {
     process.off('SIGINT', this.#handler);
+    process.off('SIGUSR2', this.#handler);
   }
 }

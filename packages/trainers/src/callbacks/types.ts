@@ -64,6 +64,8 @@ export interface GradientUpdate {
   lossSum: number;
   /** Micro-batches of this process that had nothing to score (no gradient was taken). */
   emptyMicroBatches: number;
+  /** Non-padding tokens of this update (the job's, once gradient-sync has reduced it). */
+  tokens: number;
 }
 
 /** What train() returns; onTrainEnd callbacks may add to `extras` (e.g. the sample). */
