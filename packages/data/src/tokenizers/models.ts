@@ -414,9 +414,13 @@ export class UnigramModel implements Model {
             `Unigram: "${word.slice(a, b)}" is not in the vocabulary and the model has no unk_id; set model.unk_id.`,
           );
         }
-        // Consecutive unknown characters become one unknown token, as in HF and SentencePiece.
-        if (prevUnk) out[out.length - 1]!.end = b;
-        else out.push({ id: this.unkId, value: this.pieces[this.unkId]![0], start: a, end: b });
+        // Consecutive unknown characters become one unknown token, as in HF and SentencePiece;
+        // its token string is the text it covers (HF's), its id the unk id.
+        if (prevUnk) {
+          const last = out[out.length - 1]!;
+          last.end = b;
+          last.value = word.slice(last.start, b);
+        } else out.push({ id: this.unkId, value: word.slice(a, b), start: a, end: b });
         prevUnk = true;
       } else {
         out.push({ id, value: this.pieces[id]![0], start: a, end: b });

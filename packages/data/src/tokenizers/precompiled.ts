@@ -79,11 +79,23 @@ export class PrecompiledCharsmap {
       if (hit) {
         let j = unitAt[pos + hit[0]]!;
         if (j <= i) j = i + w; // a rule ending inside a character still consumes that character
-        const [st, en] = s.span(i, j);
+        // Output character k takes the span of input character k (the last one when the
+        // output is longer), as HF aligns a replacement: "e" + U+0301 -> "é" spans the "e".
+        const inputs: Array<[number, number]> = [];
+        for (let u = i; u < j; ) {
+          const n = s.text.codePointAt(u)! > 0xffff ? 2 : 1;
+          inputs.push([u, u + n - 1]);
+          u += n;
+        }
         text += hit[1];
-        for (let k = 0; k < hit[1].length; k++) {
-          starts.push(st);
-          ends.push(en);
+        for (let o = 0, k = 0; o < hit[1].length; k++) {
+          const n = hit[1].codePointAt(o)! > 0xffff ? 2 : 1;
+          const [first, last] = inputs[Math.min(k, inputs.length - 1)]!;
+          for (let u = 0; u < n; u++) {
+            starts.push(s.starts[first]!);
+            ends.push(s.ends[last]!);
+          }
+          o += n;
         }
         changed = true;
         while (pos < bytes.length && unitAt[pos]! < j) pos++;

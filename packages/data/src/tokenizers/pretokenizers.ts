@@ -13,17 +13,26 @@ export interface PreTokenizer {
 export type SplitBehavior = 'Removed' | 'Isolated' | 'MergedWithPrevious' | 'MergedWithNext' | 'Contiguous';
 const BEHAVIORS: SplitBehavior[] = ['Removed', 'Isolated', 'MergedWithPrevious', 'MergedWithNext', 'Contiguous'];
 
-/** Splits `s` at the given delimiter ranges, handling the delimiters as `behavior` says (HF semantics). */
-export function splitBy(s: Aligned, matches: Array<[number, number]>, behavior: SplitBehavior): Aligned[] {
-  // Build alternating (range, isMatch) segments covering the whole string.
+/**
+ * Splits `s` at the given delimiter ranges, handling the delimiters as `behavior` says (HF
+ * semantics). With `invert` the matches are the words and the gaps between them the
+ * delimiters; two matches that touch stay two words.
+ */
+export function splitBy(
+  s: Aligned,
+  matches: Array<[number, number]>,
+  behavior: SplitBehavior,
+  invert = false,
+): Aligned[] {
+  // Build alternating (range, isDelimiter) segments covering the whole string.
   const segs: Array<[number, number, boolean]> = [];
   let last = 0;
   for (const [a, b] of matches) {
-    if (a > last) segs.push([last, a, false]);
-    segs.push([a, b, true]);
+    if (a > last) segs.push([last, a, invert]);
+    segs.push([a, b, !invert]);
     last = b;
   }
-  if (last < s.length) segs.push([last, s.length, false]);
+  if (last < s.length) segs.push([last, s.length, invert]);
   const out: Array<[number, number]> = [];
   switch (behavior) {
     case 'Removed':
@@ -79,17 +88,6 @@ function charMatches(s: Aligned, pred: (ch: string) => boolean): Array<[number, 
 function regexMatches(s: Aligned, re: RegExp): Array<[number, number]> {
   const out: Array<[number, number]> = [];
   for (const m of s.text.matchAll(re)) if (m[0].length) out.push([m.index!, m.index! + m[0].length]);
-  return out;
-}
-
-function invertRanges(ranges: Array<[number, number]>, n: number): Array<[number, number]> {
-  const out: Array<[number, number]> = [];
-  let last = 0;
-  for (const [a, b] of ranges) {
-    if (a > last) out.push([last, a]);
-    last = b;
-  }
-  if (last < n) out.push([last, n]);
   return out;
 }
 
@@ -200,7 +198,7 @@ export function createPreTokenizer(j: Json | null | undefined): PreTokenizer | n
         ),
       );
     case 'Whitespace':
-      return simple('Whitespace', (p) => splitBy(p, invertRanges(regexMatches(p, WHITESPACE_RE), p.length), 'Removed'));
+      return simple('Whitespace', (p) => splitBy(p, regexMatches(p, WHITESPACE_RE), 'Removed', true));
     case 'WhitespaceSplit':
       return simple('WhitespaceSplit', (p) => splitBy(p, charMatches(p, isWhitespace), 'Removed'));
     case 'Punctuation': {
@@ -232,7 +230,7 @@ export function createPreTokenizer(j: Json | null | undefined): PreTokenizer | n
         'Split',
         (p) => {
           const m = regexMatches(p, re);
-          return splitBy(p, invert ? invertRanges(m, p.length) : m, behavior);
+          return splitBy(p, m, behavior, invert);
         },
         { pattern: pat, behavior, invert },
       );

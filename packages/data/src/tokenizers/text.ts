@@ -77,7 +77,9 @@ export class Aligned {
 
   /**
    * Applies a whole-string transform that works character cluster by cluster (Unicode
-   * normalisation): each base character with its combining marks maps to its own span.
+   * normalisation). Within a cluster, output character k takes the span of input character
+   * k (the last one when the output is longer), as HF's alignments do: a composed "é" from
+   * "e" + U+0301 spans the "e", a decomposed ligature's letters all span the ligature.
    * If clusters do not normalise independently, the result maps to the whole span.
    */
   mapClusters(fn: (s: string) => string): Aligned {
@@ -91,12 +93,31 @@ export class Aligned {
       const a = m.index!;
       const b = a + m[0].length;
       const out = fn(m[0]);
-      const s = this.starts[a]!;
-      const e = this.ends[b - 1]!;
       text += out;
-      for (let k = 0; k < out.length; k++) {
-        starts.push(s);
-        ends.push(e);
+      if (out === m[0]) {
+        for (let i = a; i < b; i++) {
+          starts.push(this.starts[i]!);
+          ends.push(this.ends[i]!);
+        }
+        continue;
+      }
+      // Input characters of the cluster as [first unit, last unit] ranges.
+      const inputs: Array<[number, number]> = [];
+      for (let i = a; i < b; ) {
+        const w = this.text.codePointAt(i)! > 0xffff ? 2 : 1;
+        inputs.push([i, i + w - 1]);
+        i += w;
+      }
+      let k = 0;
+      for (let j = 0; j < out.length; ) {
+        const w = out.codePointAt(j)! > 0xffff ? 2 : 1;
+        const [first, last] = inputs[Math.min(k, inputs.length - 1)]!;
+        for (let u = 0; u < w; u++) {
+          starts.push(this.starts[first]!);
+          ends.push(this.ends[last]!);
+        }
+        j += w;
+        k++;
       }
     }
     if (text !== whole) {
@@ -111,12 +132,14 @@ export class Aligned {
   }
 
   /** Prepends `s`, aligned to the start of this string (as HF does for a prefix space). */
+  /** Prepended characters take the span of the first character (as HF's NormalizedString.prepend). */
   prepend(s: string): Aligned {
-    const at = this.length ? this.starts[0]! : 0;
+    const start = this.length ? this.starts[0]! : 0;
+    const end = this.length ? this.ends[0]! : 0;
     return new Aligned(
       s + this.text,
-      new Array(s.length).fill(at).concat(this.starts),
-      new Array(s.length).fill(at).concat(this.ends),
+      new Array(s.length).fill(start).concat(this.starts),
+      new Array(s.length).fill(end).concat(this.ends),
     );
   }
 }

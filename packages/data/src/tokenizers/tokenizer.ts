@@ -75,7 +75,9 @@ export class Tokenizer {
   #added: AddedToken[] = [];
   #addedByContent = new Map<string, AddedToken>();
   #addedById = new Map<number, AddedToken>();
-  #addedByFirstChar = new Map<string, AddedToken[]>();
+  /** Added tokens by first character: their contents by length, longest first (leftmost-longest matching). */
+  #addedByFirstChar = new Map<string, { lengths: number[]; byContent: Map<string, AddedToken> }>();
+  #maxAddedId = -1;
 
   constructor(parts: TokenizerParts) {
     this.model = parts.model;
@@ -156,21 +158,26 @@ export class Tokenizer {
 
   // ---------------- vocabulary ----------------
 
+  // Incremental: files of current models carry thousands of added tokens (Gemma 3: 6,415).
   #register(t: AddedToken): void {
     const old = this.#addedByContent.get(t.content);
-    if (old) this.#added = this.#added.filter((x) => x !== old);
+    if (old) {
+      this.#added = this.#added.filter((x) => x !== old);
+      if (this.#addedById.get(old.id) === old) this.#addedById.delete(old.id);
+    }
     this.#added.push(t);
     this.#addedByContent.set(t.content, t);
     this.#addedById.set(t.id, t);
-    this.#addedByFirstChar.clear();
-    for (const a of this.#added) {
-      if (!a.content) continue;
-      const k = a.content[0]!;
-      const list = this.#addedByFirstChar.get(k) ?? [];
-      list.push(a);
+    this.#maxAddedId = old ? Math.max(...this.#added.map((x) => x.id)) : Math.max(this.#maxAddedId, t.id);
+    if (!t.content) return;
+    const k = t.content[0]!;
+    let entry = this.#addedByFirstChar.get(k);
+    if (!entry) this.#addedByFirstChar.set(k, (entry = { lengths: [], byContent: new Map() }));
+    entry.byContent.set(t.content, t);
+    if (!entry.lengths.includes(t.content.length)) {
+      entry.lengths.push(t.content.length);
       // Longest first, so "<extra_id_10>" wins over a shorter token with the same start.
-      list.sort((x, y) => y.content.length - x.content.length);
-      this.#addedByFirstChar.set(k, list);
+      entry.lengths.sort((x, y) => y - x);
     }
   }
 
@@ -214,9 +221,7 @@ export class Tokenizer {
 
   getVocabSize(withAdded = true): number {
     if (!withAdded) return this.model.vocabSize;
-    let max = this.model.vocabSize - 1;
-    for (const t of this.#added) max = Math.max(max, t.id);
-    return max + 1;
+    return Math.max(this.model.vocabSize - 1, this.#maxAddedId) + 1;
   }
 
   // ---------------- encoding ----------------
@@ -227,11 +232,16 @@ export class Tokenizer {
     if (this.#added.length === 0) return text.length ? [[0, text.length, null]] : [];
     let last = 0;
     for (let i = 0; i < text.length; i++) {
-      const candidates = this.#addedByFirstChar.get(text[i]!);
-      if (!candidates) continue;
-      const hit = candidates.find(
-        (t) => text.startsWith(t.content, i) && (!t.single_word || this.#isSingleWord(text, i, i + t.content.length)),
-      );
+      const entry = this.#addedByFirstChar.get(text[i]!);
+      if (!entry) continue;
+      let hit: AddedToken | undefined;
+      for (const n of entry.lengths) {
+        const t = entry.byContent.get(text.slice(i, i + n));
+        if (t && (!t.single_word || this.#isSingleWord(text, i, i + n))) {
+          hit = t;
+          break;
+        }
+      }
       if (!hit) continue;
       let a = i;
       let b = i + hit.content.length;
