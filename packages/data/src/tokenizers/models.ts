@@ -54,6 +54,9 @@ function invert(m: Map<string, number>): string[] {
   return inv;
 }
 
+/** Words of up to this many symbols merge by linear scan; longer ones through a heap. */
+const SHORT_WORD = 24;
+
 /** Pair keys: left id * PAIR + right id (vocabularies up to 2^21 tokens). */
 const PAIR = 2 ** 21;
 
@@ -199,9 +202,91 @@ export class BpeModel implements Model {
       if (this.fuseUnk && last?.unk && last.id === unkId) last.b = b;
       else syms.push({ id: unkId, a, b, unk: true });
     });
-    // Merge the lowest-ranked adjacent pair, leftmost first, one at a time. A pair that uses
-    // a merged token always ranks after the merge that made it, so this equals GPT-2's
-    // merge-every-occurrence loop while only re-ranking the two neighbours of each merge.
+    return this.#merge(syms);
+  }
+
+  /**
+   * Merges the lowest-ranked adjacent pair, leftmost first, one at a time (a pair that uses
+   * a merged token always ranks after the merge that made it, so this equals GPT-2's
+   * merge-every-occurrence loop). Symbols form a linked list and candidate pairs a min-heap
+   * keyed by (rank, position): O(n log n) per word, which matters for SentencePiece-style
+   * files with no pre-tokenizer, where a whole line is one word.
+   */
+  #merge(syms: Array<{ id: number; a: number; b: number }>): Token[] {
+    const n = syms.length;
+    if (n <= SHORT_WORD) return this.#mergeShort(syms);
+    const id = Int32Array.from(syms, (x) => x.id);
+    const end = Int32Array.from(syms, (x) => x.b);
+    const next = new Int32Array(n);
+    const prev = new Int32Array(n);
+    for (let i = 0; i < n; i++) {
+      next[i] = i + 1 < n ? i + 1 : -1;
+      prev[i] = i - 1;
+    }
+    // Heap entries: [rank, left symbol index, left id, right id] (the ids detect stale entries).
+    const heap: Array<[number, number, number, number]> = [];
+    const less = (x: [number, number, number, number], y: [number, number, number, number]) =>
+      x[0] < y[0] || (x[0] === y[0] && x[1] < y[1]);
+    const push = (left: number) => {
+      const right = next[left]!;
+      if (right < 0) return;
+      const pair = this.#pairs.get(id[left]! * PAIR + id[right]!);
+      if (!pair) return;
+      const e: [number, number, number, number] = [pair[0], left, id[left]!, id[right]!];
+      heap.push(e);
+      for (let k = heap.length - 1; k > 0; ) {
+        const parent = (k - 1) >> 1;
+        if (!less(heap[k]!, heap[parent]!)) break;
+        [heap[k], heap[parent]] = [heap[parent]!, heap[k]!];
+        k = parent;
+      }
+    };
+    const pop = () => {
+      const top = heap[0]!;
+      const last = heap.pop()!;
+      if (heap.length) {
+        heap[0] = last;
+        for (let k = 0; ; ) {
+          const l = 2 * k + 1;
+          const r = l + 1;
+          let m = k;
+          if (l < heap.length && less(heap[l]!, heap[m]!)) m = l;
+          if (r < heap.length && less(heap[r]!, heap[m]!)) m = r;
+          if (m === k) break;
+          [heap[k], heap[m]] = [heap[m]!, heap[k]!];
+          k = m;
+        }
+      }
+      return top;
+    };
+    for (let i = 0; i + 1 < n; i++) push(i);
+    while (heap.length) {
+      const [, left, leftId, rightId] = pop();
+      const right = next[left]!;
+      // Stale: the left symbol was merged away (id -1) or changed, or its neighbour did.
+      if (right < 0 || id[left] !== leftId || id[right] !== rightId) continue;
+      const merged = this.#pairs.get(leftId * PAIR + rightId)![1];
+      if (merged < 0) {
+        throw new TokenizerError(
+          `BPE: merging "${this.#inv[leftId]}" + "${this.#inv[rightId]}" gives a token missing from the vocabulary; the merges and vocab of this tokenizer.json disagree.`,
+        );
+      }
+      id[left] = merged;
+      end[left] = end[right]!;
+      id[right] = -1;
+      next[left] = next[right]!;
+      if (next[right]! >= 0) prev[next[right]!] = left;
+      if (prev[left]! >= 0) push(prev[left]!);
+      push(left);
+    }
+    const out: Token[] = [];
+    for (let i = 0; i >= 0; i = next[i]!)
+      out.push({ id: id[i]!, value: this.#inv[id[i]!]!, start: syms[i]!.a, end: end[i]! });
+    return out;
+  }
+
+  /** The same merge order by a linear scan: faster than the heap for the short words of byte-level files. */
+  #mergeShort(syms: Array<{ id: number; a: number; b: number }>): Token[] {
     const INF = Number.POSITIVE_INFINITY;
     const rankOf = (i: number) => this.#pairs.get(syms[i]!.id * PAIR + syms[i + 1]!.id)?.[0] ?? INF;
     const ranks: number[] = [];
