@@ -1,12 +1,12 @@
 #!/usr/bin/env node
 // Ours against HF's Rust tokenizers (npm `tokenizers`) on real tokenizer.json files, in one
-// run: load time, single-thread encode throughput, and Rust's encodeBatch (its own thread
-// pool) for scale. `node packages/data/bench/rust.mjs [--mb 2] [--json]`
+// run: load time, single-thread encode throughput, ours over 2 worker threads (TokenizerPool.encodeIdsBatch)
+// and Rust's encodeBatch (its own thread pool). `node packages/data/bench/rust.mjs [--mb 2] [--json]`
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { Tokenizer } from '@tessera/data';
+import { Tokenizer, TokenizerPool } from '@tessera/data';
 import { Tokenizer as RustTokenizer } from 'tokenizers';
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -56,6 +56,13 @@ for (const { name, file } of files) {
   t0 = performance.now();
   const batch = await rust.encodeBatch(text, { addSpecialTokens: false });
   const batchMs = performance.now() - t0;
+  const pool = await TokenizerPool.create(ours, { workers: 2 });
+  await pool.encodeBatch(text.slice(0, 200), { addSpecialTokens: false });
+  t0 = performance.now();
+  const pooled = await pool.encodeIdsBatch(text, { addSpecialTokens: false });
+  const poolMs = performance.now() - t0;
+  await pool.close();
+  if (pooled.reduce((a, e) => a + e.length, 0) !== oursTokens) throw new Error(`${name}: the pool's tokens differ`);
   if (rustTokens !== oursTokens || batch.reduce((a, e) => a + e.getIds().length, 0) !== rustTokens)
     throw new Error(`${name}: token counts differ (ours ${oursTokens}, rust ${rustTokens})`);
   const mbs = (ms) => bytes / 1e6 / (ms / 1000);
@@ -63,7 +70,7 @@ for (const { name, file } of files) {
     name,
     vocab: ours.getVocabSize(),
     loadMs: { ours: oursLoad, rust: rustLoad, ratio: oursLoad / rustLoad },
-    mbPerSecond: { ours: mbs(oursMs), rustOneByOne: mbs(rustMs), rustBatch: mbs(batchMs) },
+    mbPerSecond: { ours: mbs(oursMs), oursPool2: mbs(poolMs), rustOneByOne: mbs(rustMs), rustBatch: mbs(batchMs) },
     tokens: oursTokens,
   });
 }
@@ -72,10 +79,12 @@ else {
   console.log(
     `${(bytes / 1e6).toFixed(1)} MB of Moby-Dick lines (${text.length} lines), encode without special tokens`,
   );
-  console.log('file     vocab    load ours / rust (ratio)   MB/s ours   rust one-by-one   rust encodeBatch');
+  console.log(
+    'file     vocab    load ours / rust (ratio)   MB/s ours   ours pool(2)   rust one-by-one   rust encodeBatch',
+  );
   for (const r of rows)
     console.log(
       `${r.name.padEnd(8)} ${String(r.vocab).padStart(7)}  ${r.loadMs.ours.toFixed(0).padStart(6)} / ${r.loadMs.rust.toFixed(0).padStart(5)} ms (${r.loadMs.ratio.toFixed(2)}×)` +
-        `   ${r.mbPerSecond.ours.toFixed(2).padStart(8)}   ${r.mbPerSecond.rustOneByOne.toFixed(2).padStart(15)}   ${r.mbPerSecond.rustBatch.toFixed(2).padStart(16)}`,
+        `   ${r.mbPerSecond.ours.toFixed(2).padStart(8)}   ${r.mbPerSecond.oursPool2.toFixed(2).padStart(12)}   ${r.mbPerSecond.rustOneByOne.toFixed(2).padStart(15)}   ${r.mbPerSecond.rustBatch.toFixed(2).padStart(16)}`,
     );
 }

@@ -22,3 +22,4 @@ export * from './train.js';
 export * from './presets.js';
 export { PrecompiledCharsmap } from './precompiled.js';
 export * from './regex.js';
+export { TokenizerPool } from './pool.js';
