@@ -135,7 +135,8 @@ export class GradientSyncCallback implements TrainerCallback {
   async onPreOptimizerStep(ctx: TrainerContext, update: GradientUpdate): Promise<void> {
     const buckets = (this.#buckets ??= this.#layout(ctx, update));
     let packMs = 0;
-    const started = performance.now();
+    // Before the first all-reduce starts: one may finish while the next bucket is packed.
+    const mpiBefore = this.group.stats.mpiSeconds;
     const pending: Promise<void>[] = [];
     for (const bucket of buckets) {
       const t0 = performance.now();
@@ -154,7 +155,6 @@ export class GradientSyncCallback implements TrainerCallback {
     const scalars = new Float64Array([update.lossSum, update.weight, update.tokens]);
     pending.push(this.group.allReduce(scalars, 'sum'));
     const t1 = performance.now();
-    const mpiBefore = this.group.stats.mpiSeconds;
     await Promise.all(pending);
     const waitMs = performance.now() - t1;
     const t2 = performance.now();
@@ -176,9 +176,8 @@ export class GradientSyncCallback implements TrainerCallback {
     t.packMs += packMs;
     t.waitMs += waitMs;
     t.unpackMs += performance.now() - t2;
-    // The all-reduces of this step finished during pack or wait; MPI's own clock says how long they took.
+    // MPI's own clock: how long this update's all-reduces took, whether they ended during packing or the wait.
     t.mpiMs += (this.group.stats.mpiSeconds - mpiBefore) * 1000;
-    void started;
   }
 
   /** Buckets in reverse parameter order, the first one small, none over the cap (unless one gradient is). */

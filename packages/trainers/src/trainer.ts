@@ -272,7 +272,6 @@ export class Trainer {
   ): Promise<{ loss: number; lr: number } | null> {
     const { gradient_accumulation_steps: micro, per_device_train_batch_size: size } = this.config.training;
     let lossSum = 0;
-    let empty = 0;
     let tokens = 0;
     for (let m = 0; m < micro; m++) {
       const { examples, indices, epoch, padded } = this.#order.next(this.state, size);
@@ -282,10 +281,8 @@ export class Trainer {
       const batch = this.objective.collate(examples, rngs);
       tokens += batch.attentionMask.reduce((a, r) => a + r.reduce((x, y) => x + y, 0), 0);
       const items = padded ? 0 : (this.objective.lossItems?.(batch) ?? examples.length);
-      if (items === 0) {
-        empty++;
-        continue;
-      }
+      // Nothing to score (or a padded repeat): no gradient, and weight 0 in the update.
+      if (items === 0) continue;
       const inputs = toModelInputs(batch);
       const { loss, grads } = valueAndGrads(this.model, () => modelLoss(this.model, inputs).loss);
       disposeModelInputs(inputs);
@@ -294,7 +291,7 @@ export class Trainer {
       accumulator.add(grads, items);
       tf.dispose([...grads.values()]);
     }
-    const summed: GradientUpdate = { ...accumulator.takeSum(), lossSum, emptyMicroBatches: empty, tokens };
+    const summed: GradientUpdate = { ...accumulator.takeSum(), lossSum, tokens };
     try {
       await emit(this.callbacks, 'onPreOptimizerStep', ctx, summed);
       counted.tokens += summed.tokens;

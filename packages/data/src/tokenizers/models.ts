@@ -1,5 +1,6 @@
 import { TokenizerError, need, unknownType } from './errors.js';
 import { utf8 } from './text.js';
+import { Heap } from './heap.js';
 
 type Json = Record<string, unknown>;
 
@@ -224,44 +225,17 @@ export class BpeModel implements Model {
       prev[i] = i - 1;
     }
     // Heap entries: [rank, left symbol index, left id, right id] (the ids detect stale entries).
-    const heap: Array<[number, number, number, number]> = [];
-    const less = (x: [number, number, number, number], y: [number, number, number, number]) =>
-      x[0] < y[0] || (x[0] === y[0] && x[1] < y[1]);
+    type Candidate = [number, number, number, number];
+    const heap = new Heap<Candidate>((x, y) => x[0] < y[0] || (x[0] === y[0] && x[1] < y[1]));
     const push = (left: number) => {
       const right = next[left]!;
       if (right < 0) return;
       const pair = this.#pairs.get(id[left]! * PAIR + id[right]!);
-      if (!pair) return;
-      const e: [number, number, number, number] = [pair[0], left, id[left]!, id[right]!];
-      heap.push(e);
-      for (let k = heap.length - 1; k > 0; ) {
-        const parent = (k - 1) >> 1;
-        if (!less(heap[k]!, heap[parent]!)) break;
-        [heap[k], heap[parent]] = [heap[parent]!, heap[k]!];
-        k = parent;
-      }
-    };
-    const pop = () => {
-      const top = heap[0]!;
-      const last = heap.pop()!;
-      if (heap.length) {
-        heap[0] = last;
-        for (let k = 0; ; ) {
-          const l = 2 * k + 1;
-          const r = l + 1;
-          let m = k;
-          if (l < heap.length && less(heap[l]!, heap[m]!)) m = l;
-          if (r < heap.length && less(heap[r]!, heap[m]!)) m = r;
-          if (m === k) break;
-          [heap[k], heap[m]] = [heap[m]!, heap[k]!];
-          k = m;
-        }
-      }
-      return top;
+      if (pair) heap.push([pair[0], left, id[left]!, id[right]!]);
     };
     for (let i = 0; i + 1 < n; i++) push(i);
-    while (heap.length) {
-      const [, left, leftId, rightId] = pop();
+    while (heap.size) {
+      const [, left, leftId, rightId] = heap.pop()!;
       const right = next[left]!;
       // Stale: the left symbol was merged away (id -1) or changed, or its neighbour did.
       if (right < 0 || id[left] !== leftId || id[right] !== rightId) continue;

@@ -79,24 +79,8 @@ export class PrecompiledCharsmap {
       if (hit) {
         let j = unitAt[pos + hit[0]]!;
         if (j <= i) j = i + w; // a rule ending inside a character still consumes that character
-        // Output character k takes the span of input character k (the last one when the
-        // output is longer), as HF aligns a replacement: "e" + U+0301 -> "é" spans the "e".
-        const inputs: Array<[number, number]> = [];
-        for (let u = i; u < j; ) {
-          const n = s.text.codePointAt(u)! > 0xffff ? 2 : 1;
-          inputs.push([u, u + n - 1]);
-          u += n;
-        }
         text += hit[1];
-        for (let o = 0, k = 0; o < hit[1].length; k++) {
-          const n = hit[1].codePointAt(o)! > 0xffff ? 2 : 1;
-          const [first, last] = inputs[Math.min(k, inputs.length - 1)]!;
-          for (let u = 0; u < n; u++) {
-            starts.push(s.starts[first]!);
-            ends.push(s.ends[last]!);
-          }
-          o += n;
-        }
+        s.pushReplacementSpans(i, j, hit[1], starts, ends);
         changed = true;
         while (pos < bytes.length && unitAt[pos]! < j) pos++;
         i = j;

@@ -76,11 +76,33 @@ export class Aligned {
   }
 
   /**
+   * Appends to `starts` / `ends` the spans of `out`, which replaces this[a, b): output
+   * character k takes the span of input character k (the last one when the output is
+   * longer), as HF aligns a replacement: a composed "é" from "e" + U+0301 spans the "e",
+   * a decomposed ligature's letters all span the ligature.
+   */
+  pushReplacementSpans(a: number, b: number, out: string, starts: number[], ends: number[]): void {
+    const inputs: Array<[number, number]> = [];
+    for (let i = a; i < b; ) {
+      const w = this.text.codePointAt(i)! > 0xffff ? 2 : 1;
+      inputs.push([i, i + w - 1]);
+      i += w;
+    }
+    for (let j = 0, k = 0; j < out.length; k++) {
+      const w = out.codePointAt(j)! > 0xffff ? 2 : 1;
+      const [first, last] = inputs[Math.min(k, inputs.length - 1)]!;
+      for (let u = 0; u < w; u++) {
+        starts.push(this.starts[first]!);
+        ends.push(this.ends[last]!);
+      }
+      j += w;
+    }
+  }
+
+  /**
    * Applies a whole-string transform that works character cluster by cluster (Unicode
-   * normalisation). Within a cluster, output character k takes the span of input character
-   * k (the last one when the output is longer), as HF's alignments do: a composed "é" from
-   * "e" + U+0301 spans the "e", a decomposed ligature's letters all span the ligature.
-   * If clusters do not normalise independently, the result maps to the whole span.
+   * normalisation); each cluster's output is aligned by pushReplacementSpans. If clusters
+   * do not normalise independently, the result maps to the whole span.
    */
   mapClusters(fn: (s: string) => string): Aligned {
     const whole = fn(this.text);
@@ -101,24 +123,7 @@ export class Aligned {
         }
         continue;
       }
-      // Input characters of the cluster as [first unit, last unit] ranges.
-      const inputs: Array<[number, number]> = [];
-      for (let i = a; i < b; ) {
-        const w = this.text.codePointAt(i)! > 0xffff ? 2 : 1;
-        inputs.push([i, i + w - 1]);
-        i += w;
-      }
-      let k = 0;
-      for (let j = 0; j < out.length; ) {
-        const w = out.codePointAt(j)! > 0xffff ? 2 : 1;
-        const [first, last] = inputs[Math.min(k, inputs.length - 1)]!;
-        for (let u = 0; u < w; u++) {
-          starts.push(this.starts[first]!);
-          ends.push(this.ends[last]!);
-        }
-        j += w;
-        k++;
-      }
+      this.pushReplacementSpans(a, b, out, starts, ends);
     }
     if (text !== whole) {
       const [s, e] = this.span(0, this.text.length);
@@ -131,7 +136,6 @@ export class Aligned {
     return new Aligned(this.text + other.text, this.starts.concat(other.starts), this.ends.concat(other.ends));
   }
 
-  /** Prepends `s`, aligned to the start of this string (as HF does for a prefix space). */
   /** Prepended characters take the span of the first character (as HF's NormalizedString.prepend). */
   prepend(s: string): Aligned {
     const start = this.length ? this.starts[0]! : 0;

@@ -168,7 +168,7 @@ export class Tokenizer {
     this.#added.push(t);
     this.#addedByContent.set(t.content, t);
     this.#addedById.set(t.id, t);
-    this.#maxAddedId = old ? Math.max(...this.#added.map((x) => x.id)) : Math.max(this.#maxAddedId, t.id);
+    this.#maxAddedId = old ? this.#added.reduce((m, x) => Math.max(m, x.id), -1) : Math.max(this.#maxAddedId, t.id);
     if (!t.content) return;
     const k = t.content[0]!;
     let entry = this.#addedByFirstChar.get(k);

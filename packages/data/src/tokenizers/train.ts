@@ -3,6 +3,7 @@ import { UnigramModel } from './models.js';
 import { BERT_SPECIALS, bertWordPieceTokenizer, byteLevelBpeTokenizer, t5UnigramTokenizer } from './presets.js';
 import { BYTE_TO_CHAR, Aligned } from './text.js';
 import type { Tokenizer } from './tokenizer.js';
+import { Heap } from './heap.js';
 
 export type Corpus = Iterable<string> | AsyncIterable<string>;
 
@@ -53,39 +54,6 @@ type Entry = [count: number, a: number, b: number];
 function better(x: Entry, y: Entry): boolean {
   return x[0] !== y[0] ? x[0] > y[0] : x[1] !== y[1] ? x[1] < y[1] : x[2] < y[2];
 }
-class Heap {
-  readonly items: Entry[] = [];
-  push(e: Entry): void {
-    const h = this.items;
-    h.push(e);
-    for (let i = h.length - 1; i > 0; ) {
-      const p = (i - 1) >> 1;
-      if (!better(h[i]!, h[p]!)) break;
-      [h[i], h[p]] = [h[p]!, h[i]!];
-      i = p;
-    }
-  }
-  pop(): Entry | undefined {
-    const h = this.items;
-    const top = h[0];
-    const last = h.pop();
-    if (h.length && last) {
-      h[0] = last;
-      for (let i = 0; ; ) {
-        const l = 2 * i + 1;
-        const r = l + 1;
-        let m = i;
-        if (l < h.length && better(h[l]!, h[m]!)) m = l;
-        if (r < h.length && better(h[r]!, h[m]!)) m = r;
-        if (m === i) break;
-        [h[i], h[m]] = [h[m]!, h[i]!];
-        i = m;
-      }
-    }
-    return top;
-  }
-}
-
 const KEY = 2 ** 21;
 
 /** Learns BPE merges from word counts; returns the vocabulary (specials first) and merges in order. */
@@ -149,7 +117,7 @@ export function trainBpeModel(
   wordSyms.forEach((syms, w) => {
     for (let i = 0; i + 1 < syms.length; i++) bump(syms[i]!, syms[i + 1]!, w, wordCount[w]!);
   });
-  const heap = new Heap();
+  const heap = new Heap<Entry>(better);
   for (const [k, c] of pairCount) if (c > 0) heap.push([c, Math.floor(k / KEY), k % KEY]);
 
   const merges: Array<[string, string]> = [];

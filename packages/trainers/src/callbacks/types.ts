@@ -62,8 +62,6 @@ export interface GradientUpdate {
   grads: Map<string, tf.Tensor>;
   weight: number;
   lossSum: number;
-  /** Micro-batches of this process that had nothing to score (no gradient was taken). */
-  emptyMicroBatches: number;
   /** Non-padding tokens of this update (the job's, once gradient-sync has reduced it). */
   tokens: number;
 }
