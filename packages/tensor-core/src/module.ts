@@ -6,14 +6,22 @@ import { TesseraError } from './errors.js';
 export class Parameter {
   readonly variable: tf.Variable;
 
-  constructor(
-    initial: tf.Tensor,
-    readonly trainable = true,
-  ) {
+  constructor(initial: tf.Tensor, trainable = true) {
     // tfjs variable names are global; leave naming to tfjs and keep ours in the module tree.
     this.variable = tf.variable(initial, trainable);
     // The variable holds its own reference to the data; the initial tensor is ours to free.
     initial.dispose();
+  }
+
+  /**
+   * Whether gradients and optimizers see it (PyTorch's requires_grad). Settable, so an
+   * adapter can freeze a model's weights; set it before the optimizer is built.
+   */
+  get trainable(): boolean {
+    return this.variable.trainable;
+  }
+  set trainable(value: boolean) {
+    this.variable.trainable = value;
   }
 
   get value(): tf.Tensor {
@@ -87,6 +95,19 @@ export class Module {
     if (!(module instanceof Module)) throw new TesseraError(`registerModule("${name}") needs a Module.`);
     this.#children.set(name, module);
     return module;
+  }
+
+  /**
+   * Adds a child module from outside (PyTorch's add_module): an adapter attaches its own
+   * parameters to the layer it adapts, so they appear in namedParameters() and stateDict().
+   */
+  addModule<M extends Module>(name: string, module: M): M {
+    return this.registerModule(name, module);
+  }
+
+  /** Detaches a child added with addModule (not disposed: the caller owns it); false when absent. */
+  removeModule(name: string): boolean {
+    return this.#children.delete(name);
   }
 
   #checkName(name: string): void {

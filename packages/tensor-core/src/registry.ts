@@ -15,6 +15,7 @@ export const PLUGIN_KINDS = [
   'objective',
   'metric',
   'callback',
+  'adapter',
 ] as const;
 export type PluginKind = (typeof PLUGIN_KINDS)[number];
 

@@ -42,6 +42,21 @@ describe('Module', () => {
     net.dispose();
   });
 
+  it('attaches and detaches children from outside, and freezes parameters', () => {
+    const net = new Net(new Rng(1));
+    const extra = net.layers.items[0]!.addModule('extra', new Linear(2, 2, new Rng(2)));
+    expect(net.namedParameters().map(([n]) => n)).toContain('h.0.extra.weight');
+    expect(() => net.layers.items[0]!.addModule('extra', extra)).toThrow(/already has a member/);
+    for (const p of net.parameters()) p.trainable = false;
+    extra.weight.trainable = true;
+    expect(net.namedParameters({ trainableOnly: true }).map(([n]) => n)).toEqual(['h.0.extra.weight']);
+    expect(extra.weight.variable.trainable).toBe(true);
+    expect(net.layers.items[0]!.removeModule('extra')).toBe(true);
+    expect(net.namedParameters().map(([n]) => n)).not.toContain('h.0.extra.weight');
+    extra.dispose();
+    net.dispose();
+  });
+
   it('switches train/eval mode through the whole tree', () => {
     const net = new Net(new Rng(1));
     expect(net.layers.items[1]!.training).toBe(true);

@@ -23,6 +23,7 @@ describe('registry', () => {
       'objective',
       'metric',
       'callback',
+      'adapter',
     ]);
     for (const kind of PLUGIN_KINDS) expect(registry[kind].kind).toBe(kind);
   });
