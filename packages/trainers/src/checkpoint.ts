@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { disposeStateDict, type Optimizer, stateDictFromJSON } from '@tessera/optim';
 import { type RngState, TesseraError, tf } from '@tessera/tensor-core';
 import { loadSafetensors, type PretrainedModel, saveSafetensors, savePretrained } from '@tessera/transformer';
+import type { ModelAdapter } from './adapter.js';
 
 export class CheckpointStateError extends TesseraError {}
 
@@ -32,19 +33,26 @@ const PREFIX = 'checkpoint-';
 /**
  * Writes checkpoint-<step>/ atomically: everything goes into a temporary directory that is
  * renamed into place only when complete, so a crash mid-save leaves the previous
- * checkpoints untouched and no half-written one.
+ * checkpoints untouched and no half-written one. With an adapter, only the adapter's
+ * files are written in place of the model (the base weights never change).
  */
 export async function saveCheckpoint(
   outputDir: string,
   model: PretrainedModel,
   optimizer: Optimizer,
   state: TrainerState,
+  adapter?: ModelAdapter,
 ): Promise<string> {
   mkdirSync(outputDir, { recursive: true });
   const final = join(outputDir, `${PREFIX}${state.step}`);
   const temporary = join(outputDir, `.tmp-${PREFIX}${state.step}-${process.pid}`);
   rmSync(temporary, { recursive: true, force: true });
-  await savePretrained(model, temporary);
+  if (adapter) {
+    mkdirSync(temporary, { recursive: true });
+    await adapter.save(model, temporary);
+  } else {
+    await savePretrained(model, temporary);
+  }
   const optimizerState = optimizer.stateDict();
   try {
     // Moments go to safetensors (binary, exact); the rest of the state dict is plain JSON.

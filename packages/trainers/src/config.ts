@@ -57,6 +57,11 @@ export const runConfigSchema = z
     metrics: z.array(z.string()).default(['loss']),
     /** Registered callbacks run after the built-in ones, in order. */
     callbacks: z.array(plugin()).default([]),
+    /**
+     * A registered adapter (parameter-efficient fine-tuning, e.g. @tessera/adapt's lora): it
+     * freezes the model's weights, trains its own, and checkpoints save the adapter only.
+     */
+    adapter: plugin().optional(),
     training: trainingArgumentsSchema,
   })
   .strict();
@@ -100,11 +105,12 @@ function checkRunDocument(document: Record<string, unknown>, source: string, bas
   return resolvePaths(parsed.data, base);
 }
 
-/** What must stay the same for a checkpoint to resume: model, tokenizer, objective, optimizer. */
+/** What must stay the same for a checkpoint to resume: model, tokenizer, objective, optimizer (and adapter). */
 export function configFingerprint(config: RunConfig): string {
-  const { model, tokenizer, objective, optimizer } = config;
+  const { model, tokenizer, objective, optimizer, adapter } = config;
+  // Without an adapter the document is the one earlier versions hashed, so their checkpoints still resume.
   return createHash('sha256')
-    .update(JSON.stringify({ model, tokenizer, objective, optimizer }))
+    .update(JSON.stringify({ model, tokenizer, objective, optimizer, ...(adapter ? { adapter } : {}) }))
     .digest('hex')
     .slice(0, 16);
 }

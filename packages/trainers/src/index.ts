@@ -3,6 +3,7 @@
  * checkpoints with exact resume, metrics, the built-in callbacks (registered), plots and
  * progress output.
  */
+export * from './adapter.js';
 export * from './arguments.js';
 export * from './assemble.js';
 export * from './callbacks/index.js';

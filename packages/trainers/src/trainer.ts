@@ -14,6 +14,7 @@ import {
   prepareData,
   seedNumber,
 } from './assemble.js';
+import { createAdapter, type ModelAdapter } from './adapter.js';
 import { BUILTIN_CALLBACKS } from './callbacks/index.js';
 import {
   emit,
@@ -110,6 +111,8 @@ export class Trainer {
     private readonly dataRng: Rng,
     private readonly options: TrainerOptions,
     readonly totalSteps: number,
+    /** The config's adapter, applied to `model`; undefined for full fine-tuning. */
+    readonly adapter: ModelAdapter | undefined,
   ) {
     this.world = options.world ?? { rank: 0, size: 1 };
     this.#order = new ExampleOrder(trainExamples, seedNumber(config.seed), this.world);
@@ -137,6 +140,8 @@ export class Trainer {
       ...config.callbacks.map(({ name, ...o }) => registry.callback.create(name, o) as TrainerCallback),
       ...(options.callbacks ?? []),
     ].filter((cb) => world.rank === 0 || !cb.mainProcessOnly);
+    // Built before any data is read, so a bad adapter config fails as early as the rest.
+    const adapter = createAdapter(config);
     await useBackend(config.backend, { log });
     const checkpoint = options.resume ? resolveCheckpoint(options.resume) : undefined;
     const resumed = checkpoint ? readTrainerState(checkpoint) : undefined;
@@ -159,7 +164,24 @@ export class Trainer {
     const data = prepareData(config, objective, tokenizer, splits, root.fork('prepare'));
     // A run directory works as well as a checkpoint for `from`: its latest checkpoint is used.
     const resolveFrom = (p: string) => (existsSync(join(p, 'config.json')) ? p : resolveCheckpoint(p));
-    const model = createRunModel(config, tokenizer, data.objective, root.fork('model'), checkpoint, resolveFrom);
+    // With an adapter a checkpoint holds the adapter only: the base is built as at the start, then the adapter loaded.
+    const model = createRunModel(
+      config,
+      tokenizer,
+      data.objective,
+      root.fork('model'),
+      adapter ? undefined : checkpoint,
+      resolveFrom,
+    );
+    if (adapter) {
+      try {
+        adapter.apply(model);
+        if (checkpoint) adapter.load(model, checkpoint);
+      } catch (err) {
+        model.dispose();
+        throw err;
+      }
+    }
 
     const perUpdate = config.training.per_device_train_batch_size * config.training.gradient_accumulation_steps;
     const stepsPerEpoch = Math.max(1, Math.ceil(data.train.length / (perUpdate * world.size)));
@@ -201,8 +223,12 @@ export class Trainer {
       `data: ${from} -> ${r.trainExamples} / ${r.validationExamples} ${objective.name} examples (${r.trainTokens.toLocaleString('en-US')} tokens)` +
         `${skipped ? `; skipped ${skipped}` : ''}${r.truncatedTokens ? `; ${r.truncatedTokens} tokens truncated` : ''}`,
     );
+    const trainable = model.parameterCount({ trainableOnly: true });
+    const adapted = adapter
+      ? ` (${trainable.toLocaleString('en-US')} trainable through adapter ${adapter.name}, ${((100 * trainable) / model.parameterCount()).toFixed(2)}%)`
+      : '';
     log(
-      `model: ${model.architecture}, ${model.parameterCount().toLocaleString('en-US')} parameters; tokenizer: ${tokenizer.getVocabSize()} tokens; ` +
+      `model: ${model.architecture}, ${model.parameterCount().toLocaleString('en-US')} parameters${adapted}; tokenizer: ${tokenizer.getVocabSize()} tokens; ` +
         `${totalSteps} updates of ${perUpdate}${world.size > 1 ? ` × ${world.size} ranks` : ''} examples; callbacks: ${callbacks.map((c) => c.name).join(', ')}`,
     );
     return new Trainer(
@@ -219,6 +245,7 @@ export class Trainer {
       dataRng,
       options,
       totalSteps,
+      adapter,
     );
   }
 
@@ -349,6 +376,7 @@ export class Trainer {
       config: this.config,
       args: this.config.training,
       model: this.model,
+      adapter: this.adapter,
       tokenizer: this.tokenizer,
       optimizer: this.optimizer,
       state: this.state,

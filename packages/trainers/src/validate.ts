@@ -114,6 +114,7 @@ export function pluginProblems(
   if (Array.isArray(doc.callbacks))
     for (const [i, callback] of doc.callbacks.entries())
       problems.push(...checkPlugin('callback', ['callbacks', i], callback, o));
+  problems.push(...checkPlugin('adapter', ['adapter'], doc.adapter, o));
   return problems;
 }
 

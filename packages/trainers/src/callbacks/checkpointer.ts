@@ -4,7 +4,7 @@ import { pruneCheckpoints, saveCheckpoint } from '../checkpoint.js';
 import type { TrainerCallback, TrainerContext } from './types.js';
 
 /**
- * Writes checkpoint-<step>/ atomically (model, optimizer, trainer state, tokenizer) when
+ * Writes checkpoint-<step>/ atomically (model or adapter, optimizer, trainer state, tokenizer) when
  * the run saves, once per step, and keeps at most save_total_limit of them (never the best).
  */
 export class CheckpointCallback implements TrainerCallback {
@@ -17,7 +17,7 @@ export class CheckpointCallback implements TrainerCallback {
   async onSave(ctx: TrainerContext): Promise<void> {
     const outputDir = ctx.args.output_dir;
     if (ctx.lastCheckpoint === join(outputDir, `checkpoint-${ctx.state.step}`)) return;
-    const path = await saveCheckpoint(outputDir, ctx.model, ctx.optimizer, ctx.state);
+    const path = await saveCheckpoint(outputDir, ctx.model, ctx.optimizer, ctx.state, ctx.adapter);
     await ctx.tokenizer.save(join(path, 'tokenizer.json'));
     pruneCheckpoints(outputDir, ctx.args.save_total_limit, ctx.state.bestCheckpoint);
     ctx.lastCheckpoint = path;

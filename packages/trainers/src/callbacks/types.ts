@@ -2,6 +2,7 @@ import type { Tokenizer } from '@tessera/data';
 import type { Optimizer } from '@tessera/optim';
 import type { tf } from '@tessera/tensor-core';
 import type { PretrainedModel } from '@tessera/transformer';
+import type { ModelAdapter } from '../adapter.js';
 import type { TrainingArguments } from '../arguments.js';
 import type { TrainerState } from '../checkpoint.js';
 import type { RunConfig } from '../config.js';
@@ -25,6 +26,8 @@ export interface TrainerContext {
   readonly config: RunConfig;
   readonly args: TrainingArguments;
   readonly model: PretrainedModel;
+  /** The config's adapter, applied to `model` (checkpoints save it instead of the model). */
+  readonly adapter?: ModelAdapter | undefined;
   readonly tokenizer: Tokenizer;
   readonly optimizer: Optimizer;
   readonly state: TrainerState;
