@@ -1,0 +1,74 @@
+import { TesseraError } from '@tessera/tensor-core';
+import type * as tfc from '@tessera/tensor-core/tfjs';
+import type { CudaBackend } from './backend.js';
+
+/** The part of tfjs-backend-cpu's backend that host staging fills and empties. */
+interface HostStorage {
+  data: {
+    set(dataId: object, value: { values: tfc.BackendValues; dtype: tfc.DataType; refCount: number }): void;
+    get(dataId: object): { values: tfc.BackendValues };
+    has(dataId: object): boolean;
+    delete(dataId: object): boolean;
+  };
+}
+
+type Inputs = Record<string, tfc.TensorInfo | tfc.TensorInfo[] | undefined | null>;
+
+function inputInfos(inputs: Inputs): tfc.TensorInfo[] {
+  const out: tfc.TensorInfo[] = [];
+  for (const v of Object.values(inputs)) {
+    if (Array.isArray(v)) out.push(...v);
+    else if (v) out.push(v);
+  }
+  return out;
+}
+
+/** Property set on host-staged kernel functions: `tessera ops` counts them. */
+export const HOST_FALLBACK = 'tesseraHostFallback';
+
+/**
+ * A cpu kernel run for "cuda" through host staging: the inputs' host copies (downloaded only
+ * when the data is on the device) are lent to the backend's private cpu backend under their
+ * own data ids, the cpu kernel runs there, and its outputs come back as host-resident cuda
+ * tensors (uploaded only if a device kernel later needs them). Correct for every kernel the
+ * cpu backend has; counted per kernel name in `backend.fallbacks`.
+ */
+export function hostFallback(kernelName: string, cpuKernel: tfc.KernelFunc): tfc.KernelFunc {
+  const kernel: tfc.KernelFunc = (args) => {
+    const backend = args.backend as unknown as CudaBackend;
+    backend.fallbacks.set(kernelName, (backend.fallbacks.get(kernelName) ?? 0) + 1);
+    const host = backend.host as unknown as HostStorage;
+    const staged = new Set<object>();
+    for (const t of inputInfos(args.inputs as Inputs)) {
+      if (staged.has(t.dataId) || host.data.has(t.dataId)) continue;
+      host.data.set(t.dataId, { values: backend.readSync(t.dataId), dtype: t.dtype, refCount: 1 });
+      staged.add(t.dataId);
+    }
+    try {
+      const result = cpuKernel({ ...args, backend: backend.host } as never);
+      const outputs = Array.isArray(result) ? result : [result];
+      for (const o of outputs) {
+        if (staged.has(o.dataId)) {
+          // Reshape-like kernels return their input's id with one more reference: ours.
+          backend.incRef(o.dataId);
+          continue;
+        }
+        const values = host.data.get(o.dataId).values;
+        if (values == null) {
+          throw new TesseraError(
+            `cuda: ${kernelName} (run on the host) returned ${o.dtype} data, which the cuda backend cannot hold; ` +
+              'use the "cpu" backend for complex-valued ops.',
+          );
+        }
+        backend.adopt(o.dataId, values, o.shape, o.dtype);
+        host.data.delete(o.dataId);
+      }
+      return result;
+    } finally {
+      for (const id of staged) host.data.delete(id);
+    }
+  };
+  // Marked, so tools (tessera ops) can tell a host-staged kernel from a device one.
+  Object.defineProperty(kernel, HOST_FALLBACK, { value: true });
+  return kernel;
+}

@@ -1,0 +1,150 @@
+/**
+ * @tessera/kernels-cuda-napi — backend "cuda": a tfjs KernelBackend whose tensors live in GPU
+ * memory (see backend.ts), with cuBLASLt GEMMs (dlopen'ed at run time) and CUDA kernels for
+ * the fused ops, elementwise/reduction/softmax and data movement (kernels/). Every other
+ * kernel runs as the cpu backend's on host copies (fallback.ts), counted.
+ *
+ * Importing registers the backend and its kernels and loads the addon, but touches no GPU:
+ * the first isAvailable() (or useBackend) probes the driver and the device and loads
+ * cuBLASLt, and says which of them is missing.
+ */
+import { createCpuBackend } from '@tessera/kernels-cpu';
+import { isFusedKernelName, registerBackend, registerFusedKernels, TesseraError } from '@tessera/tensor-core';
+import * as tfc from '@tessera/tensor-core/tfjs';
+import { existsSync, readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { type AllocatorStats, type CudaAddon, type CudaKernels, loadAddon } from './addon.js';
+import { type CudaStatus, cudaStatus } from './availability.js';
+import { CudaBackend } from './backend.js';
+import { cublasSearchDirs } from './cublas_search.js';
+import { hostFallback } from './fallback.js';
+import { fusedKernels } from './kernels/fused.js';
+import { standardKernels } from './kernels/standard.js';
+
+export type { AllocatorStats, CudaAddon, CudaInit, CudaProbe, DeviceMemory, LoadAttempt } from './addon.js';
+export { type CudaStatus, type CudaStatusKind, probeProblem, runsOn } from './availability.js';
+export { CudaBackend } from './backend.js';
+export {
+  cublasNotFoundMessage,
+  cublasSearchDirs,
+  pythonSiteDirs,
+  type SearchDir,
+  type SearchEnv,
+} from './cublas_search.js';
+export { HOST_FALLBACK, hostFallback } from './fallback.js';
+export * as layout from './kernels/layout.js';
+
+export const BACKEND_NAME = 'cuda';
+const loaded = loadAddon();
+
+/** The targets the addon was built for (build-info.json), for the device check. */
+function builtArchs(): string[] {
+  const info = fileURLToPath(new URL('./native/build-info.json', import.meta.url));
+  if (!existsSync(info)) return ['80', '90a'];
+  return (JSON.parse(readFileSync(info, 'utf8')) as { archs: string[] }).archs;
+}
+
+let status: (CudaStatus & { init?: unknown }) | undefined;
+
+/** Whether the backend can run here and why (not); probes once, then remembers. */
+export function cudaBackendStatus(): CudaStatus {
+  status ??= cudaStatus(
+    loaded,
+    builtArchs(),
+    () => cublasSearchDirs(Math.floor((loaded.addon?.probe().runtimeVersion ?? 13000) / 1000)),
+    (dirs) => loaded.addon!.init(dirs),
+  );
+  return { available: status.available, kind: status.kind, reason: status.reason };
+}
+
+/** Kernels call the addon; where it did not load they exist (for `tessera ops`) but cannot run. */
+const kernelAddon: CudaKernels =
+  loaded.addon ??
+  (new Proxy({} as CudaKernels, {
+    get: () => () => {
+      throw new TesseraError(`Backend "cuda" is not available: ${cudaBackendStatus().reason}.`);
+    },
+  }) as CudaKernels);
+
+const tf32 = process.env.TESSERA_CUDA_TF32 === '1';
+const fallbacks = new Map<string, tfc.KernelFunc>();
+const fallback = (name: string): tfc.KernelFunc => {
+  let f = fallbacks.get(name);
+  if (!f) {
+    const cpu = tfc.getKernel(name, 'cpu');
+    if (!cpu) throw new TesseraError(`cuda: no device kernel and no cpu kernel for ${name}.`);
+    f = hostFallback(name, cpu.kernelFunc);
+    fallbacks.set(name, f);
+  }
+  return f;
+};
+const context = { addon: kernelAddon, tf32, fallback };
+const standard = standardKernels(context);
+
+/** tfjs kernels with a device implementation (each may still hand unusual cases to the host). */
+export const cudaKernelNames: readonly string[] = Object.keys(standard);
+
+for (const [kernelName, kernelFunc] of Object.entries(standard)) {
+  tfc.registerKernel({ kernelName, backendName: BACKEND_NAME, kernelFunc });
+}
+// Every other cpu kernel through host staging; fused ops have device kernels below.
+for (const kernel of tfc.getKernelsForBackend('cpu')) {
+  if (kernel.kernelName in standard || isFusedKernelName(kernel.kernelName)) continue;
+  tfc.registerKernel({
+    kernelName: kernel.kernelName,
+    backendName: BACKEND_NAME,
+    kernelFunc: fallback(kernel.kernelName),
+  });
+}
+registerFusedKernels(BACKEND_NAME, fusedKernels(context));
+
+// tfjs priority 0: plain tfjs never picks cuda implicitly; useBackend decides.
+tfc.registerBackend(
+  BACKEND_NAME,
+  () => {
+    const s = cudaBackendStatus();
+    if (!s.available) throw new TesseraError(`Backend "cuda" is not available here: ${s.reason}.`);
+    return new CudaBackend(loaded.addon as CudaAddon, createCpuBackend());
+  },
+  0,
+);
+
+registerBackend(
+  BACKEND_NAME,
+  () => {
+    const s = cudaBackendStatus();
+    if (!s.available) throw new TesseraError(`Backend "cuda" is not available here: ${s.reason}.`);
+  },
+  {
+    description: 'CUDA backend: N-API addon, cuBLASLt GEMMs, CUDA kernels, caching allocator, one stream',
+    priority: 40,
+    package: '@tessera/kernels-cuda-napi',
+    isAvailable: () => {
+      const s = cudaBackendStatus();
+      return { available: s.available, reason: s.reason, hardware: true };
+    },
+  },
+);
+
+function activeCudaBackend(): CudaBackend {
+  const b = tfc.findBackend(BACKEND_NAME);
+  if (!(b instanceof CudaBackend)) {
+    throw new TesseraError('cuda: the backend has not been started (useBackend("cuda") first).');
+  }
+  return b;
+}
+
+/** Host fallbacks since the backend started, by kernel name: what to move onto the device next. */
+export function cudaFallbackCounts(): Record<string, number> {
+  return Object.fromEntries([...activeCudaBackend().fallbacks].sort((a, b) => b[1] - a[1]));
+}
+
+/** The caching allocator's figures (allocated, reserved, peaks, cudaMalloc calls, cache hits, ...). */
+export function cudaMemoryStats(): AllocatorStats {
+  return activeCudaBackend().device.stats();
+}
+
+/** Returns every cached, wholly free segment to the driver (torch.cuda.empty_cache()). */
+export function cudaEmptyCache(): void {
+  activeCudaBackend().device.emptyCache();
+}
