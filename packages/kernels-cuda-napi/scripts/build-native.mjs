@@ -12,7 +12,8 @@
 //
 // Without nvcc the package still builds: the reason goes to dist/native/build-error.txt and
 // the backend reports "cuda unavailable: built without nvcc". TESSERA_CUDA_REQUIRED=1 makes a
-// failed addon build fatal; TESSERA_CUDA_ARCHS (default "80,90a") picks the targets.
+// failed addon build fatal; TESSERA_CUDA_ARCHS (default "80,90a") picks the targets;
+// TESSERA_CUDA_NVCC names the nvcc to use, or "none" to build as a machine without one would.
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
@@ -22,7 +23,8 @@ import { fileURLToPath } from 'node:url';
 
 const pkgDir = join(dirname(fileURLToPath(import.meta.url)), '..');
 const nativeDir = join(pkgDir, 'native');
-const outDir = join(pkgDir, 'dist', 'native');
+// TESSERA_CUDA_OUT: build somewhere else (the tests build a no-nvcc variant into a temp dir).
+const outDir = process.env.TESSERA_CUDA_OUT || join(pkgDir, 'dist', 'native');
 const objDir = join(outDir, 'obj');
 const addonPath = join(outDir, 'tessera_cuda.node');
 const errorFile = join(outDir, 'build-error.txt');
@@ -57,7 +59,9 @@ if (host.status !== 0) notBuilt(`${cxx} failed on the host test binary:\n${host.
 
 // ---- nvcc ------------------------------------------------------------------------------
 /** nvcc from CUDA_HOME, then the newest /usr/local/cuda*, then PATH; null when there is none. */
-export function findNvcc(env = process.env) {
+function findNvcc(env = process.env) {
+  if (env.TESSERA_CUDA_NVCC === 'none') return null;
+  if (env.TESSERA_CUDA_NVCC) return existsSync(env.TESSERA_CUDA_NVCC) ? env.TESSERA_CUDA_NVCC : null;
   const candidates = [];
   for (const v of [env.CUDA_HOME, env.CUDA_PATH]) if (v) candidates.push(join(v, 'bin', 'nvcc'));
   const local = existsSync('/usr/local') ? readdirSync('/usr/local').filter((d) => /^cuda(-[\d.]+)?$/.test(d)) : [];
@@ -278,6 +282,8 @@ function ptxasReport(cuResults) {
     '',
     'Written by `scripts/build-native.mjs` from `nvcc -Xptxas -v` (regenerated on every build with nvcc; commit',
     'it when it changes). Registers per thread, static shared memory per block, stack frame and spills in bytes.',
+    'Dynamic shared memory is not in it: `layerNormBackward` takes 2 x C floats at launch (up to 40 KiB, else',
+    'it accumulates with global atomics).',
     `Targets: ${archs.map((a) => `sm_${a}`).join(', ')}. ${nvccVersion}.`,
     '',
     '| file | kernel | target | registers | shared | stack | spill st/ld |',

@@ -191,18 +191,18 @@ const addonPath = fileURLToPath(new URL('./native/tessera_cuda.node', import.met
 const buildErrorPath = fileURLToPath(new URL('./native/build-error.txt', import.meta.url));
 
 /** The build's reason for not building, first line, without a trailing period. */
-function buildError(): string | undefined {
-  if (!existsSync(buildErrorPath)) return undefined;
-  return readFileSync(buildErrorPath, 'utf8').split('\n')[0]!.trim().replace(/\.$/, '');
+function buildError(file: string): string | undefined {
+  if (!existsSync(file)) return undefined;
+  return readFileSync(file, 'utf8').split('\n')[0]!.trim().replace(/\.$/, '');
 }
 
 /**
  * Loads the addon once. Never throws: a build without nvcc, a missing build or one that does
  * not load becomes a one-line reason that isAvailable() reports.
  */
-export function loadAddon(paths = { addon: addonPath }): AddonLoad {
+export function loadAddon(paths = { addon: addonPath, buildError: buildErrorPath }): AddonLoad {
   if (!existsSync(paths.addon)) {
-    const why = buildError();
+    const why = buildError(paths.buildError);
     if (why?.startsWith('built without nvcc')) return { error: 'cuda unavailable: built without nvcc' };
     if (why) return { error: `cuda unavailable: the addon did not build (${why})` };
     return {

@@ -40,6 +40,12 @@ function asTyped(values: HostValues, dtype: tfc.DataType): Float32Array | Int32A
 
 let nextId = 0;
 
+/** Whether the engine still tracks `dataId` (on any backend). */
+function engineKnows(dataId: DataId): boolean {
+  const state = (tfc.engine() as unknown as { state: { tensorInfo: WeakMap<DataId, unknown> } }).state;
+  return state.tensorInfo.has(dataId);
+}
+
 /**
  * The tfjs KernelBackend of "cuda": data ids map to device buffers from the addon's caching
  * allocator; every transfer and kernel goes on its one stream. Kernels not implemented on the
@@ -70,7 +76,12 @@ export class CudaBackend extends tfc.KernelBackend {
   }
 
   private entry(dataId: DataId): Entry {
-    const e = this.entries.get(dataId);
+    let e = this.entries.get(dataId);
+    if (!e && engineKnows(dataId)) {
+      // Data made on another backend: the engine reads it there and move()s it here.
+      tfc.engine().moveData(this, dataId);
+      e = this.entries.get(dataId);
+    }
     if (!e) {
       throw new TesseraError(
         'cuda: a tensor was used after its data was disposed (or it belongs to another backend); ' +

@@ -9,20 +9,19 @@
  * cuBLASLt, and says which of them is missing.
  */
 import { createCpuBackend } from '@tessera/kernels-cpu';
-import { isFusedKernelName, registerBackend, registerFusedKernels, TesseraError } from '@tessera/tensor-core';
+import { registerBackend, TesseraError } from '@tessera/tensor-core';
 import * as tfc from '@tessera/tensor-core/tfjs';
 import { existsSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { type AllocatorStats, type CudaAddon, type CudaKernels, loadAddon } from './addon.js';
+export { loadAddon } from './addon.js';
 import { type CudaStatus, cudaStatus } from './availability.js';
 import { CudaBackend } from './backend.js';
 import { cublasSearchDirs } from './cublas_search.js';
-import { hostFallback } from './fallback.js';
-import { fusedKernels } from './kernels/fused.js';
-import { standardKernels } from './kernels/standard.js';
+import { registerCudaKernels } from './register.js';
 
 export type { AllocatorStats, CudaAddon, CudaInit, CudaProbe, DeviceMemory, LoadAttempt } from './addon.js';
-export { type CudaStatus, type CudaStatusKind, probeProblem, runsOn } from './availability.js';
+export { type CudaStatus, type CudaStatusKind, cudaStatus, probeProblem, runsOn } from './availability.js';
 export { CudaBackend } from './backend.js';
 export {
   cublasNotFoundMessage,
@@ -33,6 +32,7 @@ export {
 } from './cublas_search.js';
 export { HOST_FALLBACK, hostFallback } from './fallback.js';
 export * as layout from './kernels/layout.js';
+export { registerCudaKernels } from './register.js';
 
 export const BACKEND_NAME = 'cuda';
 const loaded = loadAddon();
@@ -66,37 +66,12 @@ const kernelAddon: CudaKernels =
     },
   }) as CudaKernels);
 
-const tf32 = process.env.TESSERA_CUDA_TF32 === '1';
-const fallbacks = new Map<string, tfc.KernelFunc>();
-const fallback = (name: string): tfc.KernelFunc => {
-  let f = fallbacks.get(name);
-  if (!f) {
-    const cpu = tfc.getKernel(name, 'cpu');
-    if (!cpu) throw new TesseraError(`cuda: no device kernel and no cpu kernel for ${name}.`);
-    f = hostFallback(name, cpu.kernelFunc);
-    fallbacks.set(name, f);
-  }
-  return f;
-};
-const context = { addon: kernelAddon, tf32, fallback };
-const standard = standardKernels(context);
+const registered = registerCudaKernels(BACKEND_NAME, kernelAddon, { tf32: process.env.TESSERA_CUDA_TF32 === '1' });
 
 /** tfjs kernels with a device implementation (each may still hand unusual cases to the host). */
-export const cudaKernelNames: readonly string[] = Object.keys(standard);
-
-for (const [kernelName, kernelFunc] of Object.entries(standard)) {
-  tfc.registerKernel({ kernelName, backendName: BACKEND_NAME, kernelFunc });
-}
-// Every other cpu kernel through host staging; fused ops have device kernels below.
-for (const kernel of tfc.getKernelsForBackend('cpu')) {
-  if (kernel.kernelName in standard || isFusedKernelName(kernel.kernelName)) continue;
-  tfc.registerKernel({
-    kernelName: kernel.kernelName,
-    backendName: BACKEND_NAME,
-    kernelFunc: fallback(kernel.kernelName),
-  });
-}
-registerFusedKernels(BACKEND_NAME, fusedKernels(context));
+export const cudaKernelNames: readonly string[] = registered.device;
+/** tfjs kernels that always run as the cpu kernel through host staging. */
+export const cudaHostKernelNames: readonly string[] = registered.host;
 
 // tfjs priority 0: plain tfjs never picks cuda implicitly; useBackend decides.
 tfc.registerBackend(
