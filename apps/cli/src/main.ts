@@ -9,12 +9,15 @@ import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { conformanceCli } from '@tessera/conformance';
 import {
+  type BackendMeta,
   ConfigError,
+  KNOWN_BACKEND_PACKAGES,
   opKernelCoverage,
   PLUGIN_KINDS,
   type PluginKind,
   registry,
   TesseraError,
+  tf,
 } from '@tessera/tensor-core';
 import { loadRunConfig, prepareRunData } from '@tessera/trainers';
 import { Command, CommanderError, Option } from 'commander';
@@ -164,6 +167,9 @@ function program(setExit: (code: number) => void): Command {
     .helpOption(false)
     .argument('[args...]', 'conformance options (tessera conformance --help)')
     .action(async (args: string[]) => {
+      const at = args.findIndex((a) => a === '--backend' || a.startsWith('--backend='));
+      const name = at < 0 ? undefined : args[at]!.includes('=') ? args[at]!.split('=')[1] : args[at + 1];
+      if (name) await importBackendPackage(name);
       setExit(await conformanceCli(args));
     });
 
@@ -205,10 +211,21 @@ function program(setExit: (code: number) => void): Command {
     .command('ops')
     .description('fused ops and whether a backend has its own kernel or runs the reference composition')
     .option('--backend <name>', 'backend', 'cpu')
-    .action((o: { backend: string }) => {
-      registry.backend.get(o.backend);
+    .action(async (o: { backend: string }) => {
+      await importBackendPackage(o.backend);
+      const a = await (registry.backend.get(o.backend).meta as unknown as BackendMeta).isAvailable();
+      console.log(`backend ${o.backend}: ${a.available ? 'available' : 'not available here'} (${a.reason})`);
       for (const { op, kernel } of opKernelCoverage(o.backend)) {
         console.log(`  ${op.padEnd(32)} ${kernel ? 'kernel' : 'reference composition'}`);
+      }
+      // Backends that run some tfjs kernels as the cpu kernel on host copies mark them (kernels-cuda-napi).
+      const kernels = tf.getKernelsForBackend(o.backend).filter((k) => !registry.op.has(k.kernelName));
+      const staged = kernels.filter((k) => (k.kernelFunc as unknown as Record<string, unknown>).tesseraHostFallback);
+      if (staged.length) {
+        console.log(
+          `  tfjs kernels: ${kernels.length - staged.length} on the backend, ${staged.length} through host staging ` +
+            '(the cpu kernel on host copies; counted at run time)',
+        );
       }
     });
 
@@ -225,6 +242,21 @@ function program(setExit: (code: number) => void): Command {
       }
     });
   return cli;
+}
+
+/**
+ * Imports the first-party package of a backend named on the command line (kernels-cuda-napi
+ * for "cuda"), when it is installed and not loaded yet, as useBackend does for a config.
+ */
+async function importBackendPackage(name: string): Promise<void> {
+  if (registry.backend.has(name)) return;
+  for (const pkg of KNOWN_BACKEND_PACKAGES.filter((p) => p.includes(`-${name}`))) {
+    try {
+      await import(pkg);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ERR_MODULE_NOT_FOUND') throw err;
+    }
+  }
 }
 
 /** Runs the CLI; returns the exit code: 0 ok, 1 run failure, 2 bad usage or config. */
