@@ -65,6 +65,7 @@ const backends = [
   { name: 'cpu', pkg: 'kernels-cpu' },
   { name: 'native', pkg: 'kernels-native' },
   { name: 'webgpu', pkg: 'kernels-webgpu' },
+  { name: 'cuda', pkg: 'kernels-cuda-napi' },
 ];
 for (const backend of backends) {
   const file = join(reports, `${backend.name}.md`);
@@ -74,6 +75,9 @@ for (const backend of backends) {
     continue;
   }
   let why = `its tests (packages/${backend.pkg}/test/conformance.test.ts) wrote no report; see their result above`;
+  // A backend that cannot run here (cuda without a GPU) leaves its reason instead of a report.
+  const notRun = join(reports, `${backend.name}.not-run.txt`);
+  if (existsSync(notRun)) why = readFileSync(notRun, 'utf8').trim();
   if (backend.name === 'webgpu' && !webgpuReady) {
     why = 'no Vulkan adapter (run packages/kernels-webgpu/scripts/setup-lavapipe.mjs as root)';
   }
