@@ -1,5 +1,6 @@
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
+import { ADAPTER_CONFIG, loadAdapter } from '@tessera/adapt';
 import { Tokenizer } from '@tessera/data';
 import { TesseraError, tf, useBackend } from '@tessera/tensor-core';
 import {
@@ -7,6 +8,7 @@ import {
   encodePrompt,
   formatMetrics,
   loadRunConfig,
+  resolveCheckpoint,
   resolveModelDir,
   Trainer,
   type TrainResult,
@@ -93,6 +95,8 @@ async function loadForInference(checkpoint: string, backend: string, tokenizer: 
 
 export interface GenerateOptions {
   checkpoint: string;
+  /** A LoRA adapter directory (peft layout), or a checkpoint / run directory of a run trained with one. */
+  adapter?: string;
   tokenizer?: string;
   prompt: string;
   maxNewTokens: number;
@@ -104,11 +108,30 @@ export interface GenerateOptions {
   backend: string;
 }
 
+/** An adapter directory: one holding adapter_config.json, else a run directory's latest checkpoint. */
+function resolveAdapterDir(path: string): string {
+  if (existsSync(join(path, ADAPTER_CONFIG))) return path;
+  const checkpoint = resolveCheckpoint(path);
+  if (!existsSync(join(checkpoint, ADAPTER_CONFIG)))
+    throw new TesseraError(
+      `--adapter ${path}: ${checkpoint} holds no ${ADAPTER_CONFIG}; name a peft adapter directory or a run trained with adapter:.`,
+    );
+  return checkpoint;
+}
+
 /** `tessera generate`: continues a prompt (decoder-only models) or answers an input (encoder-decoder). */
 export async function generateCommand(o: GenerateOptions): Promise<string> {
-  const { dir, tokenizer } = await loadForInference(o.checkpoint, o.backend, o.tokenizer);
+  const adapterDir = o.adapter ? resolveAdapterDir(o.adapter) : undefined;
+  // A run trained with an adapter keeps its tokenizer next to the adapter; the base may have none.
+  const adapterTokenizer = adapterDir ? join(adapterDir, 'tokenizer.json') : undefined;
+  const baseHasTokenizer = existsSync(join(resolveModelDir(o.checkpoint).dir, 'tokenizer.json'));
+  const tokenizerOverride =
+    o.tokenizer ?? (!baseHasTokenizer && adapterTokenizer && existsSync(adapterTokenizer) ? adapterTokenizer : undefined);
+  const { dir, tokenizer } = await loadForInference(o.checkpoint, o.backend, tokenizerOverride);
   const { model } = loadPretrained(dir);
   try {
+    if (adapterDir) loadAdapter(model, adapterDir);
+    model.eval();
     const generator = generatorFor(model);
     if (!generator)
       throw new TesseraError(`${model.architecture} does not generate text; use a causal-LM or seq2seq checkpoint.`);

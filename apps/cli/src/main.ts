@@ -3,6 +3,7 @@ import '@tessera/transformer';
 import '@tessera/optim';
 import '@tessera/data';
 import '@tessera/trainers';
+import '@tessera/adapt';
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
@@ -112,6 +113,10 @@ function program(setExit: (code: number) => void): Command {
     .command('generate')
     .description('generate text from a GPT checkpoint (continuation) or a T5 checkpoint (seq2seq)')
     .requiredOption('--checkpoint <dir>', 'checkpoint, run directory or HF model directory')
+    .option(
+      '--adapter <dir>',
+      'a LoRA adapter on top of --checkpoint: a peft directory (adapter_config.json), or a run trained with adapter: (its checkpoint or run directory)',
+    )
     .option('--tokenizer <file>', 'a tokenizer.json, when the model directory has none')
     .requiredOption('--prompt <text>', 'the prompt (GPT) or input text (T5)')
     .option('--max-new-tokens <n>', 'tokens to generate', Number, 40)

@@ -1,0 +1,25 @@
+/**
+ * @tessera/adapt — smaller models and cheaper fine-tunes: LoRA adapters in peft's file
+ * layout (merge, unmerge, merge-and-unload) and magnitude pruning kept through training.
+ * Importing it registers the `lora` adapter (a run config's `adapter:` block) and the
+ * `magnitude-pruning` callback.
+ */
+import { registry } from '@tessera/tensor-core';
+import type { AdapterContext } from '@tessera/trainers';
+import { type LoraOptions, loraOptionsSchema } from './lora/config.js';
+import { LoraAdapter } from './lora/plugin.js';
+
+export * from './lora/index.js';
+
+const PACKAGE = '@tessera/adapt';
+
+if (!registry.adapter.has('lora'))
+  registry.adapter.register(
+    'lora',
+    (options: LoraOptions, context: AdapterContext) => new LoraAdapter(options, context),
+    {
+      description: 'LoRA on named Linear layers (peft layout: adapter_config.json + adapter_model.safetensors)',
+      package: PACKAGE,
+      options: loraOptionsSchema,
+    },
+  );
