@@ -126,7 +126,8 @@ export async function generateCommand(o: GenerateOptions): Promise<string> {
   const adapterTokenizer = adapterDir ? join(adapterDir, 'tokenizer.json') : undefined;
   const baseHasTokenizer = existsSync(join(resolveModelDir(o.checkpoint).dir, 'tokenizer.json'));
   const tokenizerOverride =
-    o.tokenizer ?? (!baseHasTokenizer && adapterTokenizer && existsSync(adapterTokenizer) ? adapterTokenizer : undefined);
+    o.tokenizer ??
+    (!baseHasTokenizer && adapterTokenizer && existsSync(adapterTokenizer) ? adapterTokenizer : undefined);
   const { dir, tokenizer } = await loadForInference(o.checkpoint, o.backend, tokenizerOverride);
   const { model } = loadPretrained(dir);
   try {
