@@ -181,7 +181,9 @@ function program(setExit: (code: number) => void): Command {
   cli
     .command('bench')
     .description('benchmark a backend against its baselines (cpu, PyTorch, upstream kernels): ratios in one run')
-    .addOption(new Option('--backend <name>', 'backend to benchmark').choices(['native', 'webgpu']).default('native'))
+    .addOption(
+      new Option('--backend <name>', 'backend to benchmark').choices(['native', 'webgpu', 'cuda']).default('native'),
+    )
     .option('--threads <n>', 'threads (native)', '2')
     .option('--steps <n>', 'timed steps', '10')
     .option('--large', 'also the larger configurations')
