@@ -228,10 +228,10 @@ try {
   notBuilt(`the addon built but does not load: ${String(err.message).split('\n')[0]}`);
 }
 
-writeFileSync(join(pkgDir, 'PTXAS.md.tmp'), ptxasReport(results.filter((r) => r.file.endsWith('.cu'))));
-const ptxasPath = join(pkgDir, 'PTXAS.md');
-const fresh = readFileSync(join(pkgDir, 'PTXAS.md.tmp'), 'utf8');
-rmSync(join(pkgDir, 'PTXAS.md.tmp'));
+// The committed report is the default build's; a build for other targets or elsewhere keeps its own.
+const fresh = ptxasReport(results.filter((r) => r.file.endsWith('.cu')));
+const defaultBuild = !process.env.TESSERA_CUDA_OUT && !process.env.TESSERA_CUDA_ARCHS;
+const ptxasPath = defaultBuild ? join(pkgDir, 'PTXAS.md') : join(outDir, 'PTXAS.md');
 if (!existsSync(ptxasPath) || readFileSync(ptxasPath, 'utf8') !== fresh) writeFileSync(ptxasPath, fresh);
 
 const seconds = (Date.now() - started) / 1000;
