@@ -8,7 +8,17 @@
 //
 // The source tree itself travels with the device tool's copy of the working tree.
 import { execFileSync } from 'node:child_process';
-import { copyFileSync, existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import {
+  copyFileSync,
+  existsSync,
+  lstatSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -87,13 +97,11 @@ const entries = [
     .filter((p) => lstatSync(join(root, p)).isSymbolicLink()),
 ];
 const list = join(out, 'files.txt');
-const { writeFileSync } = await import('node:fs');
 writeFileSync(list, `${entries.join('\n')}\n`);
-execFileSync(
-  'tar',
-  ['-C', root, '--exclude=*/dist/native/obj', '-cJf', join(out, 'runtime.tar.xz'), '-T', list],
-  { stdio: 'inherit', env: { ...process.env, XZ_OPT: '-6 -T2' } },
-);
+execFileSync('tar', ['-C', root, '--exclude=*/dist/native/obj', '-cJf', join(out, 'runtime.tar.xz'), '-T', list], {
+  stdio: 'inherit',
+  env: { ...process.env, XZ_OPT: '-6 -T2' },
+});
 execFileSync('tar', ['-C', join(out), '-cJf', join(out, 'headers.tar.xz'), 'node-headers']);
 rmSync(join(out, 'node-headers'), { recursive: true, force: true });
 log('compressing node (about 30 s on 2 cores)');

@@ -127,12 +127,20 @@ export function standardKernels(ctx: CudaContext): Record<string, tfc.KernelFunc
 
   // Views: same data, new shape. No copy, one more reference (as tfjs-backend-cpu does).
   const view = (shapeOf: (x: TensorInfo, attrs: Record<string, unknown>) => number[]) => (args: Args) => {
-    const { x } = args.inputs as { x: TensorInfo };
+    // ExpandDims names its input "input"; the others "x".
+    const { x = args.inputs.input as TensorInfo } = args.inputs as { x?: TensorInfo };
     backendOf(args).incRef(x.dataId);
     return { dataId: x.dataId, shape: shapeOf(x, args.attrs as Record<string, unknown>), dtype: x.dtype };
   };
   kernels.Reshape = view((x, attrs) => tfc.util.inferFromImplicitShape(attrs.shape as number[], sizeOf(x.shape)));
   kernels.Identity = view((x) => x.shape);
+  kernels.ExpandDims = view((x, attrs) => {
+    const rank = x.shape.length;
+    const dim = attrs.dim as number;
+    // tfjs's convention: a negative dim counts from the end of the result (rank + 1 axes).
+    const at = dim < 0 ? rank + 1 + dim : dim;
+    return [...x.shape.slice(0, at), 1, ...x.shape.slice(at)];
+  });
   kernels.Cast = orFallback('Cast', (args) => {
     const { x } = args.inputs as { x: TensorInfo };
     return (args.attrs as { dtype: string }).dtype === x.dtype ? view((t) => t.shape)(args) : null;
@@ -155,6 +163,34 @@ export function standardKernels(ctx: CudaContext): Record<string, tfc.KernelFunc
     const [b, s] = tfc.slice_util.parseSliceParams(x, begin, size);
     const out = backendOf(args).alloc(s);
     if (sizeOf(s) > 0) copy(x, out, sliceCopy(x.shape, b, s), args);
+    return out;
+  });
+
+  // split(x, [q, k, v]) of attention's fused projection: one strided copy per piece.
+  kernels.SplitV = orFallback('SplitV', (args) => {
+    const { x } = args.inputs as { x: TensorInfo };
+    const { numOrSizeSplits, axis } = args.attrs as { numOrSizeSplits: number | number[]; axis: number };
+    if (!isF32(x) || x.shape.length > MAX_RANK) return null;
+    const ax = tfc.util.parseAxisParam(axis, x.shape)[0]!;
+    const sizes = tfc.backend_util.prepareSplitSize(x, numOrSizeSplits, ax);
+    const be = backendOf(args);
+    const begin = new Array<number>(x.shape.length).fill(0);
+    return sizes.map((size) => {
+      const shape = [...x.shape];
+      shape[ax] = size;
+      const out = be.alloc(shape);
+      if (sizeOf(shape) > 0) copy(x, out, sliceCopy(x.shape, begin, shape), args);
+      begin[ax]! += size;
+      return out;
+    });
+  });
+
+  kernels.Fill = orFallback('Fill', (args) => {
+    const { shape, value, dtype } = args.attrs as { shape: number[]; value: number; dtype?: string };
+    if ((dtype ?? 'float32') !== 'float32' || typeof value !== 'number') return null;
+    const be = backendOf(args);
+    const out = be.alloc(shape);
+    if (sizeOf(shape) > 0) addon.fill(be.ptr(out), sizeOf(shape), value);
     return out;
   });
 
