@@ -38,6 +38,7 @@ rmSync(errorFile, { force: true });
 
 function notBuilt(message) {
   rmSync(addonPath, { force: true });
+  rmSync(join(outDir, 'build-info.json'), { force: true }); // a stale one would describe a build that is gone
   writeFileSync(errorFile, `${message}\n`);
   log(`CUDA addon NOT built: ${message}`);
   log('backend "cuda" will report itself unavailable; "auto" moves on to the next backend.');

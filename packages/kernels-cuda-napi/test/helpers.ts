@@ -8,6 +8,9 @@ export const hosttest = join(nativeOut, 'hosttest');
 
 /** Whether this machine has nvcc where the build looks (CUDA_HOME, /usr/local/cuda*, PATH). */
 export function hasNvcc(): boolean {
+  // The build's own override: "none" builds as a machine without nvcc would (CI can test that path).
+  if (process.env.TESSERA_CUDA_NVCC === 'none') return false;
+  if (process.env.TESSERA_CUDA_NVCC) return existsSync(process.env.TESSERA_CUDA_NVCC);
   const dirs = [process.env.CUDA_HOME && join(process.env.CUDA_HOME, 'bin'), '/usr/local/cuda/bin'];
   if (dirs.some((d) => d && existsSync(join(d, 'nvcc')))) return true;
   if (
