@@ -281,3 +281,13 @@ describe('device kernel arguments (against the cpu backend)', () => {
     expectClose(r, 5);
   });
 });
+
+describe('addN', () => {
+  it('sums on the device, one add per extra input', async () => {
+    const r = await both(() => tf.addN([seq([3, 2]), seq([3, 2], 0.2), seq([3, 2], 0.3)]));
+    expectClose(r, 6);
+    const one = await both(() => tf.addN([seq([4])]));
+    expect(one.cuda).toEqual(one.cpu);
+    expect(backend.fallbacks.get('AddN')).toBeUndefined();
+  });
+});

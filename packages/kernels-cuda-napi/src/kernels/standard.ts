@@ -185,6 +185,24 @@ export function standardKernels(ctx: CudaContext): Record<string, tfc.KernelFunc
     });
   });
 
+  // The optimizer's finite probe sums one scalar per gradient: n - 1 device adds, no reads.
+  kernels.AddN = orFallback('AddN', (args) => {
+    const xs = args.inputs as unknown as TensorInfo[];
+    if (!xs.length || !isF32(...xs) || xs.some((t) => !tfc.util.arraysEqual(t.shape, xs[0]!.shape))) return null;
+    const be = backendOf(args);
+    const shape = xs[0]!.shape;
+    const n = sizeOf(shape);
+    const out = be.alloc(shape, 'float32', xs.length === 1);
+    if (n === 0) return out;
+    const flat = [n];
+    const unit = [1];
+    if (xs.length === 1) addon.binary(BINARY.Add, be.ptr(xs[0]!), be.ptr(out), be.ptr(out), n, flat, unit, unit);
+    for (let i = 1; i < xs.length; i++) {
+      addon.binary(BINARY.Add, be.ptr(i === 1 ? xs[0]! : out), be.ptr(xs[i]!), be.ptr(out), n, flat, unit, unit);
+    }
+    return out;
+  });
+
   kernels.Fill = orFallback('Fill', (args) => {
     const { shape, value, dtype } = args.attrs as { shape: number[]; value: number; dtype?: string };
     if ((dtype ?? 'float32') !== 'float32' || typeof value !== 'number') return null;
