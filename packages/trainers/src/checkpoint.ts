@@ -91,11 +91,15 @@ export function listCheckpoints(outputDir: string): { step: number; path: string
     .sort((a, b) => a.step - b.step);
 }
 
-/** Removes the oldest checkpoints beyond `limit`, never the best one. */
+/**
+ * Removes the oldest checkpoints beyond `limit`, never the best one nor the newest (with
+ * limit 1 and an older best, both stay, as in HF: the run's last state must survive).
+ */
 export function pruneCheckpoints(outputDir: string, limit: number | null, keep: string | null): string[] {
   if (limit === null) return [];
   const all = listCheckpoints(outputDir);
-  const removable = all.filter((c) => c.path !== keep);
+  const newest = all.at(-1)?.path;
+  const removable = all.filter((c) => c.path !== keep && c.path !== newest);
   const excess = all.length - limit;
   const removed: string[] = [];
   for (const c of removable.slice(0, Math.max(0, excess))) {

@@ -1,5 +1,5 @@
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import '@tessera/kernels-cpu';
@@ -7,7 +7,7 @@ import '@tessera/transformer';
 import '@tessera/optim';
 import '@tessera/data';
 import { tf } from '@tessera/tensor-core';
-import { listCheckpoints, NonFiniteLossError, runConfigFrom, Trainer } from '@tessera/trainers';
+import { listCheckpoints, NonFiniteLossError, pruneCheckpoints, runConfigFrom, Trainer } from '@tessera/trainers';
 import { quiet, run, tinyGptConfig, workspace } from './helpers.js';
 
 const CHILD = join(import.meta.dirname, 'child.mjs');
@@ -82,6 +82,17 @@ describe('Trainer', () => {
     expect(kept.length).toBeLessThanOrEqual(3);
     expect(kept).toContain(result.bestCheckpoint);
     expect(kept).toContain(result.lastCheckpoint);
+  });
+
+  it('save_total_limit 1 with an older best keeps the best and the newest (the run ends on a checkpoint that exists)', () => {
+    const out = join(workspace(), 'run');
+    for (const step of [2, 4, 6]) {
+      mkdirSync(join(out, `checkpoint-${step}`), { recursive: true });
+      writeFileSync(join(out, `checkpoint-${step}`, 'trainer_state.json'), '{}');
+    }
+    const removed = pruneCheckpoints(out, 1, join(out, 'checkpoint-2'));
+    expect(removed).toEqual([join(out, 'checkpoint-4')]);
+    expect(listCheckpoints(out).map((c) => c.step)).toEqual([2, 6]);
   });
 
   it('a non-finite loss stops with a clear message naming the last good checkpoint, or is skipped and counted', async () => {
