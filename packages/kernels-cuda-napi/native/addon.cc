@@ -48,7 +48,8 @@ struct State {
   size_t workspaceBytes = 32u << 20;
   void* staging = nullptr;  // pinned buffer for synchronous reads, grown on demand
   size_t stagingBytes = 0;
-  std::map<std::tuple<int64_t, int64_t, int64_t, int, int, int, int, int>, CublasLtAlgo> algos;
+  // cuBLASLt's heuristic per GEMM shape (a query costs far more than the GEMMs of a small model).
+  std::map<std::tuple<int64_t, int64_t, int64_t, int, int, int, int, int64_t, int64_t, int64_t>, CublasLtAlgo> algos;
   uint64_t launches = 0;
 };
 State g;
@@ -345,8 +346,7 @@ void Gemm(const Napi::CallbackInfo& info) {
       ok(lt.layoutSetAttribute(l, kLayoutStridedBatchOffset, &stride, sizeof(stride)), "set STRIDED_BATCH_OFFSET");
     }
   }
-  auto key = std::make_tuple(M, N, K, (int)tA | ((int)tB << 1), batch, (int)epi, (int)tf32,
-                             (int)((sA == 0) | ((sB == 0) << 1)));
+  auto key = std::make_tuple(M, N, K, (int)tA | ((int)tB << 1), batch, (int)epi, (int)tf32, sA, sB, sC);
   auto found = g.algos.find(key);
   if (found == g.algos.end()) {
     Opaque pref = nullptr;
