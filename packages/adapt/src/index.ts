@@ -8,8 +8,11 @@ import { registry } from '@tessera/tensor-core';
 import type { AdapterContext } from '@tessera/trainers';
 import { type LoraOptions, loraOptionsSchema } from './lora/config.js';
 import { LoraAdapter } from './lora/plugin.js';
+import { MagnitudePruningCallback } from './prune/callback.js';
+import { type PruneOptions, pruneOptionsSchema } from './prune/magnitude.js';
 
 export * from './lora/index.js';
+export * from './prune/index.js';
 
 const PACKAGE = '@tessera/adapt';
 
@@ -23,3 +26,10 @@ if (!registry.adapter.has('lora'))
       options: loraOptionsSchema,
     },
   );
+
+if (!registry.callback.has('magnitude-pruning'))
+  registry.callback.register('magnitude-pruning', (options: PruneOptions) => new MagnitudePruningCallback(options), {
+    description: 'magnitude pruning (per layer / global / 2:4), masks re-applied after every update',
+    package: PACKAGE,
+    options: pruneOptionsSchema,
+  });

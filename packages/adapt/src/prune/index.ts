@@ -1,0 +1,2 @@
+export * from './callback.js';
+export * from './magnitude.js';
