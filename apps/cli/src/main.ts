@@ -20,10 +20,10 @@ import {
   TesseraError,
   tf,
 } from '@tessera/tensor-core';
-import { loadRunConfig, prepareRunData } from '@tessera/trainers';
 import { Command, CommanderError, Option } from 'commander';
 import { type LaunchOptions, launchCommand } from './distributed.js';
 import { embedCommand, evalCommand, generateCommand, searchCommand, trainCommand } from './commands.js';
+import { type PrepareCommandOptions, prepareCommand } from './prepare.js';
 import { DEFAULT_SMOKE_CONFIG, runSmoke } from './smoke.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -158,11 +158,15 @@ function program(setExit: (code: number) => void): Command {
   const data = cli.command('data').description('data preparation');
   data
     .command('prepare')
-    .description("tokenize a config's data (training the tokenizer if asked) and report what it holds and skips")
-    .argument('<config>', 'a run config')
+    .description(
+      'a prepare pipeline config: read, filter, dedup and tokenize a corpus in parallel (resumable); ' +
+        "a run config: tokenize that run's data and report what it holds and skips",
+    )
+    .argument('<config>', 'a prepare pipeline config (input/steps/dedup/output) or a run config')
     .option('--set <path=value>', 'override a config value (repeatable)', collect, [])
-    .action(async (config: string, o: { set: string[] }) => {
-      await prepareRunData(loadRunConfig(config, o.set), undefined, config);
+    .option('--workers <n>', 'worker threads (prepare pipelines; default: the config, else the cores)')
+    .action(async (config: string, o: PrepareCommandOptions) => {
+      await prepareCommand(config, o);
     });
 
   cli

@@ -7,8 +7,14 @@
  */
 export * from './tokenizers/index.js';
 export * from './preprocess/steps.js';
+export * from './preprocess/quality.js';
 export * from './datasets/shards.js';
 export * from './datasets/text.js';
+export * from './prepare/config.js';
+export * from './prepare/minhash.js';
+export * from './prepare/dedup.js';
+export type { RemovedSample, Unit, UnitReport } from './prepare/unit.js';
+export * from './prepare/pipeline.js';
 export * from './objectives/objectives.js';
 export * from './objectives/tasks.js';
 export { type DatasetContext, type TokenizerContext, textDatasetOptions } from './register.js';

@@ -14,6 +14,7 @@ import {
   StripHtmlStep,
   type TextStep,
 } from './preprocess/steps.js';
+import { C4Step, FineWebStep, GopherQualityStep, GopherRepetitionStep, LanguageStep } from './preprocess/quality.js';
 import { registerObjectives } from './objectives/builtin.js';
 import { TokenizerError } from './tokenizers/errors.js';
 import { Tokenizer } from './tokenizers/tokenizer.js';
@@ -115,9 +116,10 @@ function step<S extends z.ZodType>(
   description: string,
   options: S,
   make: (o: z.infer<S>) => TextStep,
+  meta: Record<string, unknown> = {},
 ): void {
   if (registry.preprocess.has(name)) return;
-  registry.preprocess.register(name, make, { description, package: PKG, options });
+  registry.preprocess.register(name, make, { description, package: PKG, options, ...meta });
 }
 
 const none = z.object({}).strict();
@@ -166,6 +168,8 @@ step(
   'drop exact duplicates (SHA-256)',
   z.object({ normalize: z.boolean().optional() }).strict(),
   (o) => new ExactDedupStep(o),
+  // It remembers every document it saw, in one process: `tessera data prepare` dedups the corpus itself.
+  { corpusWide: true },
 );
 step(
   'near-dedup',
@@ -180,6 +184,90 @@ step(
     })
     .strict(),
   (o) => new NearDedupStep(o),
+  { corpusWide: true },
+);
+
+const fraction = z.number().min(0).max(1);
+const nGramLimits = z.array(z.tuple([z.number().int().min(1), fraction]));
+step(
+  'gopher-quality',
+  "Gopher's quality rules (word count and length, symbols, bullets, stop words); Rae et al. 2021",
+  z
+    .object({
+      min_doc_words: z.number().int().min(0).optional(),
+      max_doc_words: z.number().int().min(0).optional(),
+      min_avg_word_length: z.number().min(0).optional(),
+      max_avg_word_length: z.number().min(0).optional(),
+      max_symbol_word_ratio: z.number().min(0).optional(),
+      max_bullet_lines_ratio: fraction.optional(),
+      max_ellipsis_lines_ratio: fraction.optional(),
+      max_non_alpha_words_ratio: fraction.optional(),
+      min_stop_words: z.number().int().min(0).optional(),
+      stop_words: z.array(z.string()).optional(),
+    })
+    .strict(),
+  (o) => new GopherQualityStep(o),
+);
+step(
+  'gopher-repetition',
+  "Gopher's repetition rules (duplicated lines, paragraphs, n-grams); Rae et al. 2021",
+  z
+    .object({
+      dup_line_frac: fraction.optional(),
+      dup_para_frac: fraction.optional(),
+      dup_line_char_frac: fraction.optional(),
+      dup_para_char_frac: fraction.optional(),
+      top_n_grams: nGramLimits.optional(),
+      dup_n_grams: nGramLimits.optional(),
+    })
+    .strict(),
+  (o) => new GopherRepetitionStep(o as ConstructorParameters<typeof GopherRepetitionStep>[0]),
+);
+step(
+  'c4',
+  "C4's line and page rules (terminal punctuation, short lines, code, placeholders, policy boilerplate)",
+  z
+    .object({
+      remove_citations: z.boolean().optional(),
+      filter_no_terminal_punct: z.boolean().optional(),
+      min_num_sentences: z.number().int().min(-1).optional(),
+      min_words_per_line: z.number().int().min(-1).optional(),
+      max_word_length: z.number().int().min(-1).optional(),
+      filter_lorem_ipsum: z.boolean().optional(),
+      filter_javascript: z.boolean().optional(),
+      filter_curly_bracket: z.boolean().optional(),
+      filter_policy: z.boolean().optional(),
+    })
+    .strict(),
+  (o) => new C4Step(o),
+);
+step(
+  'fineweb',
+  "FineWeb's extra rules (line punctuation, short lines, duplicated line characters, list-like pages)",
+  z
+    .object({
+      line_punct_thr: fraction.optional(),
+      line_punct_exclude_zero: z.boolean().optional(),
+      short_line_thr: fraction.optional(),
+      short_line_length: z.number().int().min(0).optional(),
+      char_duplicates_ratio: fraction.optional(),
+      new_line_ratio: z.number().min(0).optional(),
+      stop_chars: z.array(z.string().min(1)).optional(),
+    })
+    .strict(),
+  (o) => new FineWebStep(o),
+);
+step(
+  'language',
+  'keep documents in the given languages (eld, 60 languages, ISO 639-1 codes)',
+  z
+    .object({
+      languages: z.array(z.string().regex(/^[a-z]{2}$/, 'an ISO 639-1 code such as "en"')).min(1),
+      require_reliable: z.boolean().optional(),
+      max_chars: z.number().int().positive().optional(),
+    })
+    .strict(),
+  (o) => new LanguageStep(o),
 );
 
 registerObjectives();

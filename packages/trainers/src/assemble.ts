@@ -108,6 +108,7 @@ export async function loadSplits(config: RunConfig, objective: Objective): Promi
   const pipeline = new TextPipeline(
     config.data.preprocess.map(({ name, ...o }) => registry.preprocess.create(name, o) as TextStep),
   );
+  await pipeline.init();
   const train = await readDataset(trainSet as AsyncIterable<TextRecord>, pipeline);
   const skipped = { ...train.skipped };
   if (config.data.validation) {

@@ -7,6 +7,7 @@ import {
   readdirSync,
   readFileSync,
   readSync,
+  renameSync,
   statSync,
   writeFileSync,
 } from 'node:fs';
@@ -70,6 +71,21 @@ function shardHeader(dtype: TokenDtype, tokens: number): Uint8Array {
   header[2] = tokens;
   header[3] = BYTES[dtype];
   return new Uint8Array(header.buffer);
+}
+
+/** Writes one shard file (header, then little-endian tokens) through a temporary name, so it is never half there. */
+export function writeShardFile(path: string, dtype: TokenDtype, tokens: Uint16Array | Uint32Array): void {
+  if (new Uint8Array(new Uint16Array([1]).buffer)[0] !== 1)
+    throw new ShardError('writeShardFile: big-endian hosts are not supported.');
+  const tmp = `${path}.tmp-${process.pid}`;
+  writeFileSync(
+    tmp,
+    Buffer.concat([
+      shardHeader(dtype, tokens.length),
+      new Uint8Array(tokens.buffer, tokens.byteOffset, tokens.byteLength),
+    ]),
+  );
+  renameSync(tmp, path);
 }
 
 /** Reads and checks one shard file's header: its dtype and token count. */

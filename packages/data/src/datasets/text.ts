@@ -28,6 +28,11 @@ export interface TextDatasetOptions {
   onBadInput?: BadInputPolicy;
   /** Only files whose name ends with one of these, in directory mode. */
   extensions?: string[];
+  /**
+   * Read only the lines that start in bytes [start, end) of `path` (a file, line-based
+   * formats: text in line mode, jsonl). Sources then read `file@byte`.
+   */
+  range?: { start: number; end: number };
 }
 
 export interface TextRecord {
@@ -37,8 +42,15 @@ export interface TextRecord {
   source: string;
 }
 
-/** Splits a byte stream into lines, decoding each strictly so invalid UTF-8 is caught per line. */
-async function* byteLines(file: string): AsyncGenerator<{ line: string | null; n: number }> {
+/**
+ * Splits a byte stream into lines, decoding each strictly so invalid UTF-8 is caught per line.
+ * With a range, yields exactly the lines that start at a byte in [start, end): ranges that
+ * tile a file read every line once. `at` is the byte offset where the line starts.
+ */
+async function* byteLines(
+  file: string,
+  range?: { start: number; end: number },
+): AsyncGenerator<{ line: string | null; n: number; at: number }> {
   const dec = new TextDecoder('utf-8', { fatal: true });
   let rest = Buffer.alloc(0);
   let n = 0;
@@ -49,23 +61,34 @@ async function* byteLines(file: string): AsyncGenerator<{ line: string | null; n
       return null;
     }
   };
-  for await (const chunk of createReadStream(file)) {
+  const from = range && range.start > 0 ? range.start - 1 : 0;
+  const end = range?.end ?? Number.POSITIVE_INFINITY;
+  // Reading from start - 1 tells whether a line begins at `start` or the range opens mid-line.
+  let skipping = range !== undefined && range.start > 0;
+  let at = from;
+  for await (const chunk of createReadStream(file, { start: from })) {
     let buf = rest.length ? Buffer.concat([rest, chunk as Buffer]) : (chunk as Buffer);
     let nl = buf.indexOf(10);
     while (nl >= 0) {
-      const raw = buf.subarray(0, nl);
-      n++;
-      const s = decode(raw[raw.length - 1] === 13 ? raw.subarray(0, -1) : raw);
-      yield { line: s, n };
+      if (skipping) skipping = false;
+      else {
+        if (at >= end) return;
+        const raw = buf.subarray(0, nl);
+        n++;
+        yield { line: decode(raw[raw.length - 1] === 13 ? raw.subarray(0, -1) : raw), n, at };
+      }
+      at += nl + 1;
       buf = buf.subarray(nl + 1);
       nl = buf.indexOf(10);
     }
+    if (!skipping && at >= end) return;
     rest = Buffer.from(buf);
   }
-  if (rest.length) yield { line: decode(rest), n: n + 1 };
+  if (rest.length && !skipping && at < end) yield { line: decode(rest), n: n + 1, at };
 }
 
-function filesUnder(path: string, extensions?: string[]): string[] {
+/** The files a dataset path names: the file itself, or every file under the directory, sorted by path. */
+export function filesUnder(path: string, extensions?: string[]): string[] {
   let st: ReturnType<typeof statSync>;
   try {
     st = statSync(path);
@@ -124,7 +147,14 @@ export class TextDataset implements AsyncIterable<TextRecord> {
 
   async *[Symbol.asyncIterator](): AsyncGenerator<TextRecord> {
     const format = this.o.format ?? 'text';
+    const range = this.o.range;
+    if (range && !(format === 'jsonl' || (format === 'text' && (this.o.mode ?? 'line') === 'line')))
+      throw new DatasetError(
+        `dataset: a byte range splits line-based files only (jsonl, or text in line mode); ${format} files are read whole.`,
+      );
     const files = filesUnder(this.o.path, this.o.extensions);
+    if (range && files.length !== 1)
+      throw new DatasetError(`dataset: a byte range applies to one file; ${this.o.path} is a directory.`);
     for (const file of files) {
       this.report.files++;
       let header: string[] | null = null;
@@ -139,9 +169,9 @@ export class TextDataset implements AsyncIterable<TextRecord> {
         this.report.records++;
         return r;
       };
-      for await (const { line, n } of byteLines(file)) {
+      for await (const { line, n, at } of byteLines(file, range)) {
         empty = false;
-        const where = `${file}:${n}`;
+        const where = range ? `${file}@${at}` : `${file}:${n}`;
         if (line === null) {
           this.#bad('invalid UTF-8', where);
           continue;
@@ -206,7 +236,9 @@ export class TextDataset implements AsyncIterable<TextRecord> {
         const r = emit({ text: doc.join('\n'), source: `${file}:${docStart}` });
         if (r) yield r;
       }
-      if (empty) this.#bad('empty file', file);
+      // A range past the first may hold no line start at all (a long line spans it); only
+      // the range at byte 0 can tell that the file is empty.
+      if (empty && (!range || range.start === 0)) this.#bad('empty file', file);
     }
   }
 }

@@ -11,6 +11,8 @@ export interface StepReport {
   /** Documents this step dropped, by reason. */
   removed: number;
   reasons: Record<string, number>;
+  /** Finer counts a step keeps, e.g. lines a rewriting step removed, by rule. */
+  details?: Record<string, number>;
 }
 
 /** A streaming text step: returns the (possibly rewritten) document, or null to drop it. */
@@ -19,14 +21,27 @@ export abstract class TextStep {
   #seen = 0;
   #changed = 0;
   #reasons: Record<string, number> = {};
+  #details: Record<string, number> = {};
 
   protected abstract transform(doc: string): string | { drop: string };
+
+  /** Loads what the step needs before its first document (a model, a word list); most need nothing. */
+  async init(): Promise<void> {}
+
+  /** Counts something finer than a dropped document (shown in the report's `details`). */
+  protected note(key: string, n = 1): void {
+    this.#details[key] = (this.#details[key] ?? 0) + n;
+  }
+
+  /** Why the last document this step dropped was dropped. */
+  lastDrop: string | undefined;
 
   apply(doc: string): string | null {
     this.#seen++;
     const out = this.transform(doc);
     if (typeof out !== 'string') {
       this.#reasons[out.drop] = (this.#reasons[out.drop] ?? 0) + 1;
+      this.lastDrop = out.drop;
       return null;
     }
     if (out !== doc) this.#changed++;
@@ -35,7 +50,15 @@ export abstract class TextStep {
 
   report(): StepReport {
     const removed = Object.values(this.#reasons).reduce((a, b) => a + b, 0);
-    return { step: this.name, seen: this.#seen, changed: this.#changed, removed, reasons: { ...this.#reasons } };
+    const out: StepReport = {
+      step: this.name,
+      seen: this.#seen,
+      changed: this.#changed,
+      removed,
+      reasons: { ...this.#reasons },
+    };
+    if (Object.keys(this.#details).length) out.details = { ...this.#details };
+    return out;
   }
 }
 
@@ -297,6 +320,10 @@ export class NearDedupStep extends TextStep {
 export class TextPipeline {
   constructor(readonly steps: TextStep[]) {}
 
+  async init(): Promise<void> {
+    for (const s of this.steps) await s.init();
+  }
+
   apply(doc: string): string | null {
     let d: string | null = doc;
     for (const s of this.steps) {
@@ -314,6 +341,7 @@ export class TextPipeline {
   }
 
   async *run(docs: Iterable<string> | AsyncIterable<string>): AsyncGenerator<string> {
+    await this.init();
     let i = 0;
     for await (const doc of docs as AsyncIterable<string>) {
       if (typeof doc !== 'string')
