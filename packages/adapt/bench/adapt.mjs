@@ -186,7 +186,12 @@ async function gptPair() {
   const lora = await run('gpt fine-tune LoRA', {
     adapter: { ...LORA, target_modules: ['c_attn'] },
     // No weight-decay groups: the biases and norms they name are frozen under LoRA.
-    optimizer: { name: 'adamw', lr: 0.005, clipGradNorm: 1, schedule: { name: 'cosine', warmupSteps: 10, minRatio: 0.1 } },
+    optimizer: {
+      name: 'adamw',
+      lr: 0.005,
+      clipGradNorm: 1,
+      schedule: { name: 'cosine', warmupSteps: 10, minRatio: 0.1 },
+    },
   });
   return [full, lora];
 }
