@@ -71,7 +71,16 @@ const JUNK = {
  * `rate`), "format" (an earlier record with case and spacing changed), "junk-<type>", or
  * "bad-json" / "bad-field".
  */
-export function* syntheticCorpus({ documents, seed = 1, exact = 0.04, near = 0.06, junk = 0.05, bad = 0.002, rates }) {
+export function* syntheticCorpus({
+  documents,
+  seed = 1,
+  exact = 0.04,
+  near = 0.06,
+  junk = 0.05,
+  bad = 0.002,
+  rates,
+  pool = 50_000,
+}) {
   const rand = mulberry32(seed);
   const nearRates = rates ?? [0.005, 0.01, 0.02, 0.03, 0.05, 0.08, 0.12, 0.2];
   const prose = [];
@@ -104,7 +113,9 @@ export function* syntheticCorpus({ documents, seed = 1, exact = 0.04, near = 0.0
         : { line: JSON.stringify({ body: 'no text field', id: i }), kind: 'bad-field' };
     } else {
       const text = proseDocument(rand);
-      prose.push({ text, index: i });
+      // Copies draw from a bounded pool of earlier originals, so a corpus of any size fits in memory.
+      if (prose.length < pool) prose.push({ text, index: i });
+      else prose[Math.floor(rand() * pool)] = { text, index: i };
       yield { line: JSON.stringify({ text, id: i }), kind: 'prose' };
     }
   }

@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import { TesseraError } from '@tessera/tensor-core';
+import { fmix32, fnv1a } from '../preprocess/hash.js';
 
 /**
  * MinHash signatures and LSH band keys for near-duplicate detection, with FineWeb's
@@ -14,21 +15,6 @@ export interface MinHashOptions {
   /** Words per shingle. */
   shingleSize?: number;
   seed?: number;
-}
-
-function fmix32(h: number): number {
-  h ^= h >>> 16;
-  h = Math.imul(h, 0x85ebca6b);
-  h ^= h >>> 13;
-  h = Math.imul(h, 0xc2b2ae35);
-  h ^= h >>> 16;
-  return h >>> 0;
-}
-
-function fnv1a(s: string): number {
-  let h = 0x811c9dc5;
-  for (let i = 0; i < s.length; i++) h = Math.imul(h ^ s.charCodeAt(i), 0x01000193);
-  return h >>> 0;
 }
 
 /** Lowercase words with punctuation removed: near-dedup should not see formatting (datatrove's simplify_text). */

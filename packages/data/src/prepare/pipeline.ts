@@ -1,15 +1,5 @@
 import { createHash } from 'node:crypto';
-import {
-  appendFileSync,
-  existsSync,
-  mkdirSync,
-  readdirSync,
-  readFileSync,
-  renameSync,
-  rmSync,
-  statSync,
-  writeFileSync,
-} from 'node:fs';
+import { appendFileSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import {
@@ -28,7 +18,7 @@ import type { StepReport } from '../preprocess/steps.js';
 import { Tokenizer } from '../tokenizers/tokenizer.js';
 import { type PrepareConfig, type PrepareConfigInput, prepareConfigSchema } from './config.js';
 import { dedupCorpus, EXACT_DUPLICATE, KEEP } from './dedup.js';
-import { keyStride, type RemovedSample, type Unit, type UnitReport, unitFiles } from './unit.js';
+import { keyStride, type RemovedSample, type Unit, type UnitReport, unitFiles, writeAtomic } from './unit.js';
 
 export class PrepareError extends TesseraError {}
 
@@ -187,12 +177,6 @@ function fingerprint(c: PrepareConfig, units: Unit[]): string {
     return [f, st.size, st.mtimeMs];
   });
   return createHash('sha256').update(JSON.stringify({ shape, files })).digest('hex').slice(0, 16);
-}
-
-function writeAtomic(path: string, data: string | NodeJS.ArrayBufferView): void {
-  const tmp = `${path}.tmp-${process.pid}`;
-  writeFileSync(tmp, data);
-  renameSync(tmp, path);
 }
 
 function mergeReports(reports: StepReport[][]): StepReport[] {

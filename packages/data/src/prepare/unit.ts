@@ -53,7 +53,8 @@ export function unitFiles(workDir: string, id: number) {
   };
 }
 
-function writeAtomic(path: string, data: string | NodeJS.ArrayBufferView): void {
+/** Writes through a temporary name and renames: the file is complete or absent. */
+export function writeAtomic(path: string, data: string | NodeJS.ArrayBufferView): void {
   const tmp = `${path}.tmp-${process.pid}`;
   writeFileSync(tmp, data);
   renameSync(tmp, path);

@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import { Rng, TesseraError } from '@tessera/tensor-core';
+import { fmix32, fnv1a } from './hash.js';
 
 /** What one step did to the stream: nothing is dropped without being counted. */
 export interface StepReport {
@@ -209,21 +210,6 @@ export interface NearDedupOptions {
   shingleSize?: number;
   shingleUnit?: 'word' | 'char';
   seed?: number;
-}
-
-function fnv1a(s: string): number {
-  let h = 0x811c9dc5;
-  for (let i = 0; i < s.length; i++) h = Math.imul(h ^ s.charCodeAt(i), 0x01000193);
-  return h >>> 0;
-}
-
-function fmix32(h: number): number {
-  h ^= h >>> 16;
-  h = Math.imul(h, 0x85ebca6b);
-  h ^= h >>> 13;
-  h = Math.imul(h, 0xc2b2ae35);
-  h ^= h >>> 16;
-  return h >>> 0;
 }
 
 /** LSH bands and rows minimising false positives plus false negatives around `t` (as datasketch does). */
