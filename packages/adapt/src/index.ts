@@ -1,16 +1,19 @@
 /**
  * @tessera/adapt — smaller models and cheaper fine-tunes: LoRA adapters in peft's file
- * layout (merge, unmerge, merge-and-unload) and magnitude pruning kept through training.
- * Importing it registers the `lora` adapter (a run config's `adapter:` block) and the
- * `magnitude-pruning` callback.
+ * layout (merge, unmerge, merge-and-unload), DistilBERT-style distillation and magnitude
+ * pruning kept through training. Importing it registers the `lora` and `distillation`
+ * adapters (a run config's `adapter:` block) and the `magnitude-pruning` callback.
  */
 import { registry } from '@tessera/tensor-core';
 import type { AdapterContext } from '@tessera/trainers';
+import { type DistillationOptions, distillationOptionsSchema } from './distill/config.js';
+import { DistillationAdapter } from './distill/distill.js';
 import { type LoraOptions, loraOptionsSchema } from './lora/config.js';
 import { LoraAdapter } from './lora/plugin.js';
 import { MagnitudePruningCallback } from './prune/callback.js';
 import { type PruneOptions, pruneOptionsSchema } from './prune/magnitude.js';
 
+export * from './distill/index.js';
 export * from './lora/index.js';
 export * from './prune/index.js';
 
@@ -24,6 +27,18 @@ if (!registry.adapter.has('lora'))
       description: 'LoRA on named Linear layers (peft layout: adapter_config.json + adapter_model.safetensors)',
       package: PACKAGE,
       options: loraOptionsSchema,
+    },
+  );
+
+if (!registry.adapter.has('distillation'))
+  registry.adapter.register(
+    'distillation',
+    (options: DistillationOptions, context: AdapterContext) => new DistillationAdapter(options, context),
+    {
+      description:
+        'DistilBERT-style distillation from a frozen teacher: KL at temperature T (× T²) + task loss + hidden-state cosine; student from every other teacher layer',
+      package: PACKAGE,
+      options: distillationOptionsSchema,
     },
   );
 

@@ -1,0 +1,4 @@
+export * from './config.js';
+export * from './distill.js';
+export * from './losses.js';
+export * from './student.js';
