@@ -1,7 +1,11 @@
 #!/usr/bin/env node
 // Builds the N-API addon dist/native/tessera_native.node with one direct g++ call.
 //
-// Why not node-gyp: the addon is three files with no configuration matrix, and a direct
+// -march=native tunes the baseline to the build machine; the addon refuses to load on a CPU
+// without an instruction set the build assumed (MissingBuildIsa in native/cpu_features.cc),
+// and nx keys its build cache on this CPU's flags, so a cached binary never crosses machines.
+//
+// Why not node-gyp: the addon is a handful of files with no configuration matrix, and a direct
 // call lets us say exactly which system package is missing when something is.
 // This is an explicit build step (the package's `build` script runs it after the
 // TypeScript build); it is never an install hook. It also ships in the npm tarball, so a
@@ -11,7 +15,7 @@
 // unavailable (with this script's message) and "auto" falls back to cpu. Set
 // TESSERA_NATIVE_REQUIRED=1 to make a failure fatal (CI on a machine that must have it).
 import { execFileSync, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -61,7 +65,11 @@ try {
 }
 
 const flags = (process.env.TESSERA_NATIVE_CXXFLAGS ?? '-O3 -march=native').split(/\s+/).filter(Boolean);
-const sources = ['addon.cc', 'kernels.cc'].map((f) => join(pkgDir, 'native', f));
+// Every .cc in native/: optional kernel files register their exports themselves (addon_module.h).
+const sources = readdirSync(join(pkgDir, 'native'))
+  .filter((f) => f.endsWith('.cc'))
+  .sort()
+  .map((f) => join(pkgDir, 'native', f));
 const args = [
   '-std=c++17',
   ...flags,

@@ -120,6 +120,22 @@ export interface NativeAddon {
   setNumThreads(n: number): void;
   getNumThreads(): number;
   blasConfig(): string;
+  /** What the running CPU has (cpuid at run time; kernels dispatch on these). */
+  cpuFeatures(): CpuFeatures;
+}
+
+/** Instruction sets the native kernels can dispatch on, as detected on the running CPU. */
+export interface CpuFeatures {
+  avx2: boolean;
+  fma: boolean;
+  avx512f: boolean;
+  avx512bw: boolean;
+  avx512vl: boolean;
+  /** vpdpbusd (u8 × s8 → s32): int8 GEMM. */
+  avx512vnni: boolean;
+  /** vdpbf16ps (bf16 × bf16 → f32): bf16 GEMM. */
+  avx512bf16: boolean;
+  avxvnni: boolean;
 }
 
 export type AddonLoad = { addon: NativeAddon; error?: undefined } | { addon?: undefined; error: string };

@@ -10,12 +10,12 @@ import '@tessera/kernels-cpu';
 import { registerCpuDerivedBackend } from '@tessera/kernels-cpu';
 import { registerBackend, registerFusedKernels, TesseraError } from '@tessera/tensor-core';
 import * as tfc from '@tessera/tensor-core/tfjs';
-import { defaultThreadCount, loadAddon } from './addon.js';
+import { type CpuFeatures, defaultThreadCount, loadAddon } from './addon.js';
 import { createNativeBackend, guardViews } from './backend.js';
 import { makeKernels } from './kernels.js';
 import { BufferPool, type PoolStats } from './pool.js';
 
-export type { NativeAddon } from './addon.js';
+export type { CpuFeatures, NativeAddon } from './addon.js';
 export type { PoolStats } from './pool.js';
 
 const BACKEND_NAME = 'native';
@@ -108,6 +108,11 @@ export function nativeStatus(): { available: boolean; reason: string } {
 export function setNumThreads(n: number = defaultThreadCount()): void {
   if (!Number.isInteger(n) || n < 1) throw new TesseraError(`setNumThreads: need an integer >= 1; got ${n}.`);
   requireAddon().setNumThreads(n);
+}
+
+/** What the running CPU has; the int8 and bf16 kernels use VNNI / AVX-512 BF16 only where these say so. */
+export function nativeCpuFeatures(): CpuFeatures {
+  return requireAddon().cpuFeatures();
 }
 
 export function getNumThreads(): number {

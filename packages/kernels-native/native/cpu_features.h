@@ -1,0 +1,29 @@
+// What the running CPU can do, detected at run time (cpuid through GCC's builtins).
+// Kernels that use an instruction set beyond the build's baseline compile that code with
+// __attribute__((target(...))) and call it only when the matching flag here is set, so one
+// binary runs on every x86-64 machine and uses what each one has.
+#pragma once
+
+#include <string>
+
+namespace tessera {
+
+struct CpuFeatures {
+  bool avx2 = false;
+  bool fma = false;
+  bool avx512f = false;
+  bool avx512bw = false;
+  bool avx512vl = false;
+  bool avx512vnni = false;  // vpdpbusd: u8 x s8 -> s32 dot products
+  bool avx512bf16 = false;  // vdpbf16ps: bf16 x bf16 -> f32 dot products
+  bool avxvnni = false;     // the VEX (256-bit) form of vpdpbusd
+};
+
+const CpuFeatures& Cpu();
+
+// The first instruction set this binary was compiled to assume (by -march) that the running
+// CPU lacks, or "" when it has them all. Calling into code built for a missing set would
+// die by SIGILL, so Init refuses to load instead.
+std::string MissingBuildIsa();
+
+}  // namespace tessera
