@@ -1,8 +1,48 @@
-import type { AttentionAttrs, FusedKernelArgs, FusedKernelTable } from '@tessera/tensor-core';
+import type { AttentionAttrs, FusedKernelArgs, FusedKernelTable, PackedAttentionAttrs } from '@tessera/tensor-core';
+import type { TensorInfo } from '@tessera/tensor-core/tfjs';
 import { output, sizeOf, values } from './access.js';
 
 /** The inputs forward and backward share (backward adds dy), as the op declares them. */
 type AttentionInputs = FusedKernelArgs<'TesseraAttention'>['inputs'];
+
+/** Where head (b, h) of a tensor lives: element (b, h, t, d) is at offset + b·batch + h·head + t·row + d. */
+interface HeadLayout {
+  offset: number;
+  batch: number;
+  head: number;
+  row: number;
+}
+
+/** [B, H, T, width], contiguous. */
+function contiguous(H: number, T: number, width: number): HeadLayout {
+  return { offset: 0, batch: H * T * width, head: T * width, row: width };
+}
+
+/** Head layouts of q, k, v (and their gradients) and of the output (and dy). */
+interface Layouts {
+  q: HeadLayout;
+  k: HeadLayout;
+  v: HeadLayout;
+  out: HeadLayout;
+}
+
+/** What the problem reads: q, k, v (possibly one packed tensor), and the optional mask and bias. */
+interface AttentionData {
+  q: TensorInfo;
+  k: TensorInfo;
+  v: TensorInfo;
+  mask?: TensorInfo | undefined;
+  bias?: TensorInfo | undefined;
+}
+
+interface Sizes {
+  B: number;
+  H: number;
+  Tq: number;
+  Tk: number;
+  D: number;
+  Dv: number;
+}
 
 /** Everything the forward and backward loops share: sizes, data and the row softmax. */
 class AttentionProblem {
@@ -21,21 +61,62 @@ class AttentionProblem {
   readonly bias: ArrayLike<number> | undefined;
   readonly biasShape: number[];
   readonly biasStrides: number[];
+  readonly layouts: Layouts;
 
-  constructor(backend: unknown, inputs: AttentionInputs, attrs: AttentionAttrs) {
-    [this.B, this.H, this.Tq, this.D] = inputs.q.shape as [number, number, number, number];
-    this.Tk = inputs.k.shape[2]!;
-    this.Dv = inputs.v.shape[3]!;
+  constructor(
+    backend: unknown,
+    data: AttentionData,
+    sizes: Sizes,
+    attrs: { causal: boolean; scale: number | null },
+    layouts?: Layouts,
+  ) {
+    ({ B: this.B, H: this.H, Tq: this.Tq, Tk: this.Tk, D: this.D, Dv: this.Dv } = sizes);
     this.scale = attrs.scale ?? 1 / Math.sqrt(this.D);
     this.causal = attrs.causal;
-    this.q = values(backend, inputs.q);
-    this.k = values(backend, inputs.k);
-    this.v = values(backend, inputs.v);
-    this.mask = inputs.mask ? values(backend, inputs.mask) : undefined;
-    this.bias = inputs.bias ? values(backend, inputs.bias) : undefined;
-    this.biasShape = inputs.bias ? inputs.bias.shape : [1, 1, 1, 1];
+    this.q = values(backend, data.q);
+    this.k = values(backend, data.k);
+    this.v = values(backend, data.v);
+    this.mask = data.mask ? values(backend, data.mask) : undefined;
+    this.bias = data.bias ? values(backend, data.bias) : undefined;
+    this.biasShape = data.bias ? data.bias.shape : [1, 1, 1, 1];
     const [, s1, s2, s3] = this.biasShape as [number, number, number, number];
     this.biasStrides = [s1 * s2 * s3, s2 * s3, s3, 1];
+    const { H, Tq, Tk, D, Dv } = sizes;
+    this.layouts = layouts ?? {
+      q: contiguous(H, Tq, D),
+      k: contiguous(H, Tk, D),
+      v: contiguous(H, Tk, Dv),
+      out: contiguous(H, Tq, Dv),
+    };
+  }
+
+  /** The [B, H, T, D] problem of the plain op. */
+  static heads(backend: unknown, inputs: AttentionInputs, attrs: AttentionAttrs): AttentionProblem {
+    const [B, H, Tq, D] = inputs.q.shape as [number, number, number, number];
+    const sizes = { B, H, Tq, Tk: inputs.k.shape[2]!, D, Dv: inputs.v.shape[3]! };
+    return new AttentionProblem(backend, inputs, sizes, attrs);
+  }
+
+  /** The packed problem: q, k, v are column blocks of one [B, T, 3E] tensor; the output is [B, T, E]. */
+  static packed(backend: unknown, qkv: TensorInfo, mask: TensorInfo | undefined, attrs: PackedAttentionAttrs) {
+    const [B, T, threeE] = qkv.shape as [number, number, number];
+    const E = threeE / 3;
+    const H = attrs.nHead;
+    const D = E / H;
+    const view = (offset: number): HeadLayout => ({ offset, batch: T * threeE, head: D, row: threeE });
+    const layouts = { q: view(0), k: view(E), v: view(2 * E), out: { offset: 0, batch: T * E, head: D, row: E } };
+    return new AttentionProblem(
+      backend,
+      { q: qkv, k: qkv, v: qkv, mask },
+      { B, H, Tq: T, Tk: T, D, Dv: D },
+      attrs,
+      layouts,
+    );
+  }
+
+  /** Start of head (b, h) of a tensor with layout `l`. */
+  at(l: HeadLayout, b: number, h: number): number {
+    return l.offset + b * l.batch + h * l.head;
   }
 
   /** Index into the (broadcast) bias for (b, h, i, j). */
@@ -47,9 +128,9 @@ class AttentionProblem {
 
   /** Fills `probs` (length Tk) with row (b, h, i)'s attention weights; all zero when no key is allowed. */
   rowProbabilities(b: number, h: number, i: number, probs: Float64Array): void {
-    const { Tq, Tk, D } = this;
-    const qBase = ((b * this.H + h) * Tq + i) * D;
-    const kBase = (b * this.H + h) * Tk * D;
+    const { Tq, Tk, D, layouts } = this;
+    const qBase = this.at(layouts.q, b, h) + i * layouts.q.row;
+    const kBase = this.at(layouts.k, b, h);
     const lastKey = this.causal ? i + (Tk - Tq) : Tk - 1;
     let max = Number.NEGATIVE_INFINITY;
     for (let j = 0; j < Tk; j++) {
@@ -58,7 +139,7 @@ class AttentionProblem {
         continue;
       }
       let s = 0;
-      for (let d = 0; d < D; d++) s += this.q[qBase + d]! * this.k[kBase + j * D + d]!;
+      for (let d = 0; d < D; d++) s += this.q[qBase + d]! * this.k[kBase + j * layouts.k.row + d]!;
       s *= this.scale;
       if (this.bias) s += this.bias[this.biasIndex(b, h, i, j)]!;
       probs[j] = s;
@@ -75,84 +156,125 @@ class AttentionProblem {
   }
 }
 
-/** Attention forward and backward: float64 row softmax, one query row at a time. */
-export const attentionKernels = {
-  TesseraAttention: ({ inputs, backend, attrs }) => {
-    const a = new AttentionProblem(backend, inputs, attrs);
-    const { B, H, Tq, Tk, Dv } = a;
-    const out = new Float32Array(B * H * Tq * Dv);
-    const probs = new Float64Array(Tk);
-    const acc = new Float64Array(Dv);
-    for (let b = 0; b < B; b++) {
-      for (let h = 0; h < H; h++) {
-        const vBase = (b * H + h) * Tk * Dv;
-        for (let i = 0; i < Tq; i++) {
-          a.rowProbabilities(b, h, i, probs);
-          acc.fill(0);
-          for (let j = 0; j < Tk; j++) {
-            const p = probs[j]!;
-            if (p === 0) continue;
-            for (let d = 0; d < Dv; d++) acc[d] += p * a.v[vBase + j * Dv + d]!;
+/** Forward into `out` laid out as a.layouts.out: float64 row softmax, one query row at a time. */
+function forward(a: AttentionProblem, out: Float32Array): void {
+  const { B, H, Tq, Tk, Dv, layouts } = a;
+  const probs = new Float64Array(Tk);
+  const acc = new Float64Array(Dv);
+  for (let b = 0; b < B; b++) {
+    for (let h = 0; h < H; h++) {
+      const vBase = a.at(layouts.v, b, h);
+      const oBase = a.at(layouts.out, b, h);
+      for (let i = 0; i < Tq; i++) {
+        a.rowProbabilities(b, h, i, probs);
+        acc.fill(0);
+        for (let j = 0; j < Tk; j++) {
+          const p = probs[j]!;
+          if (p === 0) continue;
+          for (let d = 0; d < Dv; d++) acc[d] += p * a.v[vBase + j * layouts.v.row + d]!;
+        }
+        out.set(acc, oBase + i * layouts.out.row);
+      }
+    }
+  }
+}
+
+/**
+ * Backward: dq, dk, dv (laid out as q, k, v; they may all be one array when the layouts are
+ * disjoint views of it) and dbias (the bias's shape, or [B, H, Tq, Tk]; null: not wanted).
+ */
+function backward(
+  a: AttentionProblem,
+  dy: ArrayLike<number>,
+  grads: { dq: Float64Array; dk: Float64Array; dv: Float64Array; dbias: Float64Array | null },
+  hasBias: boolean,
+): void {
+  const { B, H, Tq, Tk, D, Dv, scale, layouts } = a;
+  const { dq, dk, dv, dbias } = grads;
+  const dbiasIndex = hasBias
+    ? a.biasIndex.bind(a)
+    : (b: number, h: number, i: number, j: number) => ((b * H + h) * Tq + i) * Tk + j;
+  const probs = new Float64Array(Tk);
+  const dScores = new Float64Array(Tk);
+  for (let b = 0; b < B; b++) {
+    for (let h = 0; h < H; h++) {
+      const qHead = a.at(layouts.q, b, h);
+      const kHead = a.at(layouts.k, b, h);
+      const vHead = a.at(layouts.v, b, h);
+      const oHead = a.at(layouts.out, b, h);
+      for (let i = 0; i < Tq; i++) {
+        a.rowProbabilities(b, h, i, probs);
+        const dyBase = oHead + i * layouts.out.row;
+        let dot = 0;
+        for (let j = 0; j < Tk; j++) {
+          const p = probs[j]!;
+          let dp = 0;
+          if (p !== 0) {
+            const vBase = vHead + j * layouts.v.row;
+            for (let d = 0; d < Dv; d++) {
+              dp += dy[dyBase + d]! * a.v[vBase + d]!;
+              dv[vBase + d] += p * dy[dyBase + d]!;
+            }
           }
-          out.set(acc, ((b * H + h) * Tq + i) * Dv);
+          dScores[j] = dp;
+          dot += p * dp;
+        }
+        const qBase = qHead + i * layouts.q.row;
+        for (let j = 0; j < Tk; j++) {
+          const ds = probs[j]! * (dScores[j]! - dot);
+          if (ds === 0) continue;
+          if (dbias) dbias[dbiasIndex(b, h, i, j)] += ds;
+          const kBase = kHead + j * layouts.k.row;
+          for (let d = 0; d < D; d++) {
+            dq[qBase + d] += ds * scale * a.k[kBase + d]!;
+            dk[kBase + d] += ds * scale * a.q[qBase + d]!;
+          }
         }
       }
     }
-    return output(backend, [B, H, Tq, Dv], out);
+  }
+}
+
+/** Attention forward and backward, plain and packed. */
+export const attentionKernels = {
+  TesseraAttention: ({ inputs, backend, attrs }) => {
+    const a = AttentionProblem.heads(backend, inputs, attrs);
+    const out = new Float32Array(a.B * a.H * a.Tq * a.Dv);
+    forward(a, out);
+    return output(backend, [a.B, a.H, a.Tq, a.Dv], out);
   },
 
   TesseraAttentionGrad: ({ inputs, backend, attrs }) => {
-    const a = new AttentionProblem(backend, inputs, attrs);
-    const { B, H, Tq, Tk, D, Dv, scale } = a;
-    const dy = values(backend, inputs.dy);
-    const dq = new Float64Array(B * H * Tq * D);
-    const dk = new Float64Array(B * H * Tk * D);
-    const dv = new Float64Array(B * H * Tk * Dv);
+    const a = AttentionProblem.heads(backend, inputs, attrs);
+    const { B, H, Tq, Tk, D, Dv } = a;
     const dbiasShape = inputs.bias ? inputs.bias.shape : [B, H, Tq, Tk];
-    const dbiasIndex = inputs.bias
-      ? a.biasIndex.bind(a)
-      : (b: number, h: number, i: number, j: number) => ((b * H + h) * Tq + i) * Tk + j;
-    const dbias = new Float64Array(sizeOf(dbiasShape));
-    const probs = new Float64Array(Tk);
-    const dScores = new Float64Array(Tk);
-    for (let b = 0; b < B; b++) {
-      for (let h = 0; h < H; h++) {
-        const bh = b * H + h;
-        for (let i = 0; i < Tq; i++) {
-          a.rowProbabilities(b, h, i, probs);
-          const dyBase = (bh * Tq + i) * Dv;
-          let dot = 0;
-          for (let j = 0; j < Tk; j++) {
-            const p = probs[j]!;
-            let dp = 0;
-            if (p !== 0) {
-              for (let d = 0; d < Dv; d++) {
-                dp += dy[dyBase + d]! * a.v[(bh * Tk + j) * Dv + d]!;
-                dv[(bh * Tk + j) * Dv + d] += p * dy[dyBase + d]!;
-              }
-            }
-            dScores[j] = dp;
-            dot += p * dp;
-          }
-          const qBase = (bh * Tq + i) * D;
-          for (let j = 0; j < Tk; j++) {
-            const ds = probs[j]! * (dScores[j]! - dot);
-            if (ds === 0) continue;
-            dbias[dbiasIndex(b, h, i, j)] += ds;
-            const kBase = (bh * Tk + j) * D;
-            for (let d = 0; d < D; d++) {
-              dq[qBase + d] += ds * scale * a.k[kBase + d]!;
-              dk[kBase + d] += ds * scale * a.q[qBase + d]!;
-            }
-          }
-        }
-      }
-    }
+    const grads = {
+      dq: new Float64Array(B * H * Tq * D),
+      dk: new Float64Array(B * H * Tk * D),
+      dv: new Float64Array(B * H * Tk * Dv),
+      dbias: new Float64Array(sizeOf(dbiasShape)),
+    };
+    backward(a, values(backend, inputs.dy), grads, inputs.bias !== undefined);
     return [
-      output(backend, [B, H, Tq, D], Float32Array.from(dq)),
-      output(backend, [B, H, Tk, D], Float32Array.from(dk)),
-      output(backend, [B, H, Tk, Dv], Float32Array.from(dv)),
-      output(backend, dbiasShape, Float32Array.from(dbias)),
+      output(backend, [B, H, Tq, D], Float32Array.from(grads.dq)),
+      output(backend, [B, H, Tk, D], Float32Array.from(grads.dk)),
+      output(backend, [B, H, Tk, Dv], Float32Array.from(grads.dv)),
+      output(backend, dbiasShape, Float32Array.from(grads.dbias)),
     ];
+  },
+
+  TesseraPackedAttention: ({ inputs, backend, attrs }) => {
+    const a = AttentionProblem.packed(backend, inputs.qkv, inputs.mask, attrs);
+    const out = new Float32Array(a.B * a.Tq * a.H * a.Dv);
+    forward(a, out);
+    return output(backend, [a.B, a.Tq, a.H * a.Dv], out); // [B, T, E]
+  },
+
+  TesseraPackedAttentionGrad: ({ inputs, backend, attrs }) => {
+    const a = AttentionProblem.packed(backend, inputs.qkv, inputs.mask, attrs);
+    // dq, dk and dv are the three column blocks of one [B, T, 3E] gradient.
+    const dqkv = new Float64Array(sizeOf(inputs.qkv.shape));
+    backward(a, values(backend, inputs.dy), { dq: dqkv, dk: dqkv, dv: dqkv, dbias: null }, false);
+    return output(backend, inputs.qkv.shape, Float32Array.from(dqkv));
   },
 } satisfies Partial<FusedKernelTable>;

@@ -5,6 +5,7 @@ import {
   attentionOp,
   geluOp,
   layerNormOp,
+  packedAttentionOp,
   rmsNormOp,
   softmaxCrossEntropyOp,
   tf,
@@ -181,6 +182,25 @@ describe('fused kernels on cpu match their reference compositions', () => {
     { name: 'full bias + mask + causal', B: 2, H: 2, Tq: 6, Tk: 6, D: 4, causal: true, bias: 'full', mask: true },
     { name: 'wide head', B: 1, H: 1, Tq: 3, Tk: 3, D: 512, causal: false },
   ] as const;
+  for (const c of [
+    { name: 'causal', B: 2, T: 7, nHead: 3, D: 4, causal: true, mask: false },
+    { name: 'padding mask, not causal', B: 2, T: 6, nHead: 2, D: 5, causal: false, mask: true },
+    { name: 'causal + padding mask, one head', B: 3, T: 5, nHead: 1, D: 8, causal: true, mask: true },
+  ]) {
+    it(`packed attention: ${c.name}`, () => {
+      const qkv = randn([c.B, c.T, 3 * c.nHead * c.D]);
+      const inputs: Record<string, Tensor> = { qkv };
+      if (c.mask) {
+        const m = Array.from({ length: c.B * c.T }, (_, i) => (i % c.T >= c.T - Math.floor(i / c.T) ? 0 : 1));
+        inputs.mask = tf.tensor2d(m, [c.B, c.T], 'int32');
+      }
+      checkOp(packedAttentionOp as unknown as AnyOp, inputs, { nHead: c.nHead, causal: c.causal, scale: null }, [
+        'qkv',
+      ]);
+      tf.dispose(Object.values(inputs));
+    });
+  }
+
   for (const c of attentionCases) {
     it(`attention: ${c.name}`, () => {
       const q = randn([c.B, c.H, c.Tq, c.D]);

@@ -200,36 +200,56 @@ AttentionShape ReadShape(const Napi::CallbackInfo& info, size_t at, const char* 
   }
   s.mask = mask.p;
   s.bias = bias.p;
+  // Optional layouts (q, k, v, out: offset, batch, head, row each); default contiguous heads.
+  s.ql = ContiguousHeads(s.H, s.Tq, s.D);
+  s.kl = ContiguousHeads(s.H, s.Tk, s.D);
+  s.vl = ContiguousHeads(s.H, s.Tk, s.Dv);
+  s.ol = ContiguousHeads(s.H, s.Tq, s.Dv);
+  const Napi::Value lv = info[at + 5];
+  if (!lv.IsUndefined() && !lv.IsNull()) {
+    Require(info, lv.IsTypedArray() && lv.As<Napi::TypedArray>().TypedArrayType() == napi_float64_array, fn,
+            "layouts must be a Float64Array");
+    auto l = lv.As<Napi::Float64Array>();
+    Require(info, l.ElementLength() == 16, fn, "layouts has " + S(l.ElementLength()) + " entries, needs 16");
+    HeadLayout* layouts[4] = {&s.ql, &s.kl, &s.vl, &s.ol};
+    for (int t = 0; t < 4; t++) {
+      *layouts[t] = {static_cast<int64_t>(l[4 * t]), static_cast<int64_t>(l[4 * t + 1]),
+                     static_cast<int64_t>(l[4 * t + 2]), static_cast<int64_t>(l[4 * t + 3])};
+      NonNeg(info, fn, {layouts[t]->offset, layouts[t]->batch, layouts[t]->head, layouts[t]->row});
+      Require(info, layouts[t]->row <= INT_MAX, fn, "layout row stride " + S(layouts[t]->row) + " is too large");
+    }
+    Require(info, s.ql.row >= s.D && s.kl.row >= s.D && s.vl.row >= s.Dv && s.ol.row >= s.Dv, fn,
+            "a layout's row stride is smaller than its head size");
+  }
   return s;
 }
 
-// attention(q, k, v, out, dims, scale, causal, mask, bias)
+// attention(q, k, v, out, dims, scale, causal, mask, bias, layouts?)
 Napi::Value AttentionJs(const Napi::CallbackInfo& info) {
   constexpr const char* fn = "attention";
   const AttentionShape s = ReadShape(info, 4, fn);
-  const int64_t BH = static_cast<int64_t>(s.B) * s.H;
   const F32Arg q = F32(info, 0), k = F32(info, 1), v = F32(info, 2), o = F32(info, 3);
-  NeedLen(info, fn, "q", q, BH * s.Tq * s.D);
-  NeedLen(info, fn, "k", k, BH * s.Tk * s.D);
-  NeedLen(info, fn, "v", v, BH * s.Tk * s.Dv);
-  NeedLen(info, fn, "out", o, BH * s.Tq * s.Dv);
+  NeedLen(info, fn, "q", q, s.ql.Extent(s.B, s.H, s.Tq, s.D));
+  NeedLen(info, fn, "k", k, s.kl.Extent(s.B, s.H, s.Tk, s.D));
+  NeedLen(info, fn, "v", v, s.vl.Extent(s.B, s.H, s.Tk, s.Dv));
+  NeedLen(info, fn, "out", o, s.ol.Extent(s.B, s.H, s.Tq, s.Dv));
   Attention(s, q.p, k.p, v.p, o.p);
   return info.Env().Undefined();
 }
-// attentionGrad(dy, q, k, v, dq, dk, dv, dbias, dims, scale, causal, mask, bias)
+// attentionGrad(dy, q, k, v, dq, dk, dv, dbias, dims, scale, causal, mask, bias, layouts?)
 Napi::Value AttentionGradJs(const Napi::CallbackInfo& info) {
   constexpr const char* fn = "attentionGrad";
   const AttentionShape s = ReadShape(info, 8, fn);
   const int64_t BH = static_cast<int64_t>(s.B) * s.H;
   const F32Arg dy = F32(info, 0), q = F32(info, 1), k = F32(info, 2), v = F32(info, 3), dq = F32(info, 4),
                dk = F32(info, 5), dv = F32(info, 6), dbias = F32(info, 7);
-  NeedLen(info, fn, "dy", dy, BH * s.Tq * s.Dv);
-  NeedLen(info, fn, "q", q, BH * s.Tq * s.D);
-  NeedLen(info, fn, "k", k, BH * s.Tk * s.D);
-  NeedLen(info, fn, "v", v, BH * s.Tk * s.Dv);
-  NeedLen(info, fn, "dq", dq, BH * s.Tq * s.D);
-  NeedLen(info, fn, "dk", dk, BH * s.Tk * s.D);
-  NeedLen(info, fn, "dv", dv, BH * s.Tk * s.Dv);
+  NeedLen(info, fn, "dy", dy, s.ol.Extent(s.B, s.H, s.Tq, s.Dv));
+  NeedLen(info, fn, "q", q, s.ql.Extent(s.B, s.H, s.Tq, s.D));
+  NeedLen(info, fn, "k", k, s.kl.Extent(s.B, s.H, s.Tk, s.D));
+  NeedLen(info, fn, "v", v, s.vl.Extent(s.B, s.H, s.Tk, s.Dv));
+  NeedLen(info, fn, "dq", dq, s.ql.Extent(s.B, s.H, s.Tq, s.D));
+  NeedLen(info, fn, "dk", dk, s.kl.Extent(s.B, s.H, s.Tk, s.D));
+  NeedLen(info, fn, "dv", dv, s.vl.Extent(s.B, s.H, s.Tk, s.Dv));
   const int64_t dbiasSize = s.bias ? static_cast<int64_t>(s.biasShape[0]) * s.biasShape[1] * s.biasShape[2] *
                                          s.biasShape[3]
                                    : BH * s.Tq * s.Tk;

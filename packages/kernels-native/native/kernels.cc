@@ -391,11 +391,25 @@ class SingleThreadedBlas {
   int saved_;
 };
 
-// P = softmax(scale · Q·Kᵀ + bias, masked) for head bh, into p [Tq, Tk].
-inline void HeadProbabilities(const AttentionShape& s, int64_t bh, const float* q, const float* k, float* p) {
-  const int b = static_cast<int>(bh / s.H), h = static_cast<int>(bh % s.H);
-  Gemm(false, true, s.Tq, s.Tk, s.D, s.scale, q + bh * s.Tq * s.D, s.D, k + bh * s.Tk * s.D, s.D, p, s.Tk);
-  for (int i = 0; i < s.Tq; i++) SoftmaxRow(s, b, h, i, VisibleKeys(s, i), p + static_cast<int64_t>(i) * s.Tk);
+// Query rows are processed in blocks of this many: a causal block's rows see at most the
+// keys up to its last row, so the products skip the hidden upper triangle (about 40% of the
+// work at T = 256) while each product stays large enough for sgemm to run at speed.
+constexpr int kQueryBlock = 64;
+
+// Keys the rows [i0, i1) may see together: those of the last row.
+inline int BlockKeys(const AttentionShape& s, int i1) { return VisibleKeys(s, i1 - 1); }
+
+// P[i0:i1, 0:nk] = softmax(scale · Q·Kᵀ + bias, masked) for head (b, h), p with row stride Tk.
+inline void BlockProbabilities(const AttentionShape& s, int b, int h, int i0, int i1, int nk, const float* q,
+                               const float* k, float* p) {
+  const float* Q = q + s.ql.At(b, h) + i0 * s.ql.row;
+  const float* K = k + s.kl.At(b, h);
+  Gemm(false, true, i1 - i0, nk, s.D, s.scale, Q, static_cast<int>(s.ql.row), K, static_cast<int>(s.kl.row), p,
+       s.Tk);
+  for (int i = i0; i < i1; i++) {
+    // Row i's own visible keys may be fewer than the block's: SoftmaxRow zeroes the rest.
+    SoftmaxRow(s, b, h, i, std::min(nk, VisibleKeys(s, i)), p + static_cast<int64_t>(i - i0) * s.Tk);
+  }
 }
 
 }  // namespace
@@ -404,15 +418,42 @@ void Attention(const AttentionShape& s, const float* q, const float* k, const fl
   const int64_t BH = static_cast<int64_t>(s.B) * s.H;
   SingleThreadedBlas blas;
   ParallelFor(BH, 1, [&](int64_t p0, int64_t p1) {
-    std::vector<float> p(static_cast<int64_t>(s.Tq) * s.Tk);
+    std::vector<float> p(static_cast<int64_t>(kQueryBlock) * s.Tk);
     for (int64_t bh = p0; bh < p1; bh++) {
-      HeadProbabilities(s, bh, q, k, p.data());
-      // O = P·V: [Tq, Tk]·[Tk, Dv]
-      Gemm(false, false, s.Tq, s.Dv, s.Tk, 1.0f, p.data(), s.Tk, v + bh * s.Tk * s.Dv, s.Dv, out + bh * s.Tq * s.Dv,
-           s.Dv);
+      const int b = static_cast<int>(bh / s.H), h = static_cast<int>(bh % s.H);
+      for (int i0 = 0; i0 < s.Tq; i0 += kQueryBlock) {
+        const int i1 = std::min(s.Tq, i0 + kQueryBlock);
+        const int nk = BlockKeys(s, i1);
+        float* O = out + s.ol.At(b, h) + i0 * s.ol.row;
+        const int ldo = static_cast<int>(s.ol.row);
+        if (nk == 0) {
+          for (int i = i0; i < i1; i++) std::fill(O + (i - i0) * s.ol.row, O + (i - i0) * s.ol.row + s.Dv, 0.0f);
+          continue;
+        }
+        BlockProbabilities(s, b, h, i0, i1, nk, q, k, p.data());
+        // O[i0:i1] = P·V[0:nk]: [rows, nk]·[nk, Dv]
+        Gemm(false, false, i1 - i0, s.Dv, nk, 1.0f, p.data(), s.Tk, v + s.vl.At(b, h), static_cast<int>(s.vl.row), O,
+             ldo);
+      }
     }
   });
 }
+
+namespace {
+
+// C[M, N] += alpha · op(A) · op(B).
+inline void GemmAcc(bool transA, bool transB, int M, int N, int K, float alpha, const float* A, int lda,
+                    const float* B, int ldb, float* C, int ldc) {
+  if (M == 0 || N == 0 || K == 0) return;
+  cblas_sgemm(CblasRowMajor, transA ? CblasTrans : CblasNoTrans, transB ? CblasTrans : CblasNoTrans, M, N, K, alpha, A,
+              lda, B, ldb, 1.0f, C, ldc);
+}
+
+void ZeroRows(float* x, int rows, int64_t stride, int width) {
+  for (int r = 0; r < rows; r++) std::fill(x + r * stride, x + r * stride + width, 0.0f);
+}
+
+}  // namespace
 
 void AttentionGrad(const AttentionShape& s, const float* dy, const float* q, const float* k, const float* v,
                    float* dq, float* dk, float* dv, float* dbias) {
@@ -425,34 +466,54 @@ void AttentionGrad(const AttentionShape& s, const float* dy, const float* q, con
   std::vector<float> dScoresFull;
   if (!fullBias) dScoresFull.resize(BH * TqTk);
   float* dScores = fullBias ? dbias : dScoresFull.data();
+  const int ldq = static_cast<int>(s.ql.row), ldk = static_cast<int>(s.kl.row), ldv = static_cast<int>(s.vl.row),
+            ldo = static_cast<int>(s.ol.row);
   SingleThreadedBlas blas;
   ParallelFor(BH, 1, [&](int64_t p0, int64_t p1) {
-    std::vector<float> p(TqTk), dp(TqTk);
+    std::vector<float> p(static_cast<int64_t>(kQueryBlock) * s.Tk), dp(static_cast<int64_t>(kQueryBlock) * s.Tk);
     for (int64_t bh = p0; bh < p1; bh++) {
-      const float* Q = q + bh * s.Tq * s.D;
-      const float* K = k + bh * s.Tk * s.D;
-      const float* V = v + bh * s.Tk * s.Dv;
-      const float* dY = dy + bh * s.Tq * s.Dv;
-      float* dS = dScores + bh * TqTk;
-      HeadProbabilities(s, bh, q, k, p.data());
-      // dP = dY·Vᵀ: [Tq, Dv]·[Dv, Tk]
-      Gemm(false, true, s.Tq, s.Tk, s.Dv, 1.0f, dY, s.Dv, V, s.Dv, dp.data(), s.Tk);
-      // dS = P ∘ (dP − rowsum(P ∘ dP)); zero where the key is hidden (P is zero there).
-      for (int i = 0; i < s.Tq; i++) {
-        const int nk = VisibleKeys(s, i);
-        const float* pr = p.data() + static_cast<int64_t>(i) * s.Tk;
-        const float* dpr = dp.data() + static_cast<int64_t>(i) * s.Tk;
-        float* dsr = dS + static_cast<int64_t>(i) * s.Tk;
-        double dot = 0;
-        for (int j = 0; j < nk; j++) dot += static_cast<double>(pr[j]) * dpr[j];
-        const float dotf = static_cast<float>(dot);
-        for (int j = 0; j < nk; j++) dsr[j] = pr[j] * (dpr[j] - dotf);
-        std::fill(dsr + nk, dsr + s.Tk, 0.0f);
+      const int b = static_cast<int>(bh / s.H), h = static_cast<int>(bh % s.H);
+      const float* Q = q + s.ql.At(b, h);
+      const float* K = k + s.kl.At(b, h);
+      const float* V = v + s.vl.At(b, h);
+      const float* dY = dy + s.ol.At(b, h);
+      float* dQ = dq + s.ql.At(b, h);
+      float* dK = dk + s.kl.At(b, h);
+      float* dV = dv + s.vl.At(b, h);
+      // dK and dV gather contributions from every query block: start from zero.
+      ZeroRows(dK, s.Tk, s.kl.row, s.D);
+      ZeroRows(dV, s.Tk, s.vl.row, s.Dv);
+      float* dSHead = dScores + bh * TqTk;
+      for (int i0 = 0; i0 < s.Tq; i0 += kQueryBlock) {
+        const int i1 = std::min(s.Tq, i0 + kQueryBlock), rows = i1 - i0;
+        const int nk = BlockKeys(s, i1);
+        float* dS = dSHead + static_cast<int64_t>(i0) * s.Tk;
+        if (nk == 0) {
+          ZeroRows(dQ + i0 * s.ql.row, rows, s.ql.row, s.D);
+          std::fill(dS, dS + static_cast<int64_t>(rows) * s.Tk, 0.0f);
+          continue;
+        }
+        BlockProbabilities(s, b, h, i0, i1, nk, q, k, p.data());
+        const float* dYb = dY + i0 * s.ol.row;
+        // dP = dY·Vᵀ: [rows, Dv]·[Dv, nk]
+        Gemm(false, true, rows, nk, s.Dv, 1.0f, dYb, ldo, V, ldv, dp.data(), s.Tk);
+        // dS = P ∘ (dP − rowsum(P ∘ dP)); zero where the key is hidden (P is zero there).
+        for (int i = 0; i < rows; i++) {
+          const float* pr = p.data() + static_cast<int64_t>(i) * s.Tk;
+          const float* dpr = dp.data() + static_cast<int64_t>(i) * s.Tk;
+          float* dsr = dS + static_cast<int64_t>(i) * s.Tk;
+          double dot = 0;
+          for (int j = 0; j < nk; j++) dot += static_cast<double>(pr[j]) * dpr[j];
+          const float dotf = static_cast<float>(dot);
+          for (int j = 0; j < nk; j++) dsr[j] = pr[j] * (dpr[j] - dotf);
+          std::fill(dsr + nk, dsr + s.Tk, 0.0f);
+        }
+        // dQ = scale·dS·K: [rows, nk]·[nk, D];  dK += scale·dSᵀ·Q: [nk, rows]·[rows, D];
+        // dV += Pᵀ·dY: [nk, rows]·[rows, Dv]
+        Gemm(false, false, rows, s.D, nk, s.scale, dS, s.Tk, K, ldk, dQ + i0 * s.ql.row, ldq);
+        GemmAcc(true, false, nk, s.D, rows, s.scale, dS, s.Tk, Q + i0 * s.ql.row, ldq, dK, ldk);
+        GemmAcc(true, false, nk, s.Dv, rows, 1.0f, p.data(), s.Tk, dYb, ldo, dV, ldv);
       }
-      // dQ = scale·dS·K: [Tq, Tk]·[Tk, D];  dK = scale·dSᵀ·Q: [Tk, Tq]·[Tq, D];  dV = Pᵀ·dY: [Tk, Tq]·[Tq, Dv]
-      Gemm(false, false, s.Tq, s.D, s.Tk, s.scale, dS, s.Tk, K, s.D, dq + bh * s.Tq * s.D, s.D);
-      Gemm(true, false, s.Tk, s.D, s.Tq, s.scale, dS, s.Tk, Q, s.D, dk + bh * s.Tk * s.D, s.D);
-      Gemm(true, false, s.Tk, s.Dv, s.Tq, 1.0f, p.data(), s.Tk, dY, s.Dv, dv + bh * s.Tk * s.Dv, s.Dv);
     }
   });
   if (!fullBias) {

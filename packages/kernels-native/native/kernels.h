@@ -25,6 +25,23 @@ double CrossEntropy(const float* logits, const int32_t* labels, int64_t N, int V
 void CrossEntropyGrad(const float* logits, const int32_t* labels, float* dlogits, int64_t N, int V, int ignoreIndex,
                       double scale);
 
+// Where head (b, h) of a q/k/v/out tensor lives: element (b, h, t, d) is at
+// offset + b·batch + h·head + t·row + d. Contiguous [B, H, T, D] is {0, H·T·D, T·D, D};
+// GPT's packed projection [B, T, 3·H·D] gives q, k and v as views with row = 3·H·D, so
+// attention reads them in place (no split, no head transposes) and writes [B, T, H·D].
+struct HeadLayout {
+  int64_t offset, batch, head, row;
+  int64_t At(int b, int h) const { return offset + b * batch + h * head; }
+  // One past the last element a [B, H, T, width] walk touches (0 when empty).
+  int64_t Extent(int B, int H, int T, int width) const {
+    if (B == 0 || H == 0 || T == 0 || width == 0) return 0;
+    return offset + (B - 1) * batch + (H - 1) * head + static_cast<int64_t>(T - 1) * row + width;
+  }
+};
+inline HeadLayout ContiguousHeads(int H, int T, int width) {
+  return {0, static_cast<int64_t>(H) * T * width, static_cast<int64_t>(T) * width, width};
+}
+
 struct AttentionShape {
   int B, H, Tq, Tk, D, Dv;
   float scale;
@@ -32,9 +49,12 @@ struct AttentionShape {
   const float* mask;     // [B, Tk] 1 = attend, or null
   const float* bias;     // broadcastable to [B, H, Tq, Tk], or null
   int biasShape[4];      // each 1 or the full size
+  // q (and dq), k (and dk), v (and dv), out (and dy).
+  HeadLayout ql, kl, vl, ol;
 };
 void Attention(const AttentionShape& s, const float* q, const float* k, const float* v, float* out);
-// dbias has the bias's shape (or [B, H, Tq, Tk] without a bias).
+// dbias has the bias's shape (or [B, H, Tq, Tk] without a bias). dq, dk and dv may be one
+// buffer (the packed projection's gradient) when their layouts do not overlap.
 void AttentionGrad(const AttentionShape& s, const float* dy, const float* q, const float* k, const float* v,
                    float* dq, float* dk, float* dv, float* dbias);
 

@@ -70,6 +70,8 @@ export interface NativeAddon {
     causal: boolean,
     mask: Float32Array | null,
     bias: Float32Array | null,
+    /** Optional head layouts of q, k, v, out (offset, batch, head, row each); default contiguous [B, H, T, D]. */
+    layouts?: Float64Array,
   ): void;
   attentionGrad(
     dy: Float32Array,
@@ -85,6 +87,7 @@ export interface NativeAddon {
     causal: boolean,
     mask: Float32Array | null,
     bias: Float32Array | null,
+    layouts?: Float64Array,
   ): void;
   adamw(
     p: Float32Array,

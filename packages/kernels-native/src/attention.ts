@@ -1,4 +1,4 @@
-import type { AttentionAttrs, FusedKernelTable } from '@tessera/tensor-core';
+import type { AttentionAttrs, FusedKernelArgs, FusedKernelTable } from '@tessera/tensor-core';
 import type { TensorInfo } from '@tessera/tensor-core/tfjs';
 import { asF32, type NativeContext, out, sizeOf, type WithBackend } from './storage.js';
 
@@ -32,6 +32,31 @@ function attentionSetup(args: AttentionArgs) {
     Tq,
     Tk,
     Dv,
+  };
+}
+
+/**
+ * The packed problem: q, k, v are the column blocks [0, E), [E, 2E), [2E, 3E) of qkv [B, T, 3E]
+ * and heads are column ranges within them, so the addon reads them in place (row stride 3E)
+ * and writes heads merged, [B, T, E] (row stride E): no split, transposes or concat.
+ */
+function packedSetup(args: FusedKernelArgs<'TesseraPackedAttention'>) {
+  const { qkv, mask } = args.inputs;
+  const [B, T, threeE] = qkv.shape as [number, number, number];
+  const E = threeE / 3;
+  const H = args.attrs.nHead;
+  const D = E / H;
+  const view = (offset: number) => [offset, T * threeE, D, threeE];
+  // q, k, v, out: offset, batch, head, row (native/kernels.h HeadLayout).
+  const layouts = Float64Array.from([...view(0), ...view(E), ...view(2 * E), 0, T * E, D, E]);
+  return {
+    B,
+    T,
+    E,
+    dims: Int32Array.from([B, H, T, T, D, D, 1, 1, 1, 1]),
+    scale: args.attrs.scale ?? 1 / Math.sqrt(D),
+    maskValues: mask ? asF32(args, mask) : null,
+    layouts,
   };
 }
 
@@ -90,6 +115,46 @@ export function attentionKernels({ addon, pool }: NativeContext) {
         out(args, s.v.shape, dv),
         out(args, dbiasShape, dbias),
       ];
+    },
+
+    TesseraPackedAttention: (args) => {
+      const s = packedSetup(args);
+      const qkv = asF32(args, args.inputs.qkv);
+      const y = pool.alloc(s.B * s.T * s.E);
+      if (y.length) {
+        addon.attention(qkv, qkv, qkv, y, s.dims, s.scale, args.attrs.causal, s.maskValues, null, s.layouts);
+      }
+      return out(args, [s.B, s.T, s.E], y); // [B, T, E]
+    },
+
+    TesseraPackedAttentionGrad: (args) => {
+      const s = packedSetup(args);
+      const qkv = asF32(args, args.inputs.qkv);
+      const runs = s.B * s.T > 0 && s.E > 0;
+      // dq, dk and dv are the three column blocks of one buffer; the addon writes all of it.
+      const dqkv = runs ? pool.alloc(3 * s.B * s.T * s.E) : pool.zeros(3 * s.B * s.T * s.E);
+      if (runs) {
+        // dScores scratch: [B, H, T, T] (the addon's dbias output, unused here).
+        const scratch = pool.alloc(s.dims[0]! * s.dims[1]! * s.T * s.T);
+        addon.attentionGrad(
+          asF32(args, args.inputs.dy),
+          qkv,
+          qkv,
+          qkv,
+          dqkv,
+          dqkv,
+          dqkv,
+          scratch,
+          s.dims,
+          s.scale,
+          args.attrs.causal,
+          s.maskValues,
+          null,
+          s.layouts,
+        );
+        pool.release(scratch);
+      }
+      return out(args, args.inputs.qkv.shape, dqkv);
     },
   } satisfies Partial<FusedKernelTable>;
 }

@@ -4,6 +4,7 @@ import {
   type FusedOp,
   geluOp,
   layerNormOp,
+  packedAttentionOp,
   type Rng,
   rmsNormOp,
   softmaxCrossEntropyOp,
@@ -156,6 +157,21 @@ export function fusedOpCases(): OpCase[] {
     { variant: 'bias [1,3,5,5] scale 1 (T5)', q: [2, 3, 5, 8], scale: 1, bias: [1, 3, 5, 5] },
     { variant: 'KV cache causal q [1,2,3,16] k 7', q: [1, 2, 3, 16], tk: 7, causal: true },
     { variant: 'head 64, 17 tokens [1,2,17,64]', q: [1, 2, 17, 64], causal: true },
+    // Longer than a backend's query block (native: 64 rows), with a partial last block:
+    // block-wise causal skipping must give what the full product gives.
+    { variant: 'causal, 150 tokens [1,2,150,16]', q: [1, 2, 150, 16], causal: true },
+    {
+      variant: 'causal + padding mask, 130 tokens [2,1,130,8]',
+      q: [2, 1, 130, 8],
+      causal: true,
+      mask: (rng, b, tk) => {
+        const m = ints(rng, 'mask', [b, tk], 0, 2);
+        m.values[0] = 1;
+        return m;
+      },
+    },
+    { variant: 'KV cache causal q [1,2,70,8] k 100', q: [1, 2, 70, 8], tk: 100, causal: true },
+    { variant: 'bias [1,2,70,70] scale 1, 70 tokens', q: [2, 2, 70, 8], scale: 1, bias: [1, 2, 70, 70] },
   ];
   for (const a of attention) {
     const [B, H, Tq, D] = a.q;
@@ -178,6 +194,51 @@ export function fusedOpCases(): OpCase[] {
       tolerance: accumulation(Math.max(D, Tk), 'q·k and p·v'),
       // dk and dv sum over queries; the bias gradient over batch (and heads where broadcast).
       gradTolerance: accumulation(Math.max(D, Tk, Tq * B * H), 'attention gradients'),
+    });
+  }
+
+  // --- packed self-attention (GPT-2's c_attn output [B, T, 3E] in, heads merged out):
+  // the same questions as above, asked through the packed layout, and more than one
+  // query block.
+  const packed: { variant: string; B: number; T: number; nHead: number; D: number; causal: boolean; mask?: boolean }[] =
+    [
+      { variant: 'causal [1,5,3·2·4]', B: 1, T: 5, nHead: 2, D: 4, causal: true },
+      { variant: 'causal, 70 tokens [2,70,3·3·8]', B: 2, T: 70, nHead: 3, D: 8, causal: true },
+      { variant: 'padding mask, not causal [2,9,3·2·8]', B: 2, T: 9, nHead: 2, D: 8, causal: false, mask: true },
+      {
+        variant: 'causal + padding mask, 66 tokens [2,66,3·1·16]',
+        B: 2,
+        T: 66,
+        nHead: 1,
+        D: 16,
+        causal: true,
+        mask: true,
+      },
+      { variant: 'head 64, 17 tokens [1,17,3·2·64]', B: 1, T: 17, nHead: 2, D: 64, causal: true },
+    ];
+  for (const a of packed) {
+    const E = a.nHead * a.D;
+    const names = ['qkv', ...(a.mask ? ['mask'] : [])];
+    add({
+      name: `packed-attention/${a.variant}`,
+      group: 'attention',
+      fused: packedAttentionOp,
+      inputs: (rng) => [
+        normal(rng, 'qkv', [a.B, a.T, 3 * E]),
+        ...(a.mask
+          ? [
+              (() => {
+                const m = ints(rng, 'mask', [a.B, a.T], 0, 2);
+                m.values[0] = 1;
+                return m;
+              })(),
+            ]
+          : []),
+      ],
+      run: call(asAny(packedAttentionOp), names, { nHead: a.nHead, causal: a.causal, scale: null }),
+      grad: [0],
+      tolerance: accumulation(Math.max(a.D, a.T), 'q·k and p·v'),
+      gradTolerance: accumulation(Math.max(a.D, a.T), 'attention gradients'),
     });
   }
 

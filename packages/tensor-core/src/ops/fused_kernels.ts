@@ -7,6 +7,7 @@ import { attentionGradOp, attentionOp } from './attention.js';
 import { softmaxCrossEntropyGradOp, softmaxCrossEntropyOp } from './cross_entropy.js';
 import { geluGradOp, geluOp } from './gelu.js';
 import { layerNormGradOp, layerNormOp, rmsNormGradOp, rmsNormOp } from './layer_norm.js';
+import { packedAttentionGradOp, packedAttentionOp } from './packed_attention.js';
 
 /**
  * Tessera's fused ops by the kernel name a backend registers under, backward ops included
@@ -17,6 +18,8 @@ import { layerNormGradOp, layerNormOp, rmsNormGradOp, rmsNormOp } from './layer_
 export const FUSED_KERNELS = {
   TesseraAttention: attentionOp,
   TesseraAttentionGrad: attentionGradOp,
+  TesseraPackedAttention: packedAttentionOp,
+  TesseraPackedAttentionGrad: packedAttentionGradOp,
   TesseraLayerNorm: layerNormOp,
   TesseraLayerNormGrad: layerNormGradOp,
   TesseraRmsNorm: rmsNormOp,

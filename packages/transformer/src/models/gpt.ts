@@ -1,4 +1,4 @@
-import { Module, ModuleList, type Rng, TesseraError, dropout, tf, z } from '@tessera/tensor-core';
+import { Module, ModuleList, type Rng, TesseraError, dropout, packedAttention, tf, z } from '@tessera/tensor-core';
 import { activation } from '../layers/activation.js';
 import { type KVCache, mergeHeads, scaledDotProductAttention, splitHeads } from '../layers/attention.js';
 import { Embedding, Linear } from '../layers/linear.js';
@@ -63,17 +63,21 @@ class GPT2Attention extends Module {
 
   forward(x: tf.Tensor, mask: tf.Tensor | undefined, cache: KVCache | undefined, layer: string): tf.Tensor {
     const qkv = this.c_attn.forward(x); // [B, T, 3C]
-    const [q, k, v] = tf.split(qkv, 3, 2).map((t) => splitHeads(t, this.config.n_head)) as [
-      tf.Tensor,
-      tf.Tensor,
-      tf.Tensor,
-    ]; // [B, nHead, T, headSize]
+    const { attn_pdrop, n_head } = this.config;
+    if (!cache && (!this.training || attn_pdrop === 0)) {
+      // Training and full-sequence scoring: attention reads the heads straight from the packed
+      // projection and writes them merged, so no split / head transposes / concat (nor their
+      // gradients) run. Decoding with a cache, or attention dropout, takes the general path.
+      const y = packedAttention(qkv, n_head, { mask, causal: true }); // [B, T, C]
+      return dropout(this.c_proj.forward(y), this.config.resid_pdrop, this.rng, this.training);
+    }
+    const [q, k, v] = tf.split(qkv, 3, 2).map((t) => splitHeads(t, n_head)) as [tf.Tensor, tf.Tensor, tf.Tensor]; // [B, nHead, T, headSize]
     const full = cache ? cache.append(layer, k, v) : { k, v };
     const y = scaledDotProductAttention(q, full.k, full.v, {
       mask,
       causal: true,
       scale: null,
-      dropout: { rate: this.config.attn_pdrop, rng: this.rng, training: this.training },
+      dropout: { rate: attn_pdrop, rng: this.rng, training: this.training },
     }); // [B, nHead, T, headSize]
     const out = this.c_proj.forward(mergeHeads(y)); // [B, T, C]
     return dropout(out, this.config.resid_pdrop, this.rng, this.training);
