@@ -27,3 +27,18 @@ export const adamwKernels = {
     return [output(backend, shape, p1), output(backend, shape, m1), output(backend, shape, v1)];
   },
 } satisfies Partial<FusedKernelTable>;
+
+/** Σx² in float64 and the finiteness probe Σ(x·0) (0, or NaN when any element is NaN or ±Inf). */
+export const sumSquaresKernels = {
+  TesseraSumSquares: ({ inputs, backend }) => {
+    const x = values(backend, inputs.x);
+    let sumSquares = 0;
+    let probe = 0;
+    for (let i = 0; i < x.length; i++) {
+      const xi = x[i]!;
+      sumSquares += xi * xi;
+      probe += xi * 0;
+    }
+    return [output(backend, [], Float32Array.of(sumSquares)), output(backend, [], Float32Array.of(probe))];
+  },
+} satisfies Partial<FusedKernelTable>;

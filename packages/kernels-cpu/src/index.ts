@@ -8,7 +8,7 @@ import { MathBackendCPU } from '@tensorflow/tfjs-backend-cpu';
 import { type FusedKernelTable, isFusedKernelName, registerBackend, registerFusedKernels } from '@tessera/tensor-core';
 import * as tfc from '@tessera/tensor-core/tfjs';
 import { activationKernels } from './activation.js';
-import { adamwKernels } from './adamw.js';
+import { adamwKernels, sumSquaresKernels } from './adamw.js';
 import { attentionKernels } from './attention.js';
 import { crossEntropyKernels } from './cross_entropy.js';
 import { normKernels } from './norms.js';
@@ -23,6 +23,7 @@ export const referenceKernels: FusedKernelTable = {
   ...crossEntropyKernels,
   ...attentionKernels,
   ...adamwKernels,
+  ...sumSquaresKernels,
 };
 
 registerFusedKernels('cpu', referenceKernels);

@@ -8,6 +8,7 @@ import {
   packedAttentionOp,
   rmsNormOp,
   softmaxCrossEntropyOp,
+  sumSquaresOp,
   tf,
   useBackend,
   type FusedOp,
@@ -231,6 +232,28 @@ describe('fused kernels on cpu match their reference compositions', () => {
       tf.dispose(Object.values(inputs));
     });
   }
+
+  it('sum of squares and finiteness probe match their reference, NaN and ±Inf included', () => {
+    const cases: [string, number[]][] = [
+      ['random', tf.tidy(() => Array.from(randn([999]).dataSync()))],
+      ['NaN', [1, 2, Number.NaN, 4]],
+      ['+Inf', [1, Number.POSITIVE_INFINITY]],
+      ['-Inf', [Number.NEGATIVE_INFINITY, 0]],
+      ['square overflows float32', [3e38, 1]],
+      ['empty', []],
+    ];
+    for (const [name, xs] of cases) {
+      tf.tidy(() => {
+        const x = tf.tensor1d(xs);
+        const [s, p] = sumSquaresOp({ x });
+        const [rs, rp] = sumSquaresOp.reference({ x });
+        expectClose(s!, rs!, { rtol: RTOL_WIDE, atol: ATOL }, `sumSquares ${name}`);
+        expectClose(p!, rp!, { rtol: 0, atol: 0 }, `probe ${name}`);
+        const finite = xs.every(Number.isFinite);
+        expect(p!.dataSync()[0]).toBe(finite ? 0 : Number.NaN);
+      });
+    }
+  });
 
   it('adamw update matches its reference over several steps', () => {
     let param = randn([3, 17]);

@@ -1,7 +1,7 @@
 import type { FusedKernelTable } from '@tessera/tensor-core';
 import { asF32, type NativeContext, out, sizeOf } from './storage.js';
 
-/** The AdamW update in C++ (float64 arithmetic, torch.optim.AdamW's order). */
+/** The AdamW update in C++ (float64 arithmetic, torch.optim.AdamW's order), and the gradient statistics a step reads first. */
 export function adamwKernels({ addon, pool }: NativeContext) {
   return {
     TesseraAdamW: (args) => {
@@ -28,6 +28,13 @@ export function adamwKernels({ addon, pool }: NativeContext) {
       );
       const shape = param.shape;
       return [out(args, shape, p1), out(args, shape, m1), out(args, shape, v1)];
+    },
+
+    // One pass over the gradient instead of Mul + Sum twice (norm and finiteness).
+    TesseraSumSquares: (args) => {
+      const result = new Float32Array(2);
+      addon.sumSquares(asF32(args, args.inputs.x), result);
+      return [out(args, [], Float32Array.of(result[0]!)), out(args, [], Float32Array.of(result[1]!))];
     },
   } satisfies Partial<FusedKernelTable>;
 }

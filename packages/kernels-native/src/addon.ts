@@ -104,6 +104,8 @@ export interface NativeAddon {
     weightDecay: number,
     step: number,
   ): void;
+  /** out[0] = Σx² (float64 accumulation), out[1] = Σ(x·0): 0, or NaN when any element is NaN or ±Inf. */
+  sumSquares(x: Float32Array, out: Float32Array): void;
   gather(x: Float32Array, rows: number, indices: Int32Array, out: Float32Array, rowSize: number): number;
   segmentSum(x: Float32Array, ids: Int32Array, out: Float32Array, numSegments: number, rowSize: number): void;
   stridedCopy(

@@ -1,4 +1,4 @@
-import { TesseraError, tf } from '@tessera/tensor-core';
+import { sumSquares, TesseraError, tf } from '@tessera/tensor-core';
 
 /** Gradients keyed by parameter name, as `valueAndGrads` returns them. */
 export type Grads = Map<string, tf.Tensor> | Record<string, tf.Tensor>;
@@ -37,13 +37,13 @@ export function nonFiniteNames(grads: Grads): string[] {
 }
 
 /**
- * A scalar that is 0 when every tensor is finite and NaN otherwise: x·0 is 0 for finite x
- * and NaN for NaN or ±Inf, and a sum of zeros cannot overflow. Mul and Sum are kernels every
- * backend accelerates, unlike IsFinite/All (plain JS on cpu-derived backends).
+ * A scalar that is 0 when every tensor is finite and NaN otherwise: Σ(x·0) per tensor (x·0 is 0
+ * for finite x and NaN for NaN or ±Inf, and a sum of zeros cannot overflow), from the fused
+ * sumSquares op, which backends run as one pass (the reference composition is Mul + Sum).
  */
 export function finiteProbe(tensors: readonly tf.Tensor[]): tf.Scalar {
   return tf.tidy(() =>
-    tensors.length ? (tf.addN(tensors.map((g) => tf.sum(tf.mul(g, 0)))) as tf.Scalar) : tf.scalar(0),
+    tensors.length ? (tf.addN(tensors.map((g) => sumSquares(g).probe)) as tf.Scalar) : tf.scalar(0),
   );
 }
 
@@ -65,9 +65,10 @@ export function globalNorm(grads: Grads): tf.Scalar {
   const entries = gradEntries(grads);
   return tf.tidy(() => {
     if (entries.length === 0) return tf.scalar(0);
-    // Each norm as sqrt(sum(g·g)): the same value as tf.norm(g), whose |g|^2 goes through
-    // the generic Abs and Pow kernels (slow JS on cpu-derived backends, two extra passes).
-    const norms = entries.map(([, g]) => tf.sqrt(tf.sum(tf.mul(g, g))));
+    // Each norm as sqrt(Σg²) from the fused sumSquares op (one pass, float64 accumulation on
+    // the cpu and native kernels): the value of tf.norm(g), whose |g|^2 goes through the
+    // generic Abs and Pow kernels (slow JS on cpu-derived backends, two extra passes).
+    const norms = entries.map(([, g]) => tf.sqrt(sumSquares(g).sumSquares));
     return tf.norm(tf.stack(norms)) as tf.Scalar;
   });
 }

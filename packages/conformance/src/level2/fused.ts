@@ -8,6 +8,7 @@ import {
   type Rng,
   rmsNormOp,
   softmaxCrossEntropyOp,
+  sumSquaresOp,
   type Tensor,
 } from '@tessera/tensor-core';
 import { accumulation, illConditioned, TRANSCENDENTAL } from '../tolerances.js';
@@ -261,6 +262,35 @@ export function fusedOpCases(): OpCase[] {
       ],
       run: call(asAny(adamwOp), ['param', 'grad', 'm', 'v'], attrs),
       tolerance: TRANSCENDENTAL,
+    });
+  }
+
+  // --- Σx² and the finiteness probe (what an optimizer step reads from every gradient):
+  // several chunks of a backend's parallel sum, NaN and ±Inf anywhere, and finite values whose
+  // squares overflow float32 (Σx² is +Inf there, and the probe must still say "finite").
+  const withValue = (n: number, at: number, value: number) => (rng: Rng) => {
+    const x = normal(rng, 'x', [n]);
+    x.values[at] = value;
+    return [x];
+  };
+  const sumSquares: [string, (rng: Rng) => HostInput[]][] = [
+    ['[1]', (rng) => [normal(rng, 'x', [1])]],
+    ['[3,7]', (rng) => [normal(rng, 'x', [3, 7])]],
+    ['[70001] several chunks', (rng) => [normal(rng, 'x', [70001], 0.01)]],
+    ['NaN in the last chunk', withValue(40000, 39999, Number.NaN)],
+    ['+Inf', withValue(100, 3, Number.POSITIVE_INFINITY)],
+    ['-Inf', withValue(100, 97, Number.NEGATIVE_INFINITY)],
+    ['finite 3e38 (square overflows)', withValue(100, 50, 3e38)],
+    ['empty [0]', () => [fixed('x', [0], [])]],
+  ];
+  for (const [variant, inputs] of sumSquares) {
+    add({
+      name: `sum-squares/${variant}`,
+      group: 'sum-squares',
+      fused: sumSquaresOp,
+      inputs,
+      run: call(asAny(sumSquaresOp), ['x'], {}),
+      tolerance: accumulation(70001, 'Σx² over many elements'),
     });
   }
   return cases;

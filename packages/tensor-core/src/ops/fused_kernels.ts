@@ -8,6 +8,7 @@ import { softmaxCrossEntropyGradOp, softmaxCrossEntropyOp } from './cross_entrop
 import { geluGradOp, geluOp } from './gelu.js';
 import { layerNormGradOp, layerNormOp, rmsNormGradOp, rmsNormOp } from './layer_norm.js';
 import { packedAttentionGradOp, packedAttentionOp } from './packed_attention.js';
+import { sumSquaresOp } from './sum_squares.js';
 
 /**
  * Tessera's fused ops by the kernel name a backend registers under, backward ops included
@@ -29,6 +30,7 @@ export const FUSED_KERNELS = {
   TesseraSoftmaxCrossEntropy: softmaxCrossEntropyOp,
   TesseraSoftmaxCrossEntropyGrad: softmaxCrossEntropyGradOp,
   TesseraAdamW: adamwOp,
+  TesseraSumSquares: sumSquaresOp,
 } as const;
 
 export type FusedKernelName = keyof typeof FUSED_KERNELS;
