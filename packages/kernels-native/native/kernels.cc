@@ -636,7 +636,36 @@ void ReduceSum(const float* x, int64_t outer, int64_t reduce, int64_t inner, flo
     });
     return;
   }
-  // Column sums: each task owns (outer row, chunk of columns) and walks r in order.
+  // Column sums over many rows (bias gradients: [tokens, width] -> [width]): each task sums a
+  // block of whole rows into a float64 partial, streaming memory in order; the partials are
+  // then added in block order. Fixed blocks, so the result does not depend on the thread count.
+  constexpr int64_t kSumRows = 64;
+  if (inner >= 16 && reduce >= 2 * kSumRows) {
+    const int64_t nBlocks = CeilDiv(reduce, kSumRows);
+    std::vector<double> partial(outer * nBlocks * inner);
+    ParallelFor(outer * nBlocks, 1, [&](int64_t t0, int64_t t1) {
+      for (int64_t t = t0; t < t1; t++) {
+        const int64_t o = t / nBlocks, blk = t % nBlocks;
+        double* __restrict acc = partial.data() + t * inner;
+        std::fill(acc, acc + inner, 0.0);
+        for (int64_t r = blk * kSumRows; r < std::min(reduce, (blk + 1) * kSumRows); r++) {
+          const float* __restrict xr = x + (o * reduce + r) * inner;
+          for (int64_t c = 0; c < inner; c++) acc[c] += xr[c];
+        }
+      }
+    });
+    std::vector<double> sum(inner);
+    for (int64_t o = 0; o < outer; o++) {
+      std::fill(sum.begin(), sum.end(), 0.0);
+      for (int64_t blk = 0; blk < nBlocks; blk++) {
+        const double* pr = partial.data() + (o * nBlocks + blk) * inner;
+        for (int64_t c = 0; c < inner; c++) sum[c] += pr[c];
+      }
+      for (int64_t c = 0; c < inner; c++) out[o * inner + c] = static_cast<float>(sum[c]);
+    }
+    return;
+  }
+  // Few rows: each task owns (outer row, chunk of columns) and walks r in order.
   constexpr int64_t kChunk = 64;
   const int64_t chunks = CeilDiv(inner, kChunk);
   ParallelFor(outer * chunks, std::max<int64_t>(1, kElementGrain / std::max<int64_t>(reduce * kChunk, 1)),

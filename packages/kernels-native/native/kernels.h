@@ -71,7 +71,7 @@ void SegmentSum(const float* x, const int32_t* ids, int64_t n, float* out, int64
 void StridedCopy(const float* x, int64_t xOffset, const int64_t* xStrides, float* out, int64_t outOffset,
                  const int64_t* outStrides, const int64_t* dims, int rank);
 
-// out[o, i] = sum over r of x[o, r, i] (float64 accumulation, r in order).
+// out[o, i] = sum over r of x[o, r, i] (float64 accumulation; over many rows, in fixed blocks of rows).
 void ReduceSum(const float* x, int64_t outer, int64_t reduce, int64_t inner, float* out);
 
 // out = a op b where the smaller operand repeats along the leading dims (trailing broadcast):

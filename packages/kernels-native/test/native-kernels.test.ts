@@ -253,6 +253,15 @@ describe('data movement and elementwise kernels match cpu', () => {
     );
   });
 
+  it('column sums over many rows (bias gradients), in blocks and with a partial last block', async () => {
+    await compare(
+      'column sums',
+      [randn([300, 40]), randn([2, 129, 17]), randn([127, 64])],
+      (x, y, z) => [tf.sum(x!, 0), tf.sum(y!, 1), tf.sum(z!, 0), tf.sum(y!, [0, 1])],
+      FUSED_RTOL,
+    );
+  });
+
   it('add, sub, mul with equal shapes, bias broadcasts and scalars (and their gradients)', async () => {
     await compare(
       'binary',
