@@ -4,7 +4,7 @@
 //   - training steps (forward + backward + AdamW), tokens/s from the median step time, of
 //     @tessera/transformer's GPT (two configs), BERT (masked LM) and T5, with
 //     @tessera/optim's AdamW, against the same models in tools/bench-native/torch_bench.py
-//     (same configs, same threads).
+//     (same configs, same threads); for GPT, model FLOP/s by formula as a share of the sgemm rate.
 // Usage: tessera bench --backend native [--threads 2] [--steps 10] [--large] [--json]
 //        (= node packages/kernels-native/bench/bench.mjs ...; also --no-cpu, --no-torch)
 import { spawnSync } from 'node:child_process';
@@ -12,11 +12,9 @@ import { existsSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { tf, trainStep, useBackend } from '@tessera/tensor-core';
 import { getNumThreads, nativePool, nativeStatus, setNumThreads } from '@tessera/kernels-native';
-import { median, parseArgs } from './common.mjs';
-import { BertLike, bertBatch, T5Like, t5Batch } from './encoders.mjs';
-import { AdamW, GPT, randomBatch } from './gpt.mjs';
+import { parseArgs } from './common.mjs';
+import { gptTrainFlopsPerToken, matmulGflops, tokensPerSecond } from './measure.mjs';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
 const { flag, option } = parseArgs();
@@ -30,72 +28,6 @@ const models = [
   { family: 'bert', name: 'BERT-shaped L4 H4 E256 T128 B8 V2048', dims: [4, 4, 256, 128, 8, 2048] },
   { family: 't5', name: 'T5-shaped L4+4 H4 E256 F1024 T128/32 B8 V2048', dims: [4, 4, 256, 1024, 128, 32, 8, 2048] },
 ];
-
-/** The model, its batch, and the tokens one step consumes. */
-function build(m) {
-  if (m.family === 'gpt') {
-    const [L, H, E, T, B, V] = m.dims;
-    const cfg = { nLayer: L, nHead: H, nEmbd: E, blockSize: T, vocabSize: V };
-    const model = new GPT(cfg, 'bench');
-    const { idx, targets } = randomBatch(cfg, B, 'bench-batch');
-    return { model, loss: () => model.loss(idx, targets), tensors: [idx, targets], tokens: B * T };
-  }
-  if (m.family === 'bert') {
-    const [L, H, E, T, B, V] = m.dims;
-    const cfg = { nLayer: L, nHead: H, nEmbd: E, seqLen: T, vocabSize: V };
-    const model = new BertLike(cfg, 'bench');
-    const batch = bertBatch(cfg, B, 'bench-batch');
-    return { model, loss: () => model.loss(batch), tensors: [batch.idx, batch.mask, batch.labels], tokens: B * T };
-  }
-  const [L, H, E, F, Te, Td, B, V] = m.dims;
-  const cfg = { nLayer: L, nHead: H, nEmbd: E, dFf: F, encLen: Te, decLen: Td, vocabSize: V };
-  const model = new T5Like(cfg, 'bench');
-  const batch = t5Batch(cfg, B, 'bench-batch');
-  const tensors = [batch.inputs, batch.mask, batch.decoderInputs, batch.labels];
-  return { model, loss: () => model.loss(batch), tensors, tokens: B * (Te + Td) };
-}
-
-async function tokensPerSecond(backend, m, nSteps, warmup) {
-  await useBackend(backend, { log: () => {} });
-  const { model, loss, tensors, tokens } = build(m);
-  const optimizer = new AdamW(model);
-  const step = () => trainStep(model, loss, (grads) => optimizer.step(grads));
-  for (let i = 0; i < warmup; i++) step();
-  const times = [];
-  for (let i = 0; i < nSteps; i++) {
-    const t0 = performance.now();
-    step();
-    times.push(performance.now() - t0);
-  }
-  const ms = median(times);
-  tf.dispose(tensors);
-  optimizer.dispose();
-  model.dispose();
-  return { msPerStep: ms, tokensPerSecond: (tokens * 1000) / ms };
-}
-
-/**
- * GFLOP/s of tf.matMul on n×n. The output is disposed, not read back: on these cpu-storage
- * backends the kernel has finished when matMul returns, and (as inside a training step)
- * its buffer goes back to the pool. PyTorch's a @ b is timed the same way.
- */
-async function matmulGflops(backend, n, reps) {
-  await useBackend(backend, { log: () => {} });
-  const a = tf.randomNormal([n, n]);
-  const b = tf.randomNormal([n, n]);
-  const once = () => tf.matMul(a, b).dispose();
-  for (let i = 0; i < 3; i++) once(); // as torch_bench.py: 3 warm-up products
-  const times = [];
-  for (let i = 0; i < reps; i++) {
-    const t0 = performance.now();
-    once();
-    times.push(performance.now() - t0);
-  }
-  const s = median(times) / 1000;
-  a.dispose();
-  b.dispose();
-  return (2 * n ** 3) / s / 1e9;
-}
 
 function torchBench() {
   const python = '/usr/bin/python3';
@@ -130,6 +62,13 @@ result.matmul.native = await matmulGflops('native', 1024, 30);
 if (!flag('no-cpu')) result.matmul.cpu = await matmulGflops('cpu', 1024, 1);
 for (const m of models) {
   const row = { config: m.name, family: m.family, native: await tokensPerSecond('native', m, steps, 3) };
+  if (m.family === 'gpt') {
+    // Model FLOP/s by formula against the sgemm rate measured above: how close the whole
+    // step comes to the machine's own matmul speed.
+    row.flopsPerToken = gptTrainFlopsPerToken(m.dims);
+    row.native.gflops = (row.native.tokensPerSecond * row.flopsPerToken) / 1e9;
+    row.native.shareOfSgemm = row.native.gflops / result.matmul.native;
+  }
   if (!flag('no-cpu') && m.cpu) row.cpu = await tokensPerSecond('cpu', m, 2, 1);
   result.models.push(row);
 }
@@ -171,5 +110,11 @@ if (flag('json')) {
         `torch ${fmt(g.torch?.tokensPerSecond, 0)}   native/torch ${ratio(g.native.tokensPerSecond, g.torch?.tokensPerSecond)}  ` +
         `native/cpu ${ratio(g.native.tokensPerSecond, g.cpu?.tokensPerSecond)}`,
     );
+    if (g.flopsPerToken) {
+      console.log(
+        `  ${(g.flopsPerToken / 1e6).toFixed(1)} MFLOP/token by formula: native ${fmt(g.native.gflops)} GFLOP/s = ` +
+          `${(100 * g.native.shareOfSgemm).toFixed(0)}% of its MatMul 1024² rate in this run`,
+      );
+    }
   }
 }
