@@ -151,9 +151,11 @@ namespace {
 // Mean and 1/sqrt(var + eps) of one row, two-pass in float64 (as the reference).
 inline void RowStats(const float* x, int C, double eps, double* mean, double* rstd) {
   double sum = 0;
+#pragma omp simd reduction(+ : sum)
   for (int c = 0; c < C; c++) sum += x[c];
   const double m = sum / C;
   double sq = 0;
+#pragma omp simd reduction(+ : sq)
   for (int c = 0; c < C; c++) {
     const double d = x[c] - m;
     sq += d * d;
@@ -164,6 +166,7 @@ inline void RowStats(const float* x, int C, double eps, double* mean, double* rs
 
 inline double RowInvRms(const float* x, int C, double eps) {
   double sq = 0;
+#pragma omp simd reduction(+ : sq)
   for (int c = 0; c < C; c++) sq += static_cast<double>(x[c]) * x[c];
   return 1.0 / std::sqrt(sq / C + eps);
 }
@@ -209,6 +212,7 @@ void LayerNormGrad(const float* x, const float* dy, const float* gamma, float* d
                     double mean, rstd;
                     RowStats(xr, C, eps, &mean, &rstd);
                     double meanDxHat = 0, meanDxHatXHat = 0;
+#pragma omp simd reduction(+ : meanDxHat, meanDxHatXHat)
                     for (int c = 0; c < C; c++) {
                       xHat[c] = (xr[c] - mean) * rstd;
                       dxHat[c] = static_cast<double>(dyr[c]) * gamma[c];
@@ -253,6 +257,7 @@ void RmsNormGrad(const float* x, const float* dy, const float* gamma, float* dx,
                     const float* dyr = dy + r * C;
                     const double inv = RowInvRms(xr, C, eps);
                     double meanDxnX = 0;
+#pragma omp simd reduction(+ : meanDxnX)
                     for (int c = 0; c < C; c++) {
                       g[c] += static_cast<double>(dyr[c]) * xr[c] * inv;
                       meanDxnX += static_cast<double>(dyr[c]) * gamma[c] * xr[c];
@@ -274,6 +279,7 @@ inline double RowLogSumExp(const float* row, int V) {
   float max = -INFINITY;
   for (int v = 0; v < V; v++) max = std::max(max, row[v]);
   double sum = 0;
+#pragma omp simd reduction(+ : sum)
   for (int v = 0; v < V; v++) sum += std::exp(static_cast<double>(row[v]) - max);
   return max + std::log(sum);
 }
@@ -354,6 +360,7 @@ inline void SoftmaxRow(const AttentionShape& s, int b, int h, int i, int nk, flo
     for (int j = 0; j < nk; j++) p[j] = mask[j] == 0 ? 0.0f : p[j];
   }
   double sum = 0;
+#pragma omp simd reduction(+ : sum)
   for (int j = 0; j < nk; j++) sum += p[j];
   const float inv = static_cast<float>(1.0 / sum);
   for (int j = 0; j < nk; j++) p[j] *= inv;
@@ -503,6 +510,7 @@ void AttentionGrad(const AttentionShape& s, const float* dy, const float* q, con
           const float* dpr = dp.data() + static_cast<int64_t>(i) * s.Tk;
           float* dsr = dS + static_cast<int64_t>(i) * s.Tk;
           double dot = 0;
+#pragma omp simd reduction(+ : dot)
           for (int j = 0; j < nk; j++) dot += static_cast<double>(pr[j]) * dpr[j];
           const float dotf = static_cast<float>(dot);
           for (int j = 0; j < nk; j++) dsr[j] = pr[j] * (dpr[j] - dotf);

@@ -76,6 +76,10 @@ const args = [
   // No kernel reads errno: without this, every sqrt carries a branch for negative inputs and
   // loops that take a square root (AdamW) do not vectorise. Results are unchanged.
   '-fno-math-errno',
+  // `#pragma omp simd reduction` marks the float64 row sums (norm statistics, softmax
+  // denominators) that may be vectorised, i.e. summed in lanes; nothing else is reassociated,
+  // and no OpenMP runtime is linked.
+  '-fopenmp-simd',
   '-fPIC',
   '-shared',
   '-pthread',
