@@ -105,7 +105,7 @@ console.log(`wrote ${outBase}.json and ${outBase}.svg`);
 
 /** Two side-by-side panels: tokens/s (log scale) of native and PyTorch against each sweep's axis. */
 function plot(r) {
-  const W = 360;
+  const W = 400;
   const H = 260;
   const pad = { l: 56, r: 12, t: 28, b: 40 };
   const panels = r.sweeps.map((s, i) => panel(s, i * (W + 20)));
@@ -114,7 +114,7 @@ function plot(r) {
     `<text x="${pad.l + 16}" y="${H + 10}">Tessera native</text>` +
     `<rect x="${pad.l + 120}" y="${H + 4}" width="12" height="3" fill="#d62728"/>` +
     `<text x="${pad.l + 136}" y="${H + 10}">PyTorch ${r.torchVersion} eager</text>` +
-    `<text x="${pad.l + 260}" y="${H + 10}">${r.threads} threads, ${tokens} tokens/step, L${L}, head 64</text></g>`;
+    `<text x="${pad.l + 330}" y="${H + 10}">${r.threads} threads, ${tokens} tokens/step, L${L}, head 64</text></g>`;
   return (
     `<svg xmlns="http://www.w3.org/2000/svg" width="${2 * W + 20}" height="${H + 20}" font-family="sans-serif">\n` +
     `<rect width="100%" height="100%" fill="white"/>\n${panels.join('\n')}\n${legend}\n</svg>\n`
@@ -153,7 +153,7 @@ function plot(r) {
       .join('');
     return (
       `<g>${ticks.join('')}` +
-      `<text x="${x0 + pad.l}" y="16" font-size="13">tokens/s vs ${s.label} (native/torch below)</text>` +
+      `<text x="${x0 + pad.l}" y="16" font-size="13">tokens/s vs ${s.label}; native/torch under the axis</text>` +
       `${line('native', '#1f77b4')}${line('torch', '#d62728')}${xTicks}</g>`
     );
   }
