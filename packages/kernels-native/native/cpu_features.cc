@@ -26,28 +26,73 @@ const CpuFeatures& Cpu() {
 }
 
 std::string MissingBuildIsa() {
-  const CpuFeatures& f = Cpu();
-  (void)f;
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_cpu_init();
+  // Every instruction set -march can switch on that code generation may use, as
+  // {compiled for it, this CPU has it}. __builtin_cpu_supports takes literal names only.
+  const struct {
+    const char* name;
+    bool built;
+    bool present;
+  } sets[] = {
+#define TESSERA_ISA(macro, name) {name, macro, static_cast<bool>(__builtin_cpu_supports(name))}
+#ifdef __AVX__
+      TESSERA_ISA(true, "avx"),
+#endif
 #ifdef __AVX2__
-  if (!f.avx2) return "avx2";
+      TESSERA_ISA(true, "avx2"),
 #endif
 #ifdef __FMA__
-  if (!f.fma) return "fma";
+      TESSERA_ISA(true, "fma"),
+#endif
+#ifdef __BMI2__
+      TESSERA_ISA(true, "bmi2"),
 #endif
 #ifdef __AVX512F__
-  if (!f.avx512f) return "avx512f";
+      TESSERA_ISA(true, "avx512f"),
 #endif
 #ifdef __AVX512BW__
-  if (!f.avx512bw) return "avx512bw";
+      TESSERA_ISA(true, "avx512bw"),
 #endif
 #ifdef __AVX512VL__
-  if (!f.avx512vl) return "avx512vl";
+      TESSERA_ISA(true, "avx512vl"),
+#endif
+#ifdef __AVX512DQ__
+      TESSERA_ISA(true, "avx512dq"),
+#endif
+#ifdef __AVX512CD__
+      TESSERA_ISA(true, "avx512cd"),
 #endif
 #ifdef __AVX512VNNI__
-  if (!f.avx512vnni) return "avx512vnni";
+      TESSERA_ISA(true, "avx512vnni"),
 #endif
 #ifdef __AVX512BF16__
-  if (!f.avx512bf16) return "avx512bf16";
+      TESSERA_ISA(true, "avx512bf16"),
+#endif
+#ifdef __AVX512VBMI__
+      TESSERA_ISA(true, "avx512vbmi"),
+#endif
+#ifdef __AVX512VBMI2__
+      TESSERA_ISA(true, "avx512vbmi2"),
+#endif
+#ifdef __AVX512IFMA__
+      TESSERA_ISA(true, "avx512ifma"),
+#endif
+#ifdef __AVX512BITALG__
+      TESSERA_ISA(true, "avx512bitalg"),
+#endif
+#ifdef __AVX512VPOPCNTDQ__
+      TESSERA_ISA(true, "avx512vpopcntdq"),
+#endif
+#ifdef __AVX512FP16__
+      TESSERA_ISA(true, "avx512fp16"),
+#endif
+#undef TESSERA_ISA
+      {"", false, true},
+  };
+  for (const auto& set : sets) {
+    if (set.built && !set.present) return set.name;
+  }
 #endif
   return "";
 }

@@ -21,7 +21,8 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const pkgDir = join(dirname(fileURLToPath(import.meta.url)), '..');
-const outDir = join(pkgDir, 'dist', 'native');
+// TESSERA_NATIVE_OUT_DIR: build elsewhere (the ISA-guard test builds a second copy for a CPU this one is not).
+const outDir = process.env.TESSERA_NATIVE_OUT_DIR || join(pkgDir, 'dist', 'native');
 const target = join(outDir, 'tessera_native.node');
 const errorFile = join(outDir, 'build-error.txt');
 const required = process.env.TESSERA_NATIVE_REQUIRED === '1';
