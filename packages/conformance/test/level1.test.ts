@@ -72,6 +72,21 @@ describe("level 1: tfjs-core's shared suite, in a child process", () => {
     );
   });
 
+  it('a crash that does not repeat is retried once and reported; one that repeats still fails', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'tessera-l1-crash-'));
+    process.env.TESSERA_CRASH_ONCE_MARKER = join(dir, 'crashed');
+    try {
+      const r = await runConformance({ backend: 'crashonce', levels: [1], imports: [brokenBackends], filter: 'abs ' });
+      const l1 = r.levels[0]!;
+      expect(l1.status, l1.cases[0]!.message).toBe('pass');
+      expect(l1.cases[0]!.message).toMatch(/one earlier attempt crashed and a retry ran clean: .*killed by SIGKILL/);
+    } finally {
+      delete process.env.TESSERA_CRASH_ONCE_MARKER;
+    }
+    const always = await runConformance({ backend: 'crashy', levels: [1], imports: [brokenBackends], filter: 'abs ' });
+    expect(always.levels[0]!.cases[0]!.message).toMatch(/one earlier attempt crashed and the retry failed too/);
+  });
+
   it('says why when the backend does not exist in the child', async () => {
     const { registerCpuDerivedBackend } = await import('@tessera/kernels-cpu');
     registerCpuDerivedBackend('onlyhere');

@@ -17,6 +17,12 @@ export interface Level1Options {
   expectedFailures?: string[] | string;
   /** Kills the child after this long (default 15 minutes). */
   timeoutMs?: number;
+  /**
+   * Runs the suite once more when the child dies by a signal (default 1). Mesa's lavapipe has
+   * been seen to SIGSEGV once in many full runs inside a tfjs-core spec; a crash that repeats
+   * still fails, and one that does not is reported in the result's message.
+   */
+  retriesOnCrash?: number;
 }
 
 export interface ExpectedFailures {
@@ -47,7 +53,10 @@ function matches(name: string, patterns: string[]): boolean {
 // Paths are relative to the bundle: dist/index.js (or a chunk beside it).
 const CHILD = fileURLToPath(new URL('./level1/child.js', import.meta.url));
 
-function runChild(request: Level1Request, timeoutMs: number): Promise<Level1Report> {
+/** The child's report, and how it died when it sent none. */
+type ChildOutcome = Level1Report & { crashSignal?: string };
+
+function runChild(request: Level1Request, timeoutMs: number): Promise<ChildOutcome> {
   return new Promise((resolve) => {
     const child = fork(CHILD, [JSON.stringify(request)], { stdio: ['ignore', 'pipe', 'pipe', 'ipc'] });
     // The specs print (profiler tables, warnings); keep the end of it for a crash message.
@@ -88,6 +97,7 @@ function runChild(request: Level1Request, timeoutMs: number): Promise<Level1Repo
           ? `was killed by ${signal} (a crash in the backend?)`
           : `exited with code ${code}`;
       resolve({
+        ...(signal && !timedOut ? { crashSignal: signal } : {}),
         ok: false,
         error:
           `the level-1 child process ${why} without a report` +
@@ -109,10 +119,17 @@ export async function runLevel1(options: Level1Options): Promise<LevelResult> {
   const started = performance.now();
   const title = "tfjs-core's shared op suite";
   const expected = loadExpectedFailures(options.backend, options.expectedFailures);
-  const report = await runChild(
-    { backend: options.backend, imports: options.imports ?? [], filter: options.filter },
-    options.timeoutMs ?? 15 * 60_000,
-  );
+  const request = { backend: options.backend, imports: options.imports ?? [], filter: options.filter };
+  const timeoutMs = options.timeoutMs ?? 15 * 60_000;
+  let report = await runChild(request, timeoutMs);
+  const crashes: string[] = [];
+  for (let retry = 0; retry < (options.retriesOnCrash ?? 1) && report.crashSignal; retry++) {
+    crashes.push(report.error ?? report.crashSignal);
+    report = await runChild(request, timeoutMs);
+  }
+  const crashNote = crashes.length
+    ? `; ${crashes.length === 1 ? 'one earlier attempt' : `${crashes.length} earlier attempts`} crashed and ${report.ok ? 'a retry ran clean' : 'the retry failed too'}: ${crashes.map((c) => c.split('\n')[0]).join(' | ')}`
+    : '';
   const durationMs = Math.round(performance.now() - started);
   const base = { level: 1 as const, group: 'tfjs-core', maxAbsErr: null, maxRelErr: null, tolerance: null };
   if (!report.ok) {
@@ -121,7 +138,7 @@ export async function runLevel1(options: Level1Options): Promise<LevelResult> {
       name: 'tfjs-core shared suite',
       status: 'fail',
       pass: false,
-      message: report.error ?? 'failed to run',
+      message: `${report.error ?? 'failed to run'}${crashNote}`,
       durationMs,
     };
     return { level: 1, title, status: 'fail', cases: [c], durationMs };
@@ -142,7 +159,7 @@ export async function runLevel1(options: Level1Options): Promise<LevelResult> {
       name: 'tfjs-core shared suite',
       status: pass ? 'pass' : 'fail',
       pass,
-      message: `${summary}; expected failures: ${expected.source}`,
+      message: `${summary}; expected failures: ${expected.source}${crashNote}`,
       durationMs: report.durationMs,
     },
     ...unexpected.map(
