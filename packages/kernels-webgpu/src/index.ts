@@ -14,9 +14,12 @@
 import { WebGPUBackend } from '@tensorflow/tfjs-backend-webgpu';
 import { type FusedKernelName, registerBackend, registerFusedKernels, TesseraError } from '@tessera/tensor-core';
 import * as tfc from '@tessera/tensor-core/tfjs';
+import { useWebGpuMatMul } from './batch_matmul.js';
 import { webgpuKernels } from './kernels.js';
 import { describeAdapter, type GpuAdapterLike, requestAdapter, type WebGpuStatus, webgpuStatus } from './gpu.js';
 
+export { setWebGpuMatMulTiling, useWebGpuMatMul, webgpuMatMul } from './batch_matmul.js';
+export type { MatMulTiling } from './matmul.js';
 export type { GpuAdapterInfo, WebGpuStatus } from './gpu.js';
 export { isSoftwareAdapter, webgpuStatus } from './gpu.js';
 
@@ -156,6 +159,9 @@ export const fusedKernelNames: readonly FusedKernelName[] =
   typeof process !== 'undefined' && process.env?.TESSERA_WEBGPU_FUSED_KERNELS === '0'
     ? []
     : registerFusedKernels(BACKEND_NAME, webgpuKernels);
+
+/** Tessera's WGSL BatchMatMul (./batch_matmul.ts); TESSERA_WEBGPU_MATMUL=0 keeps upstream's. */
+if (typeof process === 'undefined' || process.env?.TESSERA_WEBGPU_MATMUL !== '0') useWebGpuMatMul('tessera');
 
 registerBackend(
   BACKEND_NAME,

@@ -1,0 +1,47 @@
+/**
+ * Registers ./matmul.ts's WGSL matmul as "webgpu"'s BatchMatMul kernel, in place of
+ * upstream's, keeping upstream's kernel for what ours does not cover: non-float32 operands,
+ * more than 4 batch dimensions, more than 65,535 workgroups along a dispatch dimension, and
+ * empty products (upstream returns its own zeros/empties). The linear layers' products
+ * (x·W, dY·Wᵀ, Xᵀ·dY) and attention's batched ones all come here: tf.matMul and its
+ * gradients are BatchMatMul (tf.fused.matMul, _FusedMatMul, stays upstream's; no Tessera
+ * model calls it).
+ * TESSERA_WEBGPU_MATMUL=0 keeps upstream's kernel (the baseline to measure against).
+ */
+import * as tfc from '@tessera/tensor-core/tfjs';
+import { DEFAULT_TILING, type MatMulTiling, matMulProblem, matMulProgram, runMatMul } from './matmul.js';
+
+const BACKEND = 'webgpu';
+const KERNEL = 'BatchMatMul';
+
+type KernelFunc = tfc.KernelConfig['kernelFunc'];
+
+let upstream: tfc.KernelConfig | undefined;
+let tiling: MatMulTiling = DEFAULT_TILING;
+
+/** Sets the tiling ./matmul.ts compiles (bench/matmul-tiles.mjs compares them); undefined: the default. */
+export function setWebGpuMatMulTiling(t: MatMulTiling | undefined): void {
+  tiling = t ?? DEFAULT_TILING;
+}
+
+const tesseraBatchMatMul: KernelFunc = (args) => {
+  const { a, b } = args.inputs as { a: tfc.TensorInfo; b: tfc.TensorInfo };
+  const { transposeA, transposeB } = args.attrs as { transposeA: boolean; transposeB: boolean };
+  const problem = matMulProblem(a, b, !!transposeA, !!transposeB);
+  const program = typeof problem === 'string' ? problem : matMulProgram(problem, tiling);
+  if (typeof problem === 'string' || typeof program === 'string') return upstream!.kernelFunc(args);
+  return runMatMul(args.backend, a, b, problem, program);
+};
+
+/** Which BatchMatMul "webgpu" runs: Tessera's WGSL kernel or upstream's. */
+export function useWebGpuMatMul(which: 'tessera' | 'upstream'): void {
+  upstream ??= tfc.getKernel(KERNEL, BACKEND);
+  if (!upstream) throw new Error('kernels-webgpu: upstream BatchMatMul is not registered for "webgpu"');
+  tfc.unregisterKernel(KERNEL, BACKEND);
+  tfc.registerKernel(which === 'tessera' ? { ...upstream, kernelFunc: tesseraBatchMatMul } : upstream);
+}
+
+/** The BatchMatMul "webgpu" runs now. */
+export function webgpuMatMul(): 'tessera' | 'upstream' {
+  return tfc.getKernel(KERNEL, BACKEND)?.kernelFunc === tesseraBatchMatMul ? 'tessera' : 'upstream';
+}

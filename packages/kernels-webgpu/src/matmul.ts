@@ -1,0 +1,328 @@
+/**
+ * Tessera's WGSL BatchMatMul for "webgpu": C[batch] = op(A[batch]) · op(B[batch]), op a
+ * transpose or not (the forward product and both gradient products of a linear layer), batch
+ * dimensions broadcast as tfjs allows, registered in place of upstream's kernel.
+ *
+ * Shaped for lavapipe, where a workgroup runs on one CPU thread as SIMD chunks of 8 (AVX2)
+ * invocations, one lane each, and every vector component is its own SIMD register:
+ *  - no workgroup memory and no barriers: lavapipe runs a shader with barriers as
+ *    coroutines, switching chunks at each one (upstream's tiled matmul pays that twice per
+ *    k tile);
+ *  - each invocation keeps a block of `rows` × 4·`colGroups` outputs in registers and
+ *    advances k four at a time with vec4 loads where the layout allows. Measured
+ *    (bench/matmul-tiles.mjs), time follows loaded components + multiply-adds, whatever the
+ *    addresses: a variant whose loads were all workgroup-uniform (scalar load + broadcast
+ *    instead of a per-lane gather) ran no faster, and neither did the same kernel on
+ *    pre-transposed layouts. So the block that loads least per multiply-add wins: 8 × 8
+ *    loads 16 values per k for 64 multiply-adds (4 × 4: 8 for 16); 8 × 16 spills;
+ *  - 'rows': a workgroup's invocations take consecutive row blocks of the same columns, so
+ *    B (the weight, in a linear layer) is read once per workgroup rather than per lane;
+ *    16 invocations (two chunks) per workgroup measured better than 8, 32 or 64, and it
+ *    shrinks to 8 when the rows fit in one chunk (attention's short sequences).
+ */
+import { broadcast_util } from '@tessera/tensor-core/tfjs';
+import type { TensorInfo } from '@tessera/tensor-core/tfjs';
+import { ints, type Program, storage } from './program.js';
+
+export interface MatMulTiling {
+  /**
+   * The output axis a workgroup's invocations spread along: 'cols' (every invocation of a
+   * workgroup has the same rows, so A's loads are uniform and B's gathered) or 'rows'.
+   */
+  lanes: 'rows' | 'cols';
+  /** Output rows per invocation. */
+  rows: number;
+  /** Groups of 4 output columns per invocation. */
+  colGroups: number;
+  /** Invocations per workgroup (all along `lanes`). */
+  workgroup: number;
+}
+
+export const DEFAULT_TILING: MatMulTiling = { lanes: 'rows', rows: 8, colGroups: 2, workgroup: 16 };
+
+/** Batch dimensions the shader maps (tensors of rank ≤ 6); higher ranks go to upstream. */
+const MAX_BATCH_DIMS = 4;
+const MAX_WORKGROUPS = 65535;
+
+export interface MatMulProblem {
+  batchShape: number[];
+  batch: number;
+  M: number;
+  N: number;
+  K: number;
+  transposeA: boolean;
+  transposeB: boolean;
+  /** Per padded batch dimension: the matrix stride of A (0 where A broadcasts), and of B. */
+  aStrides: number[];
+  bStrides: number[];
+  dims: number[];
+}
+
+/** The problem's shapes, or a reason this kernel does not cover it (then upstream runs it). */
+export function matMulProblem(
+  a: TensorInfo,
+  b: TensorInfo,
+  transposeA: boolean,
+  transposeB: boolean,
+): MatMulProblem | string {
+  if (a.dtype !== 'float32' || b.dtype !== 'float32') return `dtype ${a.dtype}×${b.dtype}`;
+  const ra = a.shape.length;
+  const rb = b.shape.length;
+  if (ra < 2 || rb < 2) return 'rank < 2';
+  const M = transposeA ? a.shape[ra - 1]! : a.shape[ra - 2]!;
+  const K = transposeA ? a.shape[ra - 2]! : a.shape[ra - 1]!;
+  const Kb = transposeB ? b.shape[rb - 1]! : b.shape[rb - 2]!;
+  const N = transposeB ? b.shape[rb - 2]! : b.shape[rb - 1]!;
+  if (K !== Kb) return 'inner sizes differ'; // upstream raises tfjs's own message
+  const batchShape = broadcast_util.assertAndGetBroadcastShape(a.shape.slice(0, -2), b.shape.slice(0, -2));
+  if (batchShape.length > MAX_BATCH_DIMS) return `more than ${MAX_BATCH_DIMS} batch dimensions`;
+  const batch = batchShape.reduce((x, y) => x * y, 1);
+  if (batch * M * N === 0 || K === 0) return 'empty';
+  const pad = (s: readonly number[]) => [...Array(MAX_BATCH_DIMS - s.length).fill(1), ...s];
+  const dims = pad(batchShape);
+  const strides = (shape: readonly number[], matrix: number) => {
+    const d = pad(shape.slice(0, -2));
+    const out = Array<number>(MAX_BATCH_DIMS).fill(0);
+    let s = matrix;
+    for (let i = MAX_BATCH_DIMS - 1; i >= 0; i--) {
+      out[i] = d[i] === 1 ? 0 : s;
+      s *= d[i]!;
+    }
+    return out;
+  };
+  return {
+    batchShape,
+    batch,
+    M,
+    N,
+    K,
+    transposeA,
+    transposeB,
+    aStrides: strides(a.shape, M * K),
+    bStrides: strides(b.shape, K * N),
+    dims,
+  };
+}
+
+const range = (n: number) => Array.from({ length: n }, (_, i) => i);
+const lanes4 = ['x', 'y', 'z', 'w'];
+/** WGSL reading flat element `e` of `name`, bound as vec4 when `packed`. */
+const elem = (name: string, packed: boolean, e: string) =>
+  packed ? `${name}[(${e}) / 4][(${e}) % 4]` : `${name}[${e}]`;
+
+interface Layout {
+  t: MatMulTiling;
+  tA: boolean;
+  tB: boolean;
+  /** A, B and the output bound as vec4 (their contiguous dimension a multiple of 4). */
+  packA: boolean;
+  packB: boolean;
+  packOut: boolean;
+}
+
+/**
+ * WGSL for one k step of 4 (k = kk .. kk+3, all < K): loads A's rows × 4 and B's 4 ×
+ * columns block into `a{i}_{t}` / `b{t}_{c}` and accumulates. vec4 loads where the
+ * contiguous dimension is packed; the components land in separate registers either way.
+ */
+function kBlock(l: Layout): string {
+  const { t, tA, tB, packA, packB } = l;
+  const R = t.rows;
+  const cols = 4 * t.colGroups;
+  const out: string[] = [];
+  const a = (i: number, k: number) => `a${i}_${k}`;
+  const b = (k: number, c: number) => `b${k}_${c}`;
+  // A[r, kk+k]: row-major [M, K], or At [K, M] when transposed.
+  if (!tA && packA) {
+    for (const i of range(R)) {
+      out.push(`let av${i} = A[(aOff + r${i} * uniforms.K + kk) / 4];`);
+      for (const k of range(4)) out.push(`let ${a(i, k)} = av${i}.${lanes4[k]};`);
+    }
+  } else if (!tA) {
+    for (const i of range(R))
+      for (const k of range(4)) out.push(`let ${a(i, k)} = A[aOff + r${i} * uniforms.K + kk + ${k}];`);
+  } else if (packA && R % 4 === 0) {
+    for (const q of range(R / 4))
+      for (const k of range(4)) {
+        out.push(`let at${q}_${k} = A[(aOff + (kk + ${k}) * uniforms.M + rq${q}) / 4];`);
+        for (const s of range(4)) out.push(`let ${a(4 * q + s, k)} = at${q}_${k}.${lanes4[s]};`);
+      }
+  } else {
+    for (const i of range(R))
+      for (const k of range(4))
+        out.push(`let ${a(i, k)} = ${elem('A', packA, `aOff + (kk + ${k}) * uniforms.M + r${i}`)};`);
+  }
+  // B[kk+k, c]: row-major [K, N], or Bt [N, K] when transposed.
+  if (!tB && packB) {
+    for (const k of range(4))
+      for (const g of range(t.colGroups)) {
+        out.push(`let bv${k}_${g} = B[(bOff + (kk + ${k}) * uniforms.N + cg${g}) / 4];`);
+        for (const s of range(4)) out.push(`let ${b(k, 4 * g + s)} = bv${k}_${g}.${lanes4[s]};`);
+      }
+  } else if (!tB) {
+    for (const k of range(4))
+      for (const c of range(cols)) out.push(`let ${b(k, c)} = B[bOff + (kk + ${k}) * uniforms.N + c${c}];`);
+  } else if (packB) {
+    for (const c of range(cols)) {
+      out.push(`let bt${c} = B[(bOff + c${c} * uniforms.K + kk) / 4];`);
+      for (const k of range(4)) out.push(`let ${b(k, c)} = bt${c}.${lanes4[k]};`);
+    }
+  } else {
+    for (const c of range(cols))
+      for (const k of range(4)) out.push(`let ${b(k, c)} = B[bOff + c${c} * uniforms.K + kk + ${k}];`);
+  }
+  for (const i of range(R))
+    for (const g of range(t.colGroups)) {
+      const terms = range(4).reduce(
+        (acc, k) =>
+          `fma(vec4<f32>(${a(i, k)}), vec4<f32>(${range(4)
+            .map((s) => b(k, 4 * g + s))
+            .join(', ')}), ${acc})`,
+        `acc${i}_${g}`,
+      );
+      out.push(`acc${i}_${g} = ${terms};`);
+    }
+  return out.join('\n      ');
+}
+
+/** WGSL for one leftover k (K not a multiple of 4): scalar loads, same accumulation. */
+function kTail(l: Layout): string {
+  const { t, tA, tB, packA, packB } = l;
+  const out: string[] = [];
+  for (const i of range(t.rows)) {
+    const e = tA ? `aOff + k * uniforms.M + r${i}` : `aOff + r${i} * uniforms.K + k`;
+    out.push(`let a${i} = ${elem('A', packA, e)};`);
+  }
+  for (const c of range(4 * t.colGroups)) {
+    const e = tB ? `bOff + c${c} * uniforms.K + k` : `bOff + k * uniforms.N + c${c}`;
+    out.push(`let b${c} = ${elem('B', packB, e)};`);
+  }
+  for (const i of range(t.rows))
+    for (const g of range(t.colGroups)) {
+      const bs = range(4)
+        .map((s) => `b${4 * g + s}`)
+        .join(', ');
+      out.push(`acc${i}_${g} = fma(vec4<f32>(a${i}), vec4<f32>(${bs}), acc${i}_${g});`);
+    }
+  return out.join('\n      ');
+}
+
+function shader(l: Layout): string {
+  const { t, packOut } = l;
+  const R = t.rows;
+  const cols = 4 * t.colGroups;
+  // The uniform side (workgroup id) and the per-lane side (local id) of the block origin.
+  const [rowBase, colBase] =
+    t.lanes === 'cols'
+      ? [`i32(workgroupId.y) * ${R}`, `(i32(workgroupId.x) * ${t.workgroup} + i32(localId.x)) * ${cols}`]
+      : [`(i32(workgroupId.y) * ${t.workgroup} + i32(localId.x)) * ${R}`, `i32(workgroupId.x) * ${cols}`];
+  const writes: string[] = [];
+  for (const i of range(R))
+    for (const g of range(t.colGroups)) {
+      const row = `rowBase + ${i}`;
+      const col0 = `colBase + ${4 * g}`;
+      if (packOut) {
+        writes.push(
+          `if (${row} < uniforms.M && ${col0} < uniforms.N) { result[(outOff + (${row}) * uniforms.N + ${col0}) / 4] = acc${i}_${g}; }`,
+        );
+      } else {
+        for (const s of range(4))
+          writes.push(
+            `if (${row} < uniforms.M && ${col0} + ${s} < uniforms.N) { result[outOff + (${row}) * uniforms.N + ${col0} + ${s}] = acc${i}_${g}.${lanes4[s]}; }`,
+          );
+      }
+    }
+  return `
+  fn main(index : i32) {
+    let batch = i32(workgroupId.z);
+    // Out batch index -> the 4 padded batch coordinates -> matrix offsets (stride 0 broadcasts).
+    let d = uniforms.dims;
+    let bc = vec4<i32>(batch / (d.y * d.z * d.w), (batch / (d.z * d.w)) % d.y, (batch / d.w) % d.z, batch % d.w);
+    let aOff = dot(bc, uniforms.aStrides);
+    let bOff = dot(bc, uniforms.bStrides);
+    let outOff = batch * uniforms.M * uniforms.N;
+    let rowBase = ${rowBase};
+    let colBase = ${colBase};
+    // Rows and columns past the edge read the last valid one; their results are not written.
+    ${range(R)
+      .map((i) => `let r${i} = min(rowBase + ${i}, uniforms.M - 1);`)
+      .join(' ')}
+    ${range(R / 4)
+      .map((q) => `let rq${q} = min(rowBase + ${4 * q}, uniforms.M - 4);`)
+      .join(' ')}
+    ${range(cols)
+      .map((c) => `let c${c} = min(colBase + ${c}, uniforms.N - 1);`)
+      .join(' ')}
+    ${range(t.colGroups)
+      .map((g) => `let cg${g} = min(colBase + ${4 * g}, uniforms.N - 4);`)
+      .join(' ')}
+    ${range(R)
+      .flatMap((i) => range(t.colGroups).map((g) => `var acc${i}_${g} = vec4<f32>(0.0);`))
+      .join(' ')}
+    let k4 = uniforms.K / 4 * 4;
+    for (var kk = 0; kk < k4; kk = kk + 4) {
+      ${kBlock(l)}
+    }
+    for (var k = k4; k < uniforms.K; k = k + 1) {
+      ${kTail(l)}
+    }
+    ${writes.join('\n    ')}
+  }`;
+}
+
+/** The program for `p` with `tiling`, or a reason it cannot run (too many workgroups). */
+export function matMulProgram(p: MatMulProblem, tiling: MatMulTiling = DEFAULT_TILING): Program | string {
+  const cols = 4 * tiling.colGroups;
+  const rowBlocks = Math.ceil(p.M / tiling.rows);
+  const colBlocks = Math.ceil(p.N / cols);
+  // A workgroup no wider than the blocks along its axis (down to one SIMD chunk of 8).
+  const along = tiling.lanes === 'rows' ? rowBlocks : colBlocks;
+  const t = { ...tiling, workgroup: Math.min(tiling.workgroup, Math.max(8, 2 ** Math.ceil(Math.log2(along)))) };
+  const dispatch: [number, number, number] =
+    t.lanes === 'cols'
+      ? [Math.ceil(colBlocks / t.workgroup), rowBlocks, p.batch]
+      : [colBlocks, Math.ceil(rowBlocks / t.workgroup), p.batch];
+  if (dispatch.some((n) => n > MAX_WORKGROUPS)) return `dispatch ${dispatch} over ${MAX_WORKGROUPS}`;
+  const layout: Layout = {
+    t,
+    tA: p.transposeA,
+    tB: p.transposeB,
+    // The contiguous dimension of each operand: K for A unless transposed (then M), N for B
+    // unless transposed (then K). Transposed-A vec4 loads need whole groups of 4 rows.
+    packA: p.transposeA ? p.M % 4 === 0 && t.rows % 4 === 0 : p.K % 4 === 0,
+    packB: p.transposeB ? p.K % 4 === 0 : p.N % 4 === 0,
+    packOut: p.N % 4 === 0,
+  };
+  const key =
+    `tesseraMatMul_${t.lanes}${t.rows}x${t.colGroups}w${t.workgroup}_` +
+    `${+layout.tA}${+layout.tB}${+layout.packA}${+layout.packB}${+layout.packOut}`;
+  return {
+    variableNames: ['A', 'B'],
+    outputShape: [...p.batchShape, p.M, p.N],
+    shaderKey: key,
+    dispatchLayout: { x: [0] },
+    dispatch,
+    workgroupSize: [t.workgroup, 1, 1],
+    uniforms: 'M : i32, N : i32, K : i32, dims : vec4<i32>, aStrides : vec4<i32>, bStrides : vec4<i32>,',
+    variableComponents: [layout.packA ? 4 : 1, layout.packB ? 4 : 1],
+    outputComponent: layout.packOut ? 4 : 1,
+    getUserCode: () => shader(layout),
+  };
+}
+
+export function runMatMul(
+  backend: unknown,
+  a: TensorInfo,
+  b: TensorInfo,
+  p: MatMulProblem,
+  program: Program,
+): TensorInfo {
+  return storage(backend).runWebGPUProgram(program, [a, b], 'float32', [
+    ints(p.M),
+    ints(p.N),
+    ints(p.K),
+    ints(...p.dims),
+    ints(...p.aStrides),
+    ints(...p.bStrides),
+  ]);
+}
