@@ -170,6 +170,11 @@ export function loadAddon(): AddonLoad {
         'native addon not built: run `npm run build -w @tessera/kernels-native` (needs the Debian packages g++ and libopenblas-dev)',
     };
   }
+  // OpenBLAS reads this when the addon loads it. Its idle workers otherwise spin with
+  // sched_yield for ~2^28 cycles after every sgemm, competing with our own pool's threads for
+  // the same cores during the non-matmul kernels (up to 18% of a step's samples on 2 cores);
+  // 4 (the minimum) makes them sleep at once. Waking them costs microseconds per sgemm.
+  process.env.OPENBLAS_THREAD_TIMEOUT ??= '4';
   try {
     const addon = createRequire(import.meta.url)(addonPath) as NativeAddon;
     addon.setNumThreads(defaultThreadCount());
