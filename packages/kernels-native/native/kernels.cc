@@ -741,15 +741,28 @@ void Binary(int op, const float* a, int64_t aSize, const float* b, int64_t bSize
 
 // Elementwise ops whose cpu kernels are slow generic JS loops. NaN propagates as in tfjs:
 // relu(NaN) = NaN (it tests x < 0), step(NaN) = NaN.
+namespace {
+
+// __restrict: without it GCC kept the step loop scalar (with a data-dependent branch per
+// element: 20x slower than relu on random signs).
+void ReluRange(const float* __restrict x, float* __restrict out, int64_t i0, int64_t i1) {
+  for (int64_t i = i0; i < i1; i++) out[i] = x[i] < 0.0f ? 0.0f : x[i];
+}
+void StepRange(const float* __restrict x, float* __restrict out, int64_t i0, int64_t i1, float alpha) {
+  for (int64_t i = i0; i < i1; i++) {
+    const float v = x[i];
+    out[i] = v != v ? v : (v > 0.0f ? 1.0f : alpha);
+  }
+}
+
+}  // namespace
+
 void Unary(int op, const float* x, float* out, int64_t n, float alpha) {
   ParallelFor(n, kElementGrain, [&](int64_t i0, int64_t i1) {
     if (op == 0) {
-      for (int64_t i = i0; i < i1; i++) out[i] = x[i] < 0.0f ? 0.0f : x[i];
+      ReluRange(x, out, i0, i1);
     } else {
-      for (int64_t i = i0; i < i1; i++) {
-        const float v = x[i];
-        out[i] = v != v ? v : (v > 0.0f ? 1.0f : alpha);
-      }
+      StepRange(x, out, i0, i1, alpha);
     }
   });
 }
