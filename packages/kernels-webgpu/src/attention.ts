@@ -19,7 +19,7 @@
  * 1.8× faster than loops over private arrays (see BENCHMARKS.md), at the price of slow
  * first compiles for wide heads.
  */
-import type { AttentionAttrs, FusedKernelArgs, FusedKernelTable } from '@tessera/tensor-core';
+import { type AttentionAttrs, type FusedKernelArgs, type FusedKernelTable, TesseraError } from '@tessera/tensor-core';
 import type { TensorInfo } from '@tessera/tensor-core/tfjs';
 import {
   elementwise,
@@ -35,6 +35,7 @@ import {
   zero,
   zeros,
 } from './program.js';
+import { batchedProblem, matMulProgram, runMatMul } from './matmul.js';
 
 /** Below any real score: exp(NEG - max) underflows to 0, so masked keys need no second test. */
 const NEG = '-3.0e38';
@@ -113,7 +114,8 @@ const passes = (units: number) =>
 
 const UNIFORMS =
   'tq : i32, tk : i32, heads : i32, qUnits : i32, vUnits : i32, causal : i32, causalOffset : i32, scale : f32, ' +
-  'biasB : i32, biasH : i32, biasQ : i32, biasK : i32, sumB : i32, sumH : i32, sumQ : i32, sumK : i32,';
+  'biasB : i32, biasH : i32, biasQ : i32, biasK : i32, sumB : i32, sumH : i32, sumQ : i32, sumK : i32, ' +
+  'pdsHalf : i32,';
 
 /** Values for UNIFORMS (bias strides 0 along broadcast dimensions; dbias sums along them). */
 function uniformValues(a: AttentionShape): Uniform[] {
@@ -132,6 +134,7 @@ function uniformValues(a: AttentionShape): Uniform[] {
     f32(a.scale),
     ...strides.map((s, i) => ints(dbiasShape[i] === 1 ? 0 : s)),
     ...dbiasShape.map((n, i) => ints(n === 1 ? full[i]! : 1)),
+    ints(a.B * a.H * a.Tq * a.Tk),
   ];
 }
 
@@ -220,13 +223,14 @@ function probsAndScoreGrads(a: AttentionShape, inputs: AttentionInputs & { dy: T
   const program = groupedProgram(
     `tesseraAttentionScoreGrads_${variantKey(a)}`,
     names,
-    [a.B * a.H * a.Tq, 2, a.Tk],
+    [2, a.B * a.H * a.Tq, a.Tk],
     a.B * a.H,
     a.Tq,
     `${QUERY_ROW}
      ${loadRow('Q', 'q', pk)}
      ${loadRow('DY', 'dy', pv)}
-     let out = row * 2 * uniforms.tk;
+     let out = row * uniforms.tk;
+     let dsOut = uniforms.pdsHalf + out;
      var m = ${NEG};
      var l = 0.0;
      var t = 0.0;
@@ -247,7 +251,7 @@ function probsAndScoreGrads(a: AttentionShape, inputs: AttentionInputs & { dy: T
          stored = s;
        }
        result[out + j] = stored;
-       result[out + uniforms.tk + j] = dp;
+       result[dsOut + j] = dp;
      }
      // Masked keys hold NEG: exp(NEG - m) is 0, and so is everything in a row with l = 0.
      let inv = select(0.0, 1.0 / l, l > 0.0);
@@ -257,10 +261,10 @@ function probsAndScoreGrads(a: AttentionShape, inputs: AttentionInputs & { dy: T
        var ds = 0.0;
        if (j < end) {
          p = exp(result[out + j] - m) * inv;
-         ds = p * (result[out + uniforms.tk + j] - meanDp);
+         ds = p * (result[dsOut + j] - meanDp);
        }
        result[out + j] = p;
-       result[out + uniforms.tk + j] = ds;
+       result[dsOut + j] = ds;
      }`,
     UNIFORMS,
     prelude(a.hasMask),
@@ -270,47 +274,6 @@ function probsAndScoreGrads(a: AttentionShape, inputs: AttentionInputs & { dy: T
     ints(a.Tq),
     ...uniformValues(a),
   ]);
-}
-
-/**
- * One invocation per output row (`item` of head `group`, `items` rows per head):
- * `result[row, :] = scale · Σ_{n in [start, stop)} weight(n) · X[base(n), :]`, accumulated in
- * registers. `setup` declares `start` and `stop` and anything `weight` and `base` use.
- */
-function rowSum(
-  key: string,
-  names: string[],
-  shape: number[],
-  items: number,
-  p: Packing,
-  setup: string,
-  weight: string,
-  x: string,
-  base: string,
-  scale: string,
-): Program {
-  const pass = (units: number[]) => `{
-    ${units.map((c) => `var acc${c} = ${zero(p)};`).join(' ')}
-    for (var n = start; n < stop; n = n + 1) {
-      let w = ${weight};
-      let xBase = (${base}) * ${p.units};
-      ${units.map((c) => `acc${c} = acc${c} + w * ${x}[xBase + ${c}];`).join(' ')}
-    }
-    ${units.map((c) => `result[row * ${p.units} + ${c}] = acc${c} * ${scale};`).join(' ')}
-  }`;
-  return groupedProgram(
-    key,
-    names,
-    shape,
-    shape[0]! * shape[1]!,
-    items,
-    `let bh = group;
-     let row = bh * uniforms.items + item;
-     ${setup}
-     ${passes(p.units).map(pass).join('\n')}`,
-    UNIFORMS,
-    prelude(false),
-  );
 }
 
 export const attentionKernels = {
@@ -387,70 +350,34 @@ export const attentionKernels = {
       ];
     }
     const b = storage(backend);
-    const pk = packing(D);
-    const pv = packing(Dv);
-    const pds = probsAndScoreGrads(a, inputs, backend); // [rows, 2, Tk]: P then dS per query row
+    const pds = probsAndScoreGrads(a, inputs, backend); // [2, B·H·Tq, Tk]: P, then dS
     const values = uniformValues(a);
-    const run = (program: Program, ins: TensorInfo[], items: number, out: Packing) =>
-      b.runWebGPUProgram(packed(program, program.variableNames, pk, pv, out), ins, 'float32', [
-        ints(B * H),
-        ints(items),
-        ...values,
-      ]);
-    // dq: for query row `item`, a sum over its band of dS·k.
-    const dq = run(
-      rowSum(
-        `tesseraAttentionDq_${D}`,
-        ['PdS', 'K'],
-        [B, H, Tq, D],
-        Tq,
-        pk,
-        'let start = 0; let stop = keyEnd(item);',
-        'PdS[row * 2 * uniforms.tk + uniforms.tk + n]',
-        'K',
-        'bh * uniforms.tk + n',
-        'uniforms.scale',
-      ),
-      [pds, inputs.k],
-      Tq,
-      pk,
-    );
-    // dk (dS and q) and dv (P and dy): for key row `item`, a sum over the queries that see it.
-    const keyRange = 'let start = firstQuery(item); let stop = uniforms.tq;';
-    const dk = run(
-      rowSum(
-        `tesseraAttentionDk_${D}`,
-        ['PdS', 'Q'],
-        [B, H, Tk, D],
-        Tk,
-        pk,
-        keyRange,
-        'PdS[(bh * uniforms.tq + n) * 2 * uniforms.tk + uniforms.tk + item]',
-        'Q',
-        'bh * uniforms.tq + n',
-        'uniforms.scale',
-      ),
-      [pds, inputs.q],
-      Tk,
-      pk,
-    );
-    const dv = run(
-      rowSum(
-        `tesseraAttentionDv_${Dv}`,
-        ['PdS', 'DY'],
-        [B, H, Tk, Dv],
-        Tk,
-        pv,
-        keyRange,
-        'PdS[(bh * uniforms.tq + n) * 2 * uniforms.tk + item]',
-        'DY',
-        'bh * uniforms.tq + n',
-        '1.0',
-      ),
-      [pds, inputs.dy],
-      Tk,
-      pv,
-    );
+    // dq = scale·dS·k, dk = scale·dSᵀ·q, dv = Pᵀ·dy: batched matmuls over the heads, reading P
+    // and dS in place. P and dS are zero past each causal band, so the products skip nothing
+    // that matters; ./matmul.ts's register blocks do ~4× the multiply-adds per load of a row
+    // loop, more than the causal half they give up.
+    const product = (
+      out: number[],
+      M: number,
+      N: number,
+      K: number,
+      transposeA: boolean,
+      aBase: number,
+      other: TensorInfo,
+      alpha: number,
+    ) => {
+      if (N === 0) return zeros(backend, out);
+      const problem = batchedProblem([B, H], M, N, K, transposeA, false, { aBase, alpha });
+      const program = matMulProgram(problem);
+      if (typeof program === 'string') {
+        throw new TesseraError(`webgpu attention backward: ${program}; use fewer heads × batch or shorter sequences`);
+      }
+      return runMatMul(backend, pds, other, problem, program);
+    };
+    const half = B * H * Tq * Tk;
+    const dq = product([B, H, Tq, D], Tq, D, Tk, false, half, inputs.k, a.scale);
+    const dk = product([B, H, Tk, D], Tk, D, Tq, true, half, inputs.q, a.scale);
+    const dv = product([B, H, Tk, Dv], Tk, Dv, Tq, true, 0, inputs.dy, 1);
     const broadcast = dbiasShape.some((n, i) => n === 1 && [B, H, Tq, Tk][i]! > 1);
     // Without a bias, or with a full-shape one, dbias is dS itself (a strided copy).
     const dbias = b.runWebGPUProgram(
@@ -464,13 +391,13 @@ export const attentionKernels = {
            for (var bb = at.x; bb < at.x + uniforms.sumB; bb = bb + 1) {
              for (var hh = at.y; hh < at.y + uniforms.sumH; hh = hh + 1) {
                for (var qq = at.z; qq < at.z + uniforms.sumQ; qq = qq + 1) {
-                 let rowBase = ((bb * uniforms.heads + hh) * uniforms.tq + qq) * 2 * uniforms.tk + uniforms.tk;
+                 let rowBase = uniforms.pdsHalf + ((bb * uniforms.heads + hh) * uniforms.tq + qq) * uniforms.tk;
                  for (var kk = at.w; kk < at.w + uniforms.sumK; kk = kk + 1) { acc = acc + PdS[rowBase + kk]; }
                }
              }
            }
            v = acc;`
-          : 'v = PdS[(i / uniforms.tk) * 2 * uniforms.tk + uniforms.tk + i % uniforms.tk];',
+          : 'v = PdS[uniforms.pdsHalf + i];',
         UNIFORMS,
       ),
       [pds],

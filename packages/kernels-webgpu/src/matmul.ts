@@ -22,7 +22,7 @@
  */
 import { broadcast_util } from '@tessera/tensor-core/tfjs';
 import type { TensorInfo } from '@tessera/tensor-core/tfjs';
-import { ints, type Program, storage } from './program.js';
+import { f32, ints, type Program, storage } from './program.js';
 
 export interface MatMulTiling {
   /**
@@ -56,6 +56,11 @@ export interface MatMulProblem {
   aStrides: number[];
   bStrides: number[];
   dims: number[];
+  /** Element offsets of the first matrix of A and of B in their buffers (0 for whole tensors). */
+  aBase: number;
+  bBase: number;
+  /** The product is scaled by alpha. */
+  alpha: number;
 }
 
 /** The problem's shapes, or a reason this kernel does not cover it (then upstream runs it). */
@@ -101,6 +106,41 @@ export function matMulProblem(
     aStrides: strides(a.shape, M * K),
     bStrides: strides(b.shape, K * N),
     dims,
+    aBase: 0,
+    bBase: 0,
+    alpha: 1,
+  };
+}
+
+/**
+ * C[i] = alpha · op(A[i]) · op(B[i]) for i < batch over matrices packed back to back from
+ * element aBase of A's buffer and bBase of B's (attention's backward reads P and dS from one
+ * buffer this way); the output has shape [...batchShape, M, N].
+ */
+export function batchedProblem(
+  batchShape: number[],
+  M: number,
+  N: number,
+  K: number,
+  transposeA: boolean,
+  transposeB: boolean,
+  options: { aBase?: number; bBase?: number; alpha?: number } = {},
+): MatMulProblem {
+  const batch = batchShape.reduce((x, y) => x * y, 1);
+  return {
+    batchShape,
+    batch,
+    M,
+    N,
+    K,
+    transposeA,
+    transposeB,
+    dims: [1, 1, 1, batch],
+    aStrides: [0, 0, 0, M * K],
+    bStrides: [0, 0, 0, K * N],
+    aBase: options.aBase ?? 0,
+    bBase: options.bBase ?? 0,
+    alpha: options.alpha ?? 1,
   };
 }
 
@@ -223,23 +263,24 @@ function shader(l: Layout): string {
       const col0 = `colBase + ${4 * g}`;
       if (packOut) {
         writes.push(
-          `if (${row} < uniforms.M && ${col0} < uniforms.N) { result[(outOff + (${row}) * uniforms.N + ${col0}) / 4] = acc${i}_${g}; }`,
+          `if (${row} < uniforms.M && ${col0} < uniforms.N) { result[(outOff + (${row}) * uniforms.N + ${col0}) / 4] = acc${i}_${g} * uniforms.alpha; }`,
         );
       } else {
         for (const s of range(4))
           writes.push(
-            `if (${row} < uniforms.M && ${col0} + ${s} < uniforms.N) { result[outOff + (${row}) * uniforms.N + ${col0} + ${s}] = acc${i}_${g}.${lanes4[s]}; }`,
+            `if (${row} < uniforms.M && ${col0} + ${s} < uniforms.N) { result[outOff + (${row}) * uniforms.N + ${col0} + ${s}] = acc${i}_${g}.${lanes4[s]} * uniforms.alpha; }`,
           );
       }
     }
   return `
   fn main(index : i32) {
-    let batch = i32(workgroupId.z);
+    // Batches past the dispatch limit: each workgroup takes every numWorkgroups.z-th one.
+    for (var batch = i32(workgroupId.z); batch < uniforms.batch; batch = batch + i32(numWorkgroups.z)) {
     // Out batch index -> the 4 padded batch coordinates -> matrix offsets (stride 0 broadcasts).
     let d = uniforms.dims;
     let bc = vec4<i32>(batch / (d.y * d.z * d.w), (batch / (d.z * d.w)) % d.y, (batch / d.w) % d.z, batch % d.w);
-    let aOff = dot(bc, uniforms.aStrides);
-    let bOff = dot(bc, uniforms.bStrides);
+    let aOff = uniforms.aBase + dot(bc, uniforms.aStrides);
+    let bOff = uniforms.bBase + dot(bc, uniforms.bStrides);
     let outOff = batch * uniforms.M * uniforms.N;
     let rowBase = ${rowBase};
     let colBase = ${colBase};
@@ -267,6 +308,7 @@ function shader(l: Layout): string {
       ${kTail(l)}
     }
     ${writes.join('\n    ')}
+    }
   }`;
 }
 
@@ -280,8 +322,8 @@ export function matMulProgram(p: MatMulProblem, tiling: MatMulTiling = DEFAULT_T
   const t = { ...tiling, workgroup: Math.min(tiling.workgroup, Math.max(8, 2 ** Math.ceil(Math.log2(along)))) };
   const dispatch: [number, number, number] =
     t.lanes === 'cols'
-      ? [Math.ceil(colBlocks / t.workgroup), rowBlocks, p.batch]
-      : [colBlocks, Math.ceil(rowBlocks / t.workgroup), p.batch];
+      ? [Math.ceil(colBlocks / t.workgroup), rowBlocks, Math.min(p.batch, MAX_WORKGROUPS)]
+      : [colBlocks, Math.ceil(rowBlocks / t.workgroup), Math.min(p.batch, MAX_WORKGROUPS)];
   if (dispatch.some((n) => n > MAX_WORKGROUPS)) return `dispatch ${dispatch} over ${MAX_WORKGROUPS}`;
   const layout: Layout = {
     t,
@@ -289,8 +331,9 @@ export function matMulProgram(p: MatMulProblem, tiling: MatMulTiling = DEFAULT_T
     tB: p.transposeB,
     // The contiguous dimension of each operand: K for A unless transposed (then M), N for B
     // unless transposed (then K). Transposed-A vec4 loads need whole groups of 4 rows.
-    packA: p.transposeA ? p.M % 4 === 0 && t.rows % 4 === 0 : p.K % 4 === 0,
-    packB: p.transposeB ? p.K % 4 === 0 : p.N % 4 === 0,
+    // A vec4-bound operand also needs its first matrix on a vec4 boundary.
+    packA: p.aBase % 4 === 0 && (p.transposeA ? p.M % 4 === 0 && t.rows % 4 === 0 : p.K % 4 === 0),
+    packB: p.bBase % 4 === 0 && (p.transposeB ? p.K % 4 === 0 : p.N % 4 === 0),
     packOut: p.N % 4 === 0,
   };
   const key =
@@ -303,7 +346,9 @@ export function matMulProgram(p: MatMulProblem, tiling: MatMulTiling = DEFAULT_T
     dispatchLayout: { x: [0] },
     dispatch,
     workgroupSize: [t.workgroup, 1, 1],
-    uniforms: 'M : i32, N : i32, K : i32, dims : vec4<i32>, aStrides : vec4<i32>, bStrides : vec4<i32>,',
+    uniforms:
+      'batch : i32, M : i32, N : i32, K : i32, aBase : i32, bBase : i32, alpha : f32, ' +
+      'dims : vec4<i32>, aStrides : vec4<i32>, bStrides : vec4<i32>,',
     variableComponents: [layout.packA ? 4 : 1, layout.packB ? 4 : 1],
     outputComponent: layout.packOut ? 4 : 1,
     getUserCode: () => shader(layout),
@@ -318,9 +363,13 @@ export function runMatMul(
   program: Program,
 ): TensorInfo {
   return storage(backend).runWebGPUProgram(program, [a, b], 'float32', [
+    ints(p.batch),
     ints(p.M),
     ints(p.N),
     ints(p.K),
+    ints(p.aBase),
+    ints(p.bBase),
+    f32(p.alpha),
     ints(...p.dims),
     ints(...p.aStrides),
     ints(...p.bStrides),

@@ -144,6 +144,10 @@ gpu('Tessera WGSL BatchMatMul vs cpu', () => {
     }
   });
 
+  it('more batches than workgroups per dispatch dimension (65,535)', async () => {
+    await compare('70,000 batches', [randn([70_000, 2, 3]), randn([70_000, 3, 1])], (a, b) => [tf.matMul(a!, b!)]);
+  });
+
   it('gradients (the two transposed products) through tf.grads, GPT linear shapes', async () => {
     const x = randn([2, 24, 32]);
     const w = randn([32, 96]);
