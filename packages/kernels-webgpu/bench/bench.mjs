@@ -3,9 +3,16 @@
 //   - each Tessera fused op (forward + backward where it has one) with its WGSL kernels,
 //     against the same computation composed from upstream tfjs-backend-webgpu kernels (the
 //     op's reference composition, differentiated by tfjs): the ratio is composed / fused;
-//   - a GPT training step (forward + backward + AdamW), tokens/s, on webgpu with the WGSL
-//     kernels, on webgpu with them unregistered (upstream compositions), and on cpu; the GPT
-//     and AdamW are the native bench's (@tessera/transformer's GPT, @tessera/optim's AdamW).
+//   - Tessera's WGSL BatchMatMul against upstream's on the GPT's training products (the
+//     qkv, attention-projection, MLP and lm-head matmuls, forward x·W and both gradient
+//     products dY·Wᵀ and Xᵀ·dY);
+//   - a GPT training step (forward + backward + AdamW), tokens/s, on webgpu with all of
+//     Tessera's kernels, with upstream's matmul instead of Tessera's, with upstream only (no
+//     WGSL fused kernels either), and on cpu; the GPT and AdamW are the native bench's
+//     (@tessera/transformer's GPT, @tessera/optim's AdamW).
+// "upstream composition" always runs on upstream's matmul (the baseline the fused kernels were
+// measured against before Tessera had its own); attention is also compared with the
+// composition on Tessera's matmul.
 // Every read is asynchronous (`await t.data()`): synchronous reads fail in Node on webgpu.
 // Usage: node packages/kernels-webgpu/bench/bench.mjs [--steps 10] [--large] [--json] [--no-cpu]
 // (`tessera bench --backend webgpu` runs it; --threads is accepted and ignored).
@@ -24,7 +31,7 @@ import {
 } from '@tessera/tensor-core';
 import * as tfc from '@tessera/tensor-core/tfjs';
 import '@tessera/kernels-cpu';
-import { describeWebGpu, fusedKernelNames, webgpuStatus } from '@tessera/kernels-webgpu';
+import { describeWebGpu, fusedKernelNames, useWebGpuMatMul, webgpuStatus } from '@tessera/kernels-webgpu';
 import { median, parseArgs } from '../../kernels-native/bench/common.mjs';
 import { AdamW, GPT, randomBatch } from '../../kernels-native/bench/gpt.mjs';
 
@@ -56,37 +63,47 @@ await useBackend('webgpu', { log: () => {} });
  * Milliseconds per call of `run` (which returns tensors): batches of `steps` calls, each
  * batch ended by awaiting the last call's first output, so queued GPU work is counted.
  */
-async function msPerCall(run, batches) {
+async function msPerCall(run, batches, calls = steps) {
   const times = [];
   for (let b = 0; b < batches; b++) {
     const t0 = performance.now();
     let last = [];
-    for (let i = 0; i < steps; i++) {
+    for (let i = 0; i < calls; i++) {
       tf.dispose(last);
       last = run();
     }
     await last[0].data();
     tf.dispose(last);
-    times.push((performance.now() - t0) / steps);
+    times.push((performance.now() - t0) / calls);
   }
   return times;
 }
 
 /** Fused op vs composition, interleaved batch by batch so machine load hits both alike. */
-async function compareOp(name, shape, fused, composed) {
+async function compareOp(name, shape, fused, composed, calls = steps) {
   const rounds = 5;
   const a = [];
   const b = [];
-  await msPerCall(fused, 1); // compiles the pipelines
-  await msPerCall(composed, 1);
+  await msPerCall(fused, 1, calls); // compiles the pipelines
+  await msPerCall(composed, 1, calls);
   for (let r = 0; r < rounds; r++) {
-    a.push(...(await msPerCall(fused, 1)));
-    b.push(...(await msPerCall(composed, 1)));
+    a.push(...(await msPerCall(fused, 1, calls)));
+    b.push(...(await msPerCall(composed, 1, calls)));
   }
   const fusedMs = median(a);
   const composedMs = median(b);
   return { op: name, shape, fusedMs, composedMs, ratio: composedMs / fusedMs };
 }
+
+/** `run` with upstream's BatchMatMul registered for "webgpu" instead of Tessera's. */
+const onUpstreamMatMul = (run) => () => {
+  useWebGpuMatMul('upstream');
+  try {
+    return run();
+  } finally {
+    useWebGpuMatMul('tessera');
+  }
+};
 
 /** Forward and gradients of sum(f(...xs) · w) with respect to xs. */
 const withGrads = (f, xs, w) => () => tf.tidy(() => tf.grads((...ys) => tf.sum(tf.mul(f(...ys), w)))(xs));
@@ -109,6 +126,14 @@ async function opBenchmarks(c) {
   rows.push(
     await compareOp(
       'attention fwd+bwd (causal)',
+      [c.B, c.H, c.T, D],
+      withGrads((q, k, v) => attentionOp({ q, k, v }, causal)[0], qkv, attnW),
+      onUpstreamMatMul(withGrads((q, k, v) => attentionOp.reference({ q, k, v }, causal)[0], qkv, attnW)),
+    ),
+  );
+  rows.push(
+    await compareOp(
+      'attention vs composition on Tessera matmul',
       [c.B, c.H, c.T, D],
       withGrads((q, k, v) => attentionOp({ q, k, v }, causal)[0], qkv, attnW),
       withGrads((q, k, v) => attentionOp.reference({ q, k, v }, causal)[0], qkv, attnW),
@@ -186,6 +211,47 @@ async function opBenchmarks(c) {
   return rows;
 }
 
+/**
+ * Tessera's BatchMatMul vs upstream's on the GPT's linear layers: each product as the forward
+ * (x·W, W [in, out]; the lm-head x·Eᵀ on the tied embedding E [V, E]) and both gradient
+ * products (dX = dY·Wᵀ, dW = Xᵀ·dY), on the shapes a training step runs. Large products take
+ * seconds per batch on a software adapter: 3 calls per batch there.
+ */
+async function matMulBenchmarks(c) {
+  const rng = new Rng(`bench-matmul-${c.name}`);
+  const N = c.B * c.T;
+  const calls = c.E >= 256 ? Math.min(steps, 3) : steps;
+  const rows = [];
+  const layers = [
+    ['qkv', c.E, 3 * c.E],
+    ['attn proj', c.E, c.E],
+    ['mlp fc', c.E, 4 * c.E],
+    ['mlp proj', 4 * c.E, c.E],
+  ];
+  const product = async (name, a, b, tA, tB) => {
+    const run = () => [tf.matMul(a, b, tA, tB)];
+    const row = await compareOp(name, [...a.shape, 'x', ...b.shape], run, onUpstreamMatMul(run), calls);
+    rows.push(row);
+  };
+  for (const [name, inF, outF] of layers) {
+    const x = rng.normalTensor([N, inF]);
+    const w = rng.normalTensor([inF, outF]);
+    const dy = rng.normalTensor([N, outF]);
+    await product(`${name} x·W`, x, w, false, false);
+    await product(`${name} dY·Wᵀ`, dy, w, false, true);
+    await product(`${name} Xᵀ·dY`, x, dy, true, false);
+    tf.dispose([x, w, dy]);
+  }
+  const h = rng.normalTensor([N, c.E]);
+  const wte = rng.normalTensor([c.V, c.E]);
+  const dl = rng.normalTensor([N, c.V]);
+  await product('lm-head x·Eᵀ', h, wte, false, true);
+  await product('lm-head dL·E', dl, wte, false, false);
+  await product('lm-head dLᵀ·x', dl, h, true, false);
+  tf.dispose([h, wte, dl]);
+  return rows;
+}
+
 /** Tokens/s of forward + backward + AdamW on `backend`; each step awaits its loss. */
 async function gptTokensPerSecond(backend, c, nSteps, warmup) {
   await useBackend(backend, { log: () => {} });
@@ -236,9 +302,15 @@ const result = {
 };
 for (const c of configs) {
   await useBackend('webgpu', { log: () => {} });
-  const entry = { config: c.name, ops: await opBenchmarks(c), gpt: {} };
+  const entry = { config: c.name, ops: await opBenchmarks(c), matmul: await matMulBenchmarks(c), gpt: {} };
   entry.gpt.webgpu = await gptTokensPerSecond('webgpu', c, c.gptSteps, 1);
-  entry.gpt.webgpuUpstream = await withoutFusedKernels(() => gptTokensPerSecond('webgpu', c, c.gptSteps, 1));
+  useWebGpuMatMul('upstream');
+  try {
+    entry.gpt.webgpuUpstreamMatMul = await gptTokensPerSecond('webgpu', c, c.gptSteps, 1);
+    entry.gpt.webgpuUpstream = await withoutFusedKernels(() => gptTokensPerSecond('webgpu', c, c.gptSteps, 1));
+  } finally {
+    useWebGpuMatMul('tessera');
+  }
   if (!flag('no-cpu') && c.cpuSteps) entry.gpt.cpu = await gptTokensPerSecond('cpu', c, c.cpuSteps, 1);
   result.configs.push(entry);
 }
@@ -260,12 +332,21 @@ if (flag('json')) {
         `  ${r.op.padEnd(32)}${`[${r.shape}]`.padEnd(18)}${fmt(r.fusedMs, 2).padStart(10)}${fmt(r.composedMs, 2).padStart(10)}  ${fmt(r.ratio, 2)}×`,
       );
     }
+    console.log(`  BatchMatMul, Tessera WGSL vs upstream (median ms per call)`);
+    for (const r of entry.matmul) {
+      console.log(
+        `  ${r.op.padEnd(32)}${`[${r.shape.join(',').replace(',x,', ']x[')}]`.padEnd(22)}${fmt(r.fusedMs, 2).padStart(10)}` +
+          `${fmt(r.composedMs, 2).padStart(10)}  ${fmt(r.ratio, 2)}×`,
+      );
+    }
     const g = entry.gpt;
     const tps = (x) => fmt(x?.tokensPerSecond, 0);
+    const gain = (x, y) => fmt(x.tokensPerSecond / y.tokensPerSecond, 2);
     console.log(
-      `  training step tokens/s: webgpu ${tps(g.webgpu)}, webgpu without WGSL kernels ${tps(g.webgpuUpstream)}, ` +
-        `cpu ${tps(g.cpu)}   webgpu/cpu ${g.cpu ? fmt(g.webgpu.tokensPerSecond / g.cpu.tokensPerSecond, 2) : '—'}×, ` +
-        `WGSL kernels ${fmt(g.webgpu.tokensPerSecond / g.webgpuUpstream.tokensPerSecond, 2)}×`,
+      `  training step tokens/s: webgpu ${tps(g.webgpu)}, with upstream matmul ${tps(g.webgpuUpstreamMatMul)}, ` +
+        `upstream only ${tps(g.webgpuUpstream)}, cpu ${tps(g.cpu)}   ` +
+        `Tessera matmul ${gain(g.webgpu, g.webgpuUpstreamMatMul)}×, all Tessera kernels ${gain(g.webgpu, g.webgpuUpstream)}×, ` +
+        `webgpu/cpu ${g.cpu ? gain(g.webgpu, g.cpu) : '—'}×`,
     );
   }
 }

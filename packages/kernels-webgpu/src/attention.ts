@@ -276,11 +276,117 @@ function probsAndScoreGrads(a: AttentionShape, inputs: AttentionInputs & { dy: T
   ]);
 }
 
+/**
+ * Scores in memory ([B·H, Tq, Tk] floats, up to this many bytes per buffer): the products run
+ * as ./matmul.ts's register-blocked batched matmuls and a row pass applies mask, bias, causal
+ * band and softmax. Past it the forward streams keys through an online softmax instead (one
+ * query row per invocation, nothing of size [queries, keys]). TESSERA_WEBGPU_ATTENTION_SCORES_MB
+ * sets the limit (0: always stream).
+ */
+const SCORES_MB = 64;
+
+function scoresFit(a: AttentionShape): boolean {
+  const env = typeof process !== 'undefined' ? process.env?.TESSERA_WEBGPU_ATTENTION_SCORES_MB : undefined;
+  const mb = env !== undefined && env !== '' && Number.isFinite(Number(env)) ? Number(env) : SCORES_MB;
+  return a.B * a.H * a.Tq * a.Tk * 4 <= mb * 2 ** 20;
+}
+
+/** C = alpha · op(X)·op(Y) per head, [B, H, M, N]; X from element `xBase` of its buffer. */
+function headProduct(
+  backend: unknown,
+  a: AttentionShape,
+  x: TensorInfo,
+  y: TensorInfo,
+  [M, N, K]: [number, number, number],
+  [transposeA, transposeB]: [boolean, boolean],
+  alpha = 1,
+  xBase = 0,
+): TensorInfo {
+  // An empty sum (a zero head or value size) is zeros, and an empty operand cannot be bound.
+  if (M * N === 0 || K === 0) return zeros(backend, [a.B, a.H, M, N]);
+  const problem = batchedProblem([a.B, a.H], M, N, K, transposeA, transposeB, { aBase: xBase, alpha });
+  const program = matMulProgram(problem);
+  if (typeof program === 'string') {
+    throw new TesseraError(`webgpu attention: ${program}; use fewer heads × batch or shorter sequences`);
+  }
+  return runMatMul(backend, x, y, problem, program);
+}
+
+/**
+ * The row pass over scores S = scale·q·kᵀ ([B·H·Tq, Tk], one invocation per query row):
+ * bias, padding mask and causal band, then the softmax P (zeros for a row with no allowed
+ * key). With `dp` (dP = dy·vᵀ) it also writes dS = P ⊙ (dP − Σ P·dP) after P: [2, rows, Tk].
+ */
+function rowSoftmax(
+  a: AttentionShape,
+  inputs: AttentionInputs,
+  scores: TensorInfo,
+  dp: TensorInfo | undefined,
+  backend: unknown,
+) {
+  const leading: [string, TensorInfo][] = [['S', scores]];
+  if (dp) leading.push(['DP', dp]);
+  const { names, tensors } = bindings(leading, inputs);
+  const score = `var s = S[base + j];
+      ${a.biasShape ? 's = s + Bias[b * uniforms.biasB + h * uniforms.biasH + qi * uniforms.biasQ + j * uniforms.biasK];' : ''}`;
+  const rows = a.B * a.H * a.Tq;
+  const program = groupedProgram(
+    `tesseraAttentionRowSoftmax_${a.hasMask ? 'm' : ''}${a.biasShape ? 'b' : ''}${dp ? 'g' : ''}`,
+    names,
+    dp ? [2, rows, a.Tk] : [a.B, a.H, a.Tq, a.Tk],
+    a.B * a.H,
+    a.Tq,
+    `${QUERY_ROW}
+     let base = row * uniforms.tk;
+     var m = ${NEG};
+     for (var j = 0; j < end; j = j + 1) {
+       if (keyAllowed(b, j)) { ${score} m = max(m, s); }
+     }
+     var l = 0.0;
+     var t = 0.0;
+     for (var j = 0; j < end; j = j + 1) {
+       if (keyAllowed(b, j)) {
+         ${score}
+         let e = exp(s - m);
+         l = l + e;
+         ${dp ? 't = t + e * DP[base + j];' : ''}
+       }
+     }
+     let inv = select(0.0, 1.0 / l, l > 0.0);
+     let meanDp = t * inv;
+     for (var j = 0; j < uniforms.tk; j = j + 1) {
+       var p = 0.0;
+       if (j < end && keyAllowed(b, j)) { ${score} p = exp(s - m) * inv; }
+       result[base + j] = p;
+       ${dp ? 'result[uniforms.pdsHalf + base + j] = p * (DP[base + j] - meanDp);' : ''}
+     }`,
+    UNIFORMS,
+    prelude(a.hasMask),
+  );
+  return storage(backend).runWebGPUProgram(program, tensors, 'float32', [
+    ints(a.B * a.H),
+    ints(a.Tq),
+    ...uniformValues(a),
+  ]);
+}
+
+/** Forward on matmuls: S = scale·q·kᵀ, P = softmax rows, y = P·v. */
+function attentionByProducts(a: AttentionShape, inputs: AttentionInputs, backend: unknown): TensorInfo {
+  const b = storage(backend);
+  const scores = headProduct(backend, a, inputs.q, inputs.k, [a.Tq, a.Tk, a.D], [false, true], a.scale);
+  const probs = rowSoftmax(a, inputs, scores, undefined, backend);
+  b.disposeData(scores.dataId);
+  const y = headProduct(backend, a, probs, inputs.v, [a.Tq, a.Dv, a.Tk], [false, false]);
+  b.disposeData(probs.dataId);
+  return y;
+}
+
 export const attentionKernels = {
   TesseraAttention: ({ inputs, backend, attrs }) => {
     const a = attentionShape(inputs, attrs);
     const outShape = [a.B, a.H, a.Tq, a.Dv];
     if (a.B * a.H * a.Tq === 0 || a.Tk === 0 || a.Dv === 0) return zeros(backend, outShape);
+    if (scoresFit(a)) return attentionByProducts(a, inputs, backend);
     const pk = packing(a.D);
     const pv = packing(a.Dv);
     // Each pass accumulates up to ACC_MAX value units over the whole band; a row with no
@@ -350,34 +456,27 @@ export const attentionKernels = {
       ];
     }
     const b = storage(backend);
-    const pds = probsAndScoreGrads(a, inputs, backend); // [2, B·H·Tq, Tk]: P, then dS
+    // [2, B·H·Tq, Tk]: P, then dS. From S = scale·q·kᵀ and dP = dy·vᵀ as matmuls and a row
+    // pass when the scores fit; else one row loop computes both.
+    let pds: TensorInfo;
+    if (scoresFit(a)) {
+      const scores = headProduct(backend, a, inputs.q, inputs.k, [Tq, Tk, D], [false, true], a.scale);
+      const dp = headProduct(backend, a, inputs.dy, inputs.v, [Tq, Tk, Dv], [false, true]);
+      pds = rowSoftmax(a, inputs, scores, dp, backend);
+      b.disposeData(scores.dataId);
+      b.disposeData(dp.dataId);
+    } else {
+      pds = probsAndScoreGrads(a, inputs, backend);
+    }
     const values = uniformValues(a);
     // dq = scale·dS·k, dk = scale·dSᵀ·q, dv = Pᵀ·dy: batched matmuls over the heads, reading P
     // and dS in place. P and dS are zero past each causal band, so the products skip nothing
     // that matters; ./matmul.ts's register blocks do ~4× the multiply-adds per load of a row
     // loop, more than the causal half they give up.
-    const product = (
-      out: number[],
-      M: number,
-      N: number,
-      K: number,
-      transposeA: boolean,
-      aBase: number,
-      other: TensorInfo,
-      alpha: number,
-    ) => {
-      if (N === 0) return zeros(backend, out);
-      const problem = batchedProblem([B, H], M, N, K, transposeA, false, { aBase, alpha });
-      const program = matMulProgram(problem);
-      if (typeof program === 'string') {
-        throw new TesseraError(`webgpu attention backward: ${program}; use fewer heads × batch or shorter sequences`);
-      }
-      return runMatMul(backend, pds, other, problem, program);
-    };
     const half = B * H * Tq * Tk;
-    const dq = product([B, H, Tq, D], Tq, D, Tk, false, half, inputs.k, a.scale);
-    const dk = product([B, H, Tk, D], Tk, D, Tq, true, half, inputs.q, a.scale);
-    const dv = product([B, H, Tk, Dv], Tk, Dv, Tq, true, 0, inputs.dy, 1);
+    const dq = headProduct(backend, a, pds, inputs.k, [Tq, D, Tk], [false, false], a.scale, half);
+    const dk = headProduct(backend, a, pds, inputs.q, [Tk, D, Tq], [true, false], a.scale, half);
+    const dv = headProduct(backend, a, pds, inputs.dy, [Tk, Dv, Tq], [true, false], 1, 0);
     const broadcast = dbiasShape.some((n, i) => n === 1 && [B, H, Tq, Tk][i]! > 1);
     // Without a bias, or with a full-shape one, dbias is dS itself (a strided copy).
     const dbias = b.runWebGPUProgram(

@@ -8,6 +8,9 @@ import { expectClose, type HostTensor, toHost } from '@tessera/conformance';
 // within 1e-5 of the cpu result's max |value| (+1e-6): the two sum K products in different
 // orders (fma, 4 k at a time), which for K ≤ 600 moves results by a few ulps of the largest.
 const TOL = { rtol: 1e-5, atol: 1e-6 };
+// lavapipe's first compile of each layout variant of the unrolled 8 × 8 block takes seconds
+// (tens under load; Mesa caches them on disk), and a test may compile several.
+const COMPILES = { timeout: 600_000 };
 
 const status = await webgpuStatus();
 const SKIP_REASON = status.available ? undefined : `no WebGPU adapter: ${status.reason}`;
@@ -66,7 +69,7 @@ const COMBOS: [boolean, boolean][] = [
   [true, true],
 ];
 
-gpu('Tessera WGSL BatchMatMul vs cpu', () => {
+gpu('Tessera WGSL BatchMatMul vs cpu', COMPILES, () => {
   beforeAll(async () => {
     await useBackend('webgpu', { log: () => {} });
     tf.env().set('WEBGPU_CPU_FORWARD', false);

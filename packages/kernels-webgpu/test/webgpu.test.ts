@@ -309,33 +309,49 @@ gpu(`webgpu vs cpu (${status.available ? 'adapter found' : 'skipped'})`, () => {
     { label: 'values wider than one accumulator pass', q: [1, 2, 9, 4], dv: 68, causal: true },
   ];
 
-  it('attention kernels match cpu: forward, dq/dk/dv/dbias, masks, bias, KV offsets, fully masked rows', async () => {
-    for (const c of attentionCases) {
-      const [B, H, Tq, D] = c.q;
-      const Tk = c.tk ?? Tq;
-      const Dv = c.dv ?? D;
-      const inputs: Record<string, HostTensor> = {
-        q: randn([B, H, Tq, D]),
-        k: randn([B, H, Tk, D]),
-        v: randn([B, H, Tk, Dv]),
-        w: randn([B, H, Tq, Dv]),
-      };
-      if (c.mask) inputs.mask = { shape: [B, Tk], dtype: 'int32', values: Int32Array.from(c.mask) };
-      if (c.bias) inputs.bias = randn(c.bias);
-      await compare(
-        `attention ${c.label}`,
-        inputs,
-        ({ q, k, v, w, mask, bias }) => {
-          const options = { causal: !!c.causal, scale: c.scale ?? null, ...(mask ? { mask } : {}) };
-          const f = (qq: tf.Tensor, kk: tf.Tensor, vv: tf.Tensor, bb?: tf.Tensor) =>
-            tf.sum(tf.mul(attention(qq, kk, vv, { ...options, ...(bb ? { bias: bb } : {}) }), w!));
-          const y = attention(q!, k!, v!, { ...options, ...(bias ? { bias } : {}) });
-          return [y, ...tf.grads(f)(bias ? [q!, k!, v!, bias] : [q!, k!, v!])];
-        },
-        1e-4,
-      );
-    }
-  });
+  // Both paths of the kernels: scores in memory (matmuls + a row pass, the default up to
+  // TESSERA_WEBGPU_ATTENTION_SCORES_MB) and streamed (limit 0: the online-softmax forward and
+  // the row-loop P/dS backward used past the limit).
+  const attentionPaths = [
+    ['scores in memory', undefined],
+    ['streamed', '0'],
+  ] as const;
+  for (const [path, limit] of attentionPaths)
+    it(`attention kernels match cpu (${path}): forward, dq/dk/dv/dbias, masks, bias, KV offsets, fully masked rows`, async () => {
+      const saved = process.env.TESSERA_WEBGPU_ATTENTION_SCORES_MB;
+      if (limit === undefined) delete process.env.TESSERA_WEBGPU_ATTENTION_SCORES_MB;
+      else process.env.TESSERA_WEBGPU_ATTENTION_SCORES_MB = limit;
+      try {
+        for (const c of attentionCases) {
+          const [B, H, Tq, D] = c.q;
+          const Tk = c.tk ?? Tq;
+          const Dv = c.dv ?? D;
+          const inputs: Record<string, HostTensor> = {
+            q: randn([B, H, Tq, D]),
+            k: randn([B, H, Tk, D]),
+            v: randn([B, H, Tk, Dv]),
+            w: randn([B, H, Tq, Dv]),
+          };
+          if (c.mask) inputs.mask = { shape: [B, Tk], dtype: 'int32', values: Int32Array.from(c.mask) };
+          if (c.bias) inputs.bias = randn(c.bias);
+          await compare(
+            `attention ${c.label}`,
+            inputs,
+            ({ q, k, v, w, mask, bias }) => {
+              const options = { causal: !!c.causal, scale: c.scale ?? null, ...(mask ? { mask } : {}) };
+              const f = (qq: tf.Tensor, kk: tf.Tensor, vv: tf.Tensor, bb?: tf.Tensor) =>
+                tf.sum(tf.mul(attention(qq, kk, vv, { ...options, ...(bb ? { bias: bb } : {}) }), w!));
+              const y = attention(q!, k!, v!, { ...options, ...(bias ? { bias } : {}) });
+              return [y, ...tf.grads(f)(bias ? [q!, k!, v!, bias] : [q!, k!, v!])];
+            },
+            1e-4,
+          );
+        }
+      } finally {
+        if (saved === undefined) delete process.env.TESSERA_WEBGPU_ATTENTION_SCORES_MB;
+        else process.env.TESSERA_WEBGPU_ATTENTION_SCORES_MB = saved;
+      }
+    });
 
   it('the attention gradient op without bias returns dbias = dS of full shape', async () => {
     const inputs = { dy: randn([2, 2, 3, 8]), q: randn([2, 2, 3, 8]), k: randn([2, 2, 5, 8]), v: randn([2, 2, 5, 8]) };
