@@ -93,7 +93,17 @@ def targets_of(P, target_modules):
     return out
 
 
-def make_fixture(name, cfg, init, forward, inputs, seed, lora, modules_to_save=None, task_type=None):
+def trained_biases(P, lora, bias):
+    """The bias tensors peft's `bias` trains: "all" every *.bias, "lora_only" those of the targeted layers."""
+    if bias == 'all':
+        return [n for n in sorted(P) if n.endswith('.bias')]
+    if bias == 'lora_only':
+        return [w[:-len('.weight')] + '.bias' for w in targets_of(P, lora['target_modules'])
+                if w[:-len('.weight')] + '.bias' in P]
+    return []
+
+
+def make_fixture(name, cfg, init, forward, inputs, seed, lora, modules_to_save=None, task_type=None, bias='none'):
     P = init(cfg, seed)
     g = torch.Generator().manual_seed(1000 + seed)
     r, alpha = lora['r'], lora['lora_alpha']
@@ -114,6 +124,10 @@ def make_fixture(name, cfg, init, forward, inputs, seed, lora, modules_to_save=N
         for pname in sorted(P):
             if pname.startswith(m + '.'):
                 saved[pname] = P[pname] + torch.randn(P[pname].shape, generator=g) * 0.5
+    # Trained biases (peft's bias "all" / "lora_only") are saved under their own path, like modules_to_save.
+    for bname in trained_biases(P, lora, bias):
+        if bname not in saved:
+            saved[bname] = P[bname] + torch.randn(P[bname].shape, generator=g) * 0.5
     inp = models.to_tensors(inputs)
 
     def run(dtype, use_adapter, merged=False):
@@ -158,7 +172,7 @@ def make_fixture(name, cfg, init, forward, inputs, seed, lora, modules_to_save=N
         'lora_alpha': alpha,
         'lora_dropout': lora.get('lora_dropout', 0.0),
         'target_modules': sorted(lora['target_modules']),
-        'bias': 'none',
+        'bias': bias,
         'fan_in_fan_out': conv1d,
         'use_rslora': bool(lora.get('use_rslora', False)),
         'modules_to_save': modules_to_save,
@@ -181,6 +195,11 @@ def make_fixture(name, cfg, init, forward, inputs, seed, lora, modules_to_save=N
 
 
 def main():
+    # Names on the command line regenerate only those fixtures (the others stay byte-identical anyway).
+    only = set(sys.argv[1:])
+    global make_fixture
+    make_all = make_fixture
+    make_fixture = lambda name, *a, **k: make_all(name, *a, **k) if not only or name in only else None  # noqa: E731
     print('writing fixtures to', OUT)
     gpt_inputs = models.gpt2_inputs()
     gpt_inputs.pop('labels')
@@ -197,6 +216,14 @@ def main():
     t5_inputs.pop('labels', None)
     make_fixture('t5-lora', models.T5_V1_1_CONFIG, models.t5_init, models.t5_forward, t5_inputs, seed=23,
                  lora={'r': 4, 'lora_alpha': 16, 'target_modules': ['q', 'v']}, task_type='SEQ_2_SEQ_LM')
+    # peft's bias "lora_only" (the adapted layers' biases train) and "all" (every bias trains).
+    make_fixture('gpt2-lora-bias', models.GPT2_CONFIG, models.gpt2_init, models.gpt2_forward, gpt_inputs, seed=24,
+                 lora={'r': 4, 'lora_alpha': 8, 'target_modules': ['c_attn']}, task_type='CAUSAL_LM',
+                 bias='lora_only')
+    make_fixture('bert-classification-lora-bias', models.BERT_CLASSIFICATION_CONFIG,
+                 models.bert_classification_init, models.bert_classification_forward, bert_inputs, seed=25,
+                 lora={'r': 2, 'lora_alpha': 4, 'target_modules': ['query', 'value']},
+                 modules_to_save=['classifier'], task_type='SEQ_CLS', bias='all')
 
 
 if __name__ == '__main__':

@@ -5,9 +5,10 @@
  * adapters (a run config's `adapter:` block) and the `magnitude-pruning` callback.
  */
 import { registry } from '@tessera/tensor-core';
-import type { AdapterContext } from '@tessera/trainers';
+import type { AdapterContext, RunCheckContext } from '@tessera/trainers';
 import { type DistillationOptions, distillationOptionsSchema } from './distill/config.js';
 import { DistillationAdapter } from './distill/distill.js';
+import { distillationRunProblems } from './distill/validate.js';
 import { type LoraOptions, loraOptionsSchema } from './lora/config.js';
 import { LoraAdapter } from './lora/plugin.js';
 import { MagnitudePruningCallback } from './prune/callback.js';
@@ -39,6 +40,9 @@ if (!registry.adapter.has('distillation'))
         'DistilBERT-style distillation from a frozen teacher: KL at temperature T (× T²) + task loss + hidden-state cosine; student from every other teacher layer',
       package: PACKAGE,
       options: distillationOptionsSchema,
+      // `teacher` resolves against the config file; the model block is compared with the teacher's config.json at validation.
+      paths: ['teacher'],
+      checkRun: (options: DistillationOptions, context: RunCheckContext) => distillationRunProblems(options, context),
     },
   );
 

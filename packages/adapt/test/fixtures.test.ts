@@ -31,7 +31,9 @@ beforeAll(async () => {
 });
 
 describe('LoRA against the PyTorch fixtures', () => {
-  for (const name of ['gpt2-lora', 'bert-classification-lora', 't5-lora']) {
+  // *-bias: peft's bias "lora_only" (GPT-2: the c_attn biases) and "all" (BERT: every bias), trained and saved.
+  const names = ['gpt2-lora', 'bert-classification-lora', 't5-lora', 'gpt2-lora-bias', 'bert-classification-lora-bias'];
+  for (const name of names) {
     it(`${name}: base + peft adapter gives PyTorch's logits; merge-and-unload gives its merged weights; save writes the same file`, async () => {
       const dir = join(FIXTURES, name);
       const { model } = loadPretrained(join(dir, 'base'));
@@ -58,6 +60,14 @@ describe('LoRA against the PyTorch fixtures', () => {
         const config = JSON.parse(readFileSync(join(out, ADAPTER_CONFIG), 'utf8'));
         const fixtureConfig = JSON.parse(readFileSync(join(dir, 'adapter', ADAPTER_CONFIG), 'utf8'));
         expect(config).toEqual(fixtureConfig);
+        // The biases the file holds are the ones that train, and only with bias "all" / "lora_only".
+        const savedBiases = Object.keys(original).filter((k) => k.endsWith('.bias') && !k.includes('classifier'));
+        const trainableBiases = model
+          .namedParameters({ trainableOnly: true })
+          .map(([n]) => n)
+          .filter((n) => n.endsWith('.bias') && !n.startsWith('classifier'));
+        expect(savedBiases.length > 0).toBe(fixtureConfig.bias !== 'none');
+        expect(trainableBiases.map((n) => `base_model.model.${n}`).sort()).toEqual(savedBiases.sort());
         tf.dispose([...Object.values(original), ...Object.values(written)]);
 
         const plain = lora.mergeAndUnload();

@@ -246,6 +246,59 @@ describe('LoRA', () => {
     for (const m of [model, fresh, other, fewer]) m.dispose();
   });
 
+  it('bias "lora_only" / "all": those biases train, are saved under their path and load back; "none" keeps them frozen', async () => {
+    const c_attn = ['transformer.h.0.attn.c_attn.bias', 'transformer.h.1.attn.c_attn.bias'];
+    const biasesOf = (model: PretrainedModel) =>
+      model
+        .namedParameters({ trainableOnly: true })
+        .map(([n]) => n)
+        .filter((n) => n.endsWith('.bias'));
+    const everyBias = gpt(1)
+      .namedParameters()
+      .map(([n]) => n)
+      .filter((n) => n.endsWith('.bias'));
+    expect(everyBias.length).toBeGreaterThan(c_attn.length);
+    for (const [bias, expected] of [
+      ['none', []],
+      ['lora_only', c_attn],
+      ['all', everyBias],
+    ] as const) {
+      const dir = mkdtempSync(join(tmpdir(), 'tessera-lora-bias-'));
+      const model = gpt(1);
+      const lora = applyLora(model, { r: 2, target_modules: ['c_attn'], bias });
+      expect(biasesOf(model).sort(), bias).toEqual([...expected].sort());
+      // Train one step: the biases peft trains move, the others do not.
+      const optimizer = createOptimizer({ name: 'adamw', lr: 0.05 }, model);
+      const before = new Map(model.namedParameters().map(([n, p]) => [n, Array.from(p.value.dataSync())]));
+      const inputs = { inputIds: ids(), labels: ids() };
+      const { loss, grads } = valueAndGrads(model, () => model.forward(inputs).loss!);
+      optimizer.step(grads);
+      tf.dispose([loss, ...grads.values(), ...Object.values(inputs)]);
+      optimizer.dispose();
+      const moved = model
+        .namedParameters()
+        .filter(
+          ([n, p]) => n.endsWith('.bias') && Array.from(p.value.dataSync()).some((v, i) => v !== before.get(n)![i]),
+        )
+        .map(([n]) => n);
+      expect(moved.sort(), bias).toEqual([...expected].sort());
+      await saveAdapter(lora, dir);
+      expect(JSON.parse(readFileSync(join(dir, ADAPTER_CONFIG), 'utf8')).bias).toBe(bias);
+      const names = [...readSafetensors(join(dir, ADAPTER_WEIGHTS)).entries].map(([n]) => n);
+      expect(names.filter((n) => n.endsWith('.bias')).sort(), bias).toEqual(
+        expected.map((n) => `base_model.model.${n}`).sort(),
+      );
+      // Loaded onto a fresh base (config from the file), it computes what the trained model does.
+      const fresh = gpt(1);
+      loadAdapter(fresh, dir);
+      const [a, b] = [logits(model), logits(fresh)];
+      expect(maxAbsDiff(a, b), bias).toBe(0);
+      tf.dispose([a, b]);
+      model.dispose();
+      fresh.dispose();
+    }
+  });
+
   it('dropout on the adapter input draws from the model stream in training only; eval is deterministic', () => {
     const model = gpt();
     applyLora(model, { r: 4, target_modules: ['c_attn'], lora_dropout: 0.5 });

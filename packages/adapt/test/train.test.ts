@@ -7,9 +7,9 @@ import '@tessera/optim';
 import '@tessera/data';
 import { ADAPTER_CONFIG, ADAPTER_WEIGHTS, loadAdapter } from '@tessera/adapt';
 import { tf } from '@tessera/tensor-core';
-import { listCheckpoints } from '@tessera/trainers';
+import { listCheckpoints, runConfigFrom, Trainer } from '@tessera/trainers';
 import { loadPretrained, loadSafetensors } from '@tessera/transformer';
-import { run, tinyGpt, workspace } from './helpers.js';
+import { quiet, run, tinyGpt, workspace } from './helpers.js';
 
 describe('LoRA from a run config', () => {
   it('fine-tunes a base run with adapter: { name: lora }, saves only the adapter, and resumes exactly', async () => {
@@ -63,6 +63,46 @@ describe('LoRA from a run config', () => {
     const rest = await run(lora('resumed', 4), dir, join(dir, 'resumed'));
     expect(rest.losses).toEqual(full.losses.slice(2));
     expect(existsSync(join(dir, 'resumed', 'checkpoint-4', 'model.safetensors'))).toBe(false);
+  });
+
+  it('LoRA on a pruned base: the masks on the base stay through training, the adapters train', async () => {
+    const dir = workspace();
+    await run(tinyGpt(dir, 'base', { save_steps: 4 }), dir);
+    const base = listCheckpoints(join(dir, 'base')).at(-1)!.path;
+    const doc = {
+      ...tinyGpt(dir, 'lora-pruned', { max_steps: 4, save_steps: 4 }),
+      tokenizer: { path: join(base, 'tokenizer.json') },
+      model: { name: 'gpt', from: base },
+      adapter: { name: 'lora', r: 4, lora_alpha: 8, target_modules: ['c_attn'] },
+      callbacks: [{ name: 'magnitude-pruning', sparsity: 0.5 }],
+    };
+    const trainer = await Trainer.create(runConfigFrom(doc, dir), quiet);
+    try {
+      await trainer.train();
+      const own = new Map(trainer.model.namedParameters());
+      // Every pruned base weight (c_attn, c_proj, c_fc; never the adapters) is half zeros after the updates.
+      const pruned = [...own.keys()].filter((n) => /\.(c_attn|c_proj|c_fc)\.weight$/.test(n));
+      expect(pruned).toHaveLength(8);
+      for (const name of pruned) {
+        const values = own.get(name)!.value.dataSync();
+        expect([...values].filter((v) => v === 0).length, name).toBe(Math.floor(0.5 * values.length));
+      }
+      // lora_B starts at zero: it moved, so the adapters trained.
+      const adapters = [...own.keys()].filter((n) => /lora_B\.weight$/.test(n));
+      expect(adapters).toHaveLength(2);
+      for (const name of adapters)
+        expect(
+          own
+            .get(name)!
+            .value.dataSync()
+            .some((v) => v !== 0),
+          name,
+        ).toBe(true);
+      const report = JSON.parse(readFileSync(join(dir, 'lora-pruned', 'sparsity.json'), 'utf8'));
+      expect(report.layers.map((l: { name: string }) => l.name).some((n: string) => n.includes('lora_'))).toBe(false);
+    } finally {
+      trainer.dispose();
+    }
   });
 
   it('rejects a bad adapter block with the rest of the config', async () => {

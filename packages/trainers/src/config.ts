@@ -1,7 +1,15 @@
 import { createHash } from 'node:crypto';
 import { dirname, isAbsolute, resolve } from 'node:path';
-import { ConfigError, loadConfig, problemsFromIssues, resolveConfig, z } from '@tessera/tensor-core';
-import { normalizeTokenizer, pluginProblems } from './validate.js';
+import {
+  ConfigError,
+  loadConfig,
+  type PluginKind,
+  problemsFromIssues,
+  registry,
+  resolveConfig,
+  z,
+} from '@tessera/tensor-core';
+import { normalizeTokenizer, pluginProblems, type RunCheckMeta, resolveOptionPaths } from './validate.js';
 import { trainingArgumentsSchema } from './arguments.js';
 
 /**
@@ -76,6 +84,15 @@ function resolvePaths(config: RunConfig, base: string): RunConfig {
   for (const block of [out.data.train, out.data.validation, out.tokenizer])
     if (block && typeof block.path === 'string') block.path = at(block.path);
   if (typeof out.model.from === 'string') out.model.from = at(out.model.from);
+  // Options a registered plugin declares as paths (its meta.paths), e.g. a distillation teacher.
+  const blocks: [PluginKind, { name: string } | undefined][] = [
+    ['objective', out.objective],
+    ['adapter', out.adapter],
+    ...out.callbacks.map((c): [PluginKind, { name: string }] => ['callback', c]),
+  ];
+  for (const [kind, block] of blocks)
+    if (block && registry[kind].has(block.name))
+      Object.assign(block, resolveOptionPaths(registry[kind].get(block.name).meta as RunCheckMeta, block, base));
   out.training.output_dir = resolve(out.training.output_dir);
   return out;
 }
@@ -100,7 +117,7 @@ function checkRunDocument(document: Record<string, unknown>, source: string, bas
   const parsed = runConfigSchema.safeParse(document);
   const problems = parsed.success ? [] : problemsFromIssues(parsed.error.issues, document);
   const plugins = Array.isArray(document.plugins) ? document.plugins : [];
-  problems.push(...pluginProblems(document, { allowUnknown: plugins.length > 0 }));
+  problems.push(...pluginProblems(document, { allowUnknown: plugins.length > 0, base }));
   if (problems.length || !parsed.success) throw new ConfigError(source, problems);
   return resolvePaths(parsed.data, base);
 }

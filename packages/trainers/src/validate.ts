@@ -1,3 +1,4 @@
+import { resolve } from 'node:path';
 import {
   ConfigError,
   type ConfigProblem,
@@ -35,6 +36,37 @@ const isBlock = (v: unknown): v is Record<string, unknown> => v !== null && type
 interface CheckOptions {
   /** Names not registered yet are left for later (plugin packages are not loaded yet). */
   allowUnknown: boolean;
+  /** The directory a document's input paths resolve against (the config file's); default the working directory. */
+  base?: string;
+}
+
+/** What a plugin's run check sees besides its own options. */
+export interface RunCheckContext {
+  /** The whole run document (its other blocks; input paths as written, relative to `base`). */
+  document: Record<string, unknown>;
+  /** The directory the document's input paths resolve against. */
+  base: string;
+}
+
+/**
+ * Optional plugin metadata read by validation, next to `options`:
+ * - `paths`: option keys that name input files or directories; they resolve against the
+ *   config file's directory, as data paths and `model.from` do, before the schema sees them.
+ * - `checkRun(options, context)`: problems that need other blocks of the run (an adapter
+ *   comparing the model block with a file it names), run once the options passed the schema;
+ *   cheap checks only (config files, not weights): validation runs before any data is read.
+ */
+export interface RunCheckMeta {
+  paths?: readonly string[];
+  checkRun?: (options: Record<string, unknown>, context: RunCheckContext) => ConfigProblem[];
+}
+
+/** `options` with the keys `meta.paths` names resolved against `base`. */
+export function resolveOptionPaths<T extends Record<string, unknown>>(meta: RunCheckMeta, options: T, base: string): T {
+  if (!meta.paths?.length) return options;
+  const out: Record<string, unknown> = { ...options };
+  for (const key of meta.paths) if (typeof out[key] === 'string') out[key] = resolve(base, out[key] as string);
+  return out as T;
 }
 
 /** Checks `{ name, ...options }` at `path` against the plugin's schema; returns every problem. */
@@ -42,7 +74,7 @@ function checkPlugin(
   kind: PluginKind,
   path: (string | number)[],
   block: unknown,
-  o: CheckOptions,
+  o: CheckOptions & { document?: Record<string, unknown> },
   schemaOf: (meta: Record<string, unknown>) => z.ZodType | undefined = (meta) => meta.options as z.ZodType | undefined,
   drop: readonly string[] = ['name'],
   fallbackName?: string,
@@ -53,11 +85,20 @@ function checkPlugin(
   if (typeof name !== 'string') return [];
   const where = path.reduce<string>((s, k) => (typeof k === 'number' ? `${s}[${k}]` : s ? `${s}.${k}` : k), '');
   if (!registry[kind].has(name)) return o.allowUnknown ? [] : [unknownName(kind, `${where}.name`, name)];
-  const schema = schemaOf(registry[kind].get(name).meta);
+  const meta = registry[kind].get(name).meta as RunCheckMeta & Record<string, unknown>;
+  const schema = schemaOf(meta);
   if (!schema) return [];
-  const options = Object.fromEntries(Object.entries(block).filter(([k]) => !drop.includes(k)));
+  const base = o.base ?? process.cwd();
+  const options = resolveOptionPaths(
+    meta,
+    Object.fromEntries(Object.entries(block).filter(([k]) => !drop.includes(k))),
+    base,
+  );
   const result = schema.safeParse(options);
-  return result.success ? [] : problemsFromIssues(result.error.issues, options, path);
+  if (!result.success) return problemsFromIssues(result.error.issues, options, path);
+  return meta.checkRun && o.document
+    ? meta.checkRun(result.data as Record<string, unknown>, { document: o.document, base })
+    : [];
 }
 
 /**
@@ -67,8 +108,9 @@ function checkPlugin(
  */
 export function pluginProblems(
   doc: Record<string, unknown>,
-  o: CheckOptions = { allowUnknown: false },
+  options: CheckOptions = { allowUnknown: false },
 ): ConfigProblem[] {
+  const o = { ...options, document: doc };
   const problems: ConfigProblem[] = [];
   const data = isBlock(doc.data) ? doc.data : {};
   const training = isBlock(doc.training) ? doc.training : {};
@@ -126,7 +168,11 @@ export function normalizeTokenizer(v: unknown): unknown {
   return { name: 'hf-json', ...rest };
 }
 
-/** Throws one ConfigError with every plugin problem of a parsed run config (plugin packages loaded). */
+/**
+ * Throws one ConfigError with every plugin problem of a parsed run config (plugin packages
+ * loaded). Its input paths are resolved already (loadRunConfig); a plugin loaded only now
+ * (`plugins:`) sees its own `paths` options relative to the working directory.
+ */
 export function validateRunConfig(config: RunConfig, source = '(run config)'): void {
   const problems = pluginProblems(config as unknown as Record<string, unknown>);
   if (problems.length) throw new ConfigError(source, problems);

@@ -21,7 +21,7 @@ export function teacherDirProblem(dir: string): string | undefined {
  */
 export const distillationOptionsSchema = z
   .object({
-    /** The teacher: an HF model directory or a run directory (its latest checkpoint), relative to the working directory. */
+    /** The teacher: an HF model directory or a run directory (its latest checkpoint); in a run config relative to the config file. */
     teacher: z
       .string()
       .min(1)

@@ -32,7 +32,7 @@ export function chosenTeacherLayers(
 }
 
 /** HF's names for a config's hidden width (its attribute_map aliases hidden_size). */
-const HIDDEN_FIELDS = ['hidden_size', 'n_embd', 'd_model'];
+export const HIDDEN_FIELDS = ['hidden_size', 'n_embd', 'd_model'];
 const field = (config: Record<string, unknown>, names: string[]) =>
   names.map((n) => config[n]).find((v) => v !== undefined);
 

@@ -4,6 +4,9 @@ import { formatIssues, TesseraError, z } from '@tessera/tensor-core';
 
 export class AdapterFileError extends TesseraError {}
 
+export const LORA_BIAS = ['none', 'all', 'lora_only'] as const;
+export type LoraBias = (typeof LORA_BIAS)[number];
+
 /**
  * LoRA's options, by peft's LoraConfig names: the same block in a run config's
  * `adapter: { name: lora, ... }` and in adapter_config.json.
@@ -19,8 +22,11 @@ export const loraOptionsSchema = z
      */
     target_modules: z.union([z.array(z.string().min(1)).min(1), z.string().min(1)]),
     lora_dropout: z.number().min(0).lt(1).default(0),
-    /** Only "none": biases stay frozen. */
-    bias: z.literal('none').default('none'),
+    /**
+     * peft's bias: "none" biases stay frozen; "all" every bias trains; "lora_only" the biases
+     * of the adapted layers train. Trained biases are saved in the adapter file by their path.
+     */
+    bias: z.enum(LORA_BIAS).default('none'),
     /**
      * The base weight is [in, out] (GPT-2's Conv1D). Read from each layer's layout, so it
      * need not be set; setting it to the wrong value is an error, not a silent transpose.
@@ -55,7 +61,7 @@ export interface PeftLoraConfig {
   lora_alpha: number;
   lora_dropout: number;
   target_modules: string[] | string;
-  bias: 'none';
+  bias: LoraBias;
   fan_in_fan_out: boolean;
   use_rslora: boolean;
   modules_to_save: string[] | null;
@@ -94,8 +100,8 @@ export function readPeftConfig(dir: string): PeftLoraConfig {
   const targets = doc.target_modules;
   if (!(typeof targets === 'string' || (Array.isArray(targets) && targets.every((t) => typeof t === 'string'))))
     problems.push(`target_modules: expected a list of names or a regex string, got ${JSON.stringify(targets)}`);
-  if ((doc.bias ?? 'none') !== 'none')
-    problems.push(`bias: only "none" is supported, got ${JSON.stringify(doc.bias)} (retrain without bias training)`);
+  if (!(LORA_BIAS as readonly unknown[]).includes(doc.bias ?? 'none'))
+    problems.push(`bias: expected one of ${LORA_BIAS.join(', ')}, got ${JSON.stringify(doc.bias)}`);
   if (problems.length)
     throw new AdapterFileError(`${path} is not a LoRA config this loader reads:\n  ${problems.join('\n  ')}`);
   return {
@@ -109,7 +115,7 @@ export function readPeftConfig(dir: string): PeftLoraConfig {
     init_lora_weights: true,
     revision: null,
     ...doc,
-    bias: 'none',
+    bias: (doc.bias ?? 'none') as LoraBias,
   } as PeftLoraConfig;
 }
 
@@ -123,7 +129,7 @@ export function optionsFromPeft(config: PeftLoraConfig): LoraOptions {
     lora_alpha: config.lora_alpha,
     target_modules: Array.isArray(config.target_modules) ? [...config.target_modules] : config.target_modules,
     lora_dropout: config.lora_dropout,
-    bias: 'none',
+    bias: config.bias,
     use_rslora: config.use_rslora,
     modules_to_save: config.modules_to_save,
   };

@@ -77,6 +77,8 @@ export class LoraModel {
     readonly layers: Map<string, LoraLayer>,
     readonly modulesToSave: string[],
     frozenFlags: Map<string, boolean>,
+    /** The bias parameters trained with the adapter (peft's bias "all" / "lora_only"), by model path. */
+    readonly trainedBiases: string[] = [],
   ) {
     this.#frozenFlags = frozenFlags;
   }
@@ -90,12 +92,9 @@ export class LoraModel {
     return [...this.layers.values()].every((l) => l.base.layout === 'inOut');
   }
 
-  /** The adapter's parameters by model path: lora_A / lora_B of every layer, then modules_to_save. */
+  /** The adapter's parameters by model path: lora_A / lora_B of every layer, modules_to_save and trained biases. */
   adapterParameters(): [string, import('@tessera/tensor-core').Parameter][] {
-    const saved = new Set(this.modulesToSave);
-    return this.model
-      .namedParameters()
-      .filter(([n]) => /\.lora_[AB]\.weight$/.test(n) || [...saved].some((m) => n.startsWith(`${m}.`)));
+    return this.model.namedParameters().filter(([n]) => isAdapterParameter(n, this.modulesToSave, this.trainedBiases));
   }
 
   /** Folds B·A into every base weight (inference at the base model's cost). */
@@ -126,6 +125,20 @@ export class LoraModel {
   #check(what: string): void {
     if (this.#unloaded) throw new TesseraError(`LoRA ${what}: the adapter was already unloaded (mergeAndUnload).`);
   }
+}
+
+function isAdapterParameter(name: string, modulesToSave: readonly string[], biases: readonly string[]): boolean {
+  return (
+    /\.lora_[AB]\.weight$/.test(name) || modulesToSave.some((m) => name.startsWith(`${m}.`)) || biases.includes(name)
+  );
+}
+
+/** peft's bias rule: "all" every bias of the base (peft: every name holding "bias"), "lora_only" the adapted layers'. */
+function trainedBiasNames(model: PretrainedModel, bias: LoraOptions['bias'], layers: readonly string[]): string[] {
+  const names = model.namedParameters().map(([n]) => n);
+  if (bias === 'all') return names.filter((n) => n.split('.').at(-1) === 'bias');
+  if (bias === 'lora_only') return layers.map((l) => `${l}.bias`).filter((n) => names.includes(n));
+  return [];
 }
 
 const LORA_MODELS = new WeakMap<PretrainedModel, LoraModel>();
@@ -175,9 +188,9 @@ export function applyLora(model: PretrainedModel, input: LoraOptionsInput | Lora
     };
     layers.set(name, new LoraLayer(linear, layerOptions, initRoot.fork(name), model.rng));
   }
-  for (const [name, p] of model.namedParameters())
-    if (/\.lora_[AB]\.weight$/.test(name) || saved.some((m) => name.startsWith(`${m}.`))) p.trainable = true;
-  const lora = new LoraModel(model, options, layers, saved, frozenFlags);
+  const biases = trainedBiasNames(model, options.bias, [...layers.keys()]);
+  for (const [name, p] of model.namedParameters()) if (isAdapterParameter(name, saved, biases)) p.trainable = true;
+  const lora = new LoraModel(model, options, layers, saved, frozenFlags, biases);
   LORA_MODELS.set(model, lora);
   return lora;
 }

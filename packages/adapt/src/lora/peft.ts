@@ -26,7 +26,7 @@ export function peftConfigOf(lora: LoraModel, baseModel: string | null): PeftLor
     lora_alpha: o.lora_alpha,
     lora_dropout: o.lora_dropout,
     target_modules: Array.isArray(o.target_modules) ? [...o.target_modules].sort() : o.target_modules,
-    bias: 'none',
+    bias: o.bias,
     fan_in_fan_out: lora.fanInFanOut,
     use_rslora: o.use_rslora,
     modules_to_save: lora.modulesToSave.length ? lora.modulesToSave : null,
@@ -57,7 +57,8 @@ export async function saveAdapter(lora: LoraModel, dir: string, baseModel: strin
 /** A model path for a peft name: the prefix stripped, and the trunk prefix added or removed as the HF importer does. */
 function modelName(fileName: string, own: Map<string, unknown>, trunkPrefix: string | undefined): string | undefined {
   if (!fileName.startsWith(PEFT_PREFIX)) return undefined;
-  const name = fileName.slice(PEFT_PREFIX.length);
+  // peft >= 0.7 wraps an adapted Linear, so its bias may be saved as `<layer>.base_layer.bias`.
+  const name = fileName.slice(PEFT_PREFIX.length).replace(/\.base_layer\.(weight|bias)$/, '.$1');
   if (own.has(name) || !trunkPrefix) return name;
   if (own.has(trunkPrefix + name)) return trunkPrefix + name;
   if (name.startsWith(trunkPrefix) && own.has(name.slice(trunkPrefix.length))) return name.slice(trunkPrefix.length);
