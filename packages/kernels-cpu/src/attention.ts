@@ -1,4 +1,10 @@
-import type { AttentionAttrs, FusedKernelArgs, FusedKernelTable, PackedAttentionAttrs } from '@tessera/tensor-core';
+import type {
+  AttentionAttrs,
+  FusedKernelArgs,
+  FusedKernelTable,
+  PackedAttentionAttrs,
+  SeqAttentionAttrs,
+} from '@tessera/tensor-core';
 import type { TensorInfo } from '@tessera/tensor-core/tfjs';
 import { output, sizeOf, values } from './access.js';
 
@@ -112,6 +118,23 @@ class AttentionProblem {
       attrs,
       layouts,
     );
+  }
+
+  /** Sequence-major q, k, v [B, T, nHead·headSize] (projection outputs); the output is [B, Tq, nHead·Dv]. */
+  static seq(backend: unknown, inputs: AttentionData, attrs: SeqAttentionAttrs) {
+    const [B, Tq, E] = inputs.q.shape as [number, number, number];
+    const Tk = inputs.k.shape[1]!;
+    const Ev = inputs.v.shape[2]!;
+    const H = attrs.nHead;
+    const [D, Dv] = [E / H, Ev / H];
+    const view = (T: number, width: number, headSize: number): HeadLayout => ({
+      offset: 0,
+      batch: T * width,
+      head: headSize,
+      row: width,
+    });
+    const layouts = { q: view(Tq, E, D), k: view(Tk, E, D), v: view(Tk, Ev, Dv), out: view(Tq, Ev, Dv) };
+    return new AttentionProblem(backend, inputs, { B, H, Tq, Tk, D, Dv }, attrs, layouts);
   }
 
   /** Start of head (b, h) of a tensor with layout `l`. */
@@ -276,5 +299,31 @@ export const attentionKernels = {
     const dqkv = new Float64Array(sizeOf(inputs.qkv.shape));
     backward(a, values(backend, inputs.dy), { dq: dqkv, dk: dqkv, dv: dqkv, dbias: null }, false);
     return output(backend, inputs.qkv.shape, Float32Array.from(dqkv));
+  },
+
+  TesseraSeqAttention: ({ inputs, backend, attrs }) => {
+    const a = AttentionProblem.seq(backend, inputs, attrs);
+    const out = new Float32Array(a.B * a.Tq * a.H * a.Dv);
+    forward(a, out);
+    return output(backend, [a.B, a.Tq, a.H * a.Dv], out); // [B, Tq, nHead·Dv]
+  },
+
+  TesseraSeqAttentionGrad: ({ inputs, backend, attrs }) => {
+    const a = AttentionProblem.seq(backend, inputs, attrs);
+    const { B, H, Tq, Tk } = a;
+    const dbiasShape = inputs.bias ? inputs.bias.shape : [B, H, Tq, Tk];
+    const grads = {
+      dq: new Float64Array(sizeOf(inputs.q.shape)),
+      dk: new Float64Array(sizeOf(inputs.k.shape)),
+      dv: new Float64Array(sizeOf(inputs.v.shape)),
+      dbias: new Float64Array(sizeOf(dbiasShape)),
+    };
+    backward(a, values(backend, inputs.dy), grads, inputs.bias !== undefined);
+    return [
+      output(backend, inputs.q.shape, Float32Array.from(grads.dq)),
+      output(backend, inputs.k.shape, Float32Array.from(grads.dk)),
+      output(backend, inputs.v.shape, Float32Array.from(grads.dv)),
+      output(backend, dbiasShape, Float32Array.from(grads.dbias)),
+    ];
   },
 } satisfies Partial<FusedKernelTable>;

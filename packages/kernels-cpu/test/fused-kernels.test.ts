@@ -7,6 +7,7 @@ import {
   layerNormOp,
   packedAttentionOp,
   rmsNormOp,
+  seqAttentionOp,
   softmaxCrossEntropyOp,
   sumSquaresOp,
   tf,
@@ -198,6 +199,33 @@ describe('fused kernels on cpu match their reference compositions', () => {
       checkOp(packedAttentionOp as unknown as AnyOp, inputs, { nHead: c.nHead, causal: c.causal, scale: null }, [
         'qkv',
       ]);
+      tf.dispose(Object.values(inputs));
+    });
+  }
+
+  for (const c of [
+    { name: 'causal', B: 2, Tq: 6, Tk: 6, H: 3, D: 4, causal: true, mask: false, bias: false },
+    { name: 'cross attention, padding mask', B: 2, Tq: 3, Tk: 5, H: 2, D: 5, causal: false, mask: true, bias: false },
+    { name: 'bias per head, scale 1 (T5)', B: 2, Tq: 4, Tk: 4, H: 2, D: 3, causal: false, mask: false, bias: true },
+  ]) {
+    it(`sequence-major attention: ${c.name}`, () => {
+      const E = c.H * c.D;
+      const inputs: Record<string, Tensor> = {
+        q: randn([c.B, c.Tq, E]),
+        k: randn([c.B, c.Tk, E]),
+        v: randn([c.B, c.Tk, E]),
+      };
+      const differentiable = ['q', 'k', 'v'];
+      if (c.mask) {
+        const m = Array.from({ length: c.B * c.Tk }, (_, i) => (i % c.Tk >= c.Tk - Math.floor(i / c.Tk) ? 0 : 1));
+        inputs.mask = tf.tensor2d(m, [c.B, c.Tk], 'int32');
+      }
+      if (c.bias) {
+        inputs.bias = randn([1, c.H, c.Tq, c.Tk]);
+        differentiable.push('bias');
+      }
+      const attrs = { nHead: c.H, causal: c.causal, scale: c.bias ? 1 : null };
+      checkOp(seqAttentionOp as unknown as AnyOp, inputs, attrs, differentiable);
       tf.dispose(Object.values(inputs));
     });
   }

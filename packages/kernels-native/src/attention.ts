@@ -60,6 +60,33 @@ function packedSetup(args: FusedKernelArgs<'TesseraPackedAttention'>) {
   };
 }
 
+/** Sequence-major q, k, v [B, T, nHead·headSize]: heads are column ranges of each row. */
+function seqSetup(args: FusedKernelArgs<'TesseraSeqAttention'>) {
+  const { q, k, v, mask, bias } = args.inputs;
+  const [B, Tq, E] = q.shape as [number, number, number];
+  const Tk = k.shape[1]!;
+  const Ev = v.shape[2]!;
+  const H = args.attrs.nHead;
+  const [D, Dv] = [E / H, Ev / H];
+  const biasShape = bias ? bias.shape : [1, 1, 1, 1];
+  const view = (T: number, width: number, headSize: number) => [0, T * width, headSize, width];
+  // q, k, v, out: offset, batch, head, row (native/kernels.h HeadLayout).
+  const layouts = Float64Array.from([...view(Tq, E, D), ...view(Tk, E, D), ...view(Tk, Ev, Dv), ...view(Tq, Ev, Dv)]);
+  return {
+    B,
+    H,
+    Tq,
+    Tk,
+    Ev,
+    bias,
+    dims: Int32Array.from([B, H, Tq, Tk, D, Dv, ...biasShape]),
+    scale: args.attrs.scale ?? 1 / Math.sqrt(D),
+    maskValues: mask ? asF32(args, mask) : null,
+    biasValues: bias ? asF32(args, bias) : null,
+    layouts,
+  };
+}
+
 /** Attention forward and backward: per-head single-threaded sgemm, one head per pool task. */
 export function attentionKernels({ addon, pool }: NativeContext) {
   return {
@@ -155,6 +182,58 @@ export function attentionKernels({ addon, pool }: NativeContext) {
         pool.release(scratch);
       }
       return out(args, args.inputs.qkv.shape, dqkv);
+    },
+
+    TesseraSeqAttention: (args) => {
+      const s = seqSetup(args);
+      const { q, k, v } = args.inputs;
+      const y = pool.alloc(s.B * s.Tq * s.Ev);
+      if (y.length) {
+        addon.attention(
+          asF32(args, q),
+          asF32(args, k),
+          asF32(args, v),
+          y,
+          s.dims,
+          s.scale,
+          args.attrs.causal,
+          s.maskValues,
+          s.biasValues,
+          s.layouts,
+        );
+      }
+      return out(args, [s.B, s.Tq, s.Ev], y); // [B, Tq, nHead·Dv]
+    },
+
+    TesseraSeqAttentionGrad: (args) => {
+      const s = seqSetup(args);
+      const { q, k, v, dy } = args.inputs;
+      const runs = s.B * s.H * s.Tq * s.Tk > 0;
+      const grad = (n: number) => (runs ? pool.alloc(n) : pool.zeros(n));
+      const dq = grad(sizeOf(q.shape));
+      const dk = grad(sizeOf(k.shape));
+      const dv = grad(sizeOf(v.shape));
+      const dbiasShape = s.bias ? s.bias.shape : [s.B, s.H, s.Tq, s.Tk];
+      const dbias = grad(sizeOf(dbiasShape));
+      if (runs) {
+        addon.attentionGrad(
+          asF32(args, dy),
+          asF32(args, q),
+          asF32(args, k),
+          asF32(args, v),
+          dq,
+          dk,
+          dv,
+          dbias,
+          s.dims,
+          s.scale,
+          args.attrs.causal,
+          s.maskValues,
+          s.biasValues,
+          s.layouts,
+        );
+      }
+      return [out(args, q.shape, dq), out(args, k.shape, dk), out(args, v.shape, dv), out(args, dbiasShape, dbias)];
     },
   } satisfies Partial<FusedKernelTable>;
 }

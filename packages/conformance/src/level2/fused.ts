@@ -7,6 +7,7 @@ import {
   packedAttentionOp,
   type Rng,
   rmsNormOp,
+  seqAttentionOp,
   softmaxCrossEntropyOp,
   sumSquaresOp,
   type Tensor,
@@ -194,6 +195,31 @@ export function fusedOpCases(): OpCase[] {
       grad: differentiable,
       tolerance: accumulation(Math.max(D, Tk), 'q·k and p·v'),
       // dk and dv sum over queries; the bias gradient over batch (and heads where broadcast).
+      gradTolerance: accumulation(Math.max(D, Tk, Tq * B * H), 'attention gradients'),
+    });
+  }
+
+  // --- the same attention questions asked through sequence-major inputs [B, T, nHead·headSize]
+  // (BERT's and T5's separate q/k/v projections as they come), heads merged in the output.
+  for (const a of attention) {
+    const [B, H, Tq, D] = a.q;
+    const Tk = a.tk ?? Tq;
+    const names = ['q', 'k', 'v', ...(a.mask ? ['mask'] : []), ...(a.bias ? ['bias'] : [])];
+    const differentiable = [0, 1, 2, ...(a.bias ? [names.length - 1] : [])];
+    add({
+      name: `seq-attention/${a.variant}`,
+      group: 'attention',
+      fused: seqAttentionOp,
+      inputs: (rng) => [
+        normal(rng, 'q', [B, Tq, H * D]),
+        normal(rng, 'k', [B, Tk, H * D]),
+        normal(rng, 'v', [B, Tk, H * D]),
+        ...(a.mask ? [a.mask(rng, B, Tk)] : []),
+        ...(a.bias ? [normal(rng, 'bias', a.bias)] : []),
+      ],
+      run: call(asAny(seqAttentionOp), names, { nHead: H, causal: a.causal ?? false, scale: a.scale ?? null }),
+      grad: differentiable,
+      tolerance: accumulation(Math.max(D, Tk), 'q·k and p·v'),
       gradTolerance: accumulation(Math.max(D, Tk, Tq * B * H), 'attention gradients'),
     });
   }

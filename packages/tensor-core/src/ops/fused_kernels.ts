@@ -8,6 +8,7 @@ import { softmaxCrossEntropyGradOp, softmaxCrossEntropyOp } from './cross_entrop
 import { geluGradOp, geluOp } from './gelu.js';
 import { layerNormGradOp, layerNormOp, rmsNormGradOp, rmsNormOp } from './layer_norm.js';
 import { packedAttentionGradOp, packedAttentionOp } from './packed_attention.js';
+import { seqAttentionGradOp, seqAttentionOp } from './seq_attention.js';
 import { sumSquaresOp } from './sum_squares.js';
 
 /**
@@ -21,6 +22,8 @@ export const FUSED_KERNELS = {
   TesseraAttentionGrad: attentionGradOp,
   TesseraPackedAttention: packedAttentionOp,
   TesseraPackedAttentionGrad: packedAttentionGradOp,
+  TesseraSeqAttention: seqAttentionOp,
+  TesseraSeqAttentionGrad: seqAttentionGradOp,
   TesseraLayerNorm: layerNormOp,
   TesseraLayerNormGrad: layerNormGradOp,
   TesseraRmsNorm: rmsNormOp,

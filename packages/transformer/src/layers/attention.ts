@@ -1,4 +1,4 @@
-import { type Rng, attention, attentionAllowed, dropout, tf } from '@tessera/tensor-core';
+import { type Rng, attention, attentionAllowed, dropout, seqAttention, tf } from '@tessera/tensor-core';
 
 /** [B, T, nHead*headSize] -> [B, nHead, T, headSize] */
 export function splitHeads(x: tf.Tensor, nHead: number): tf.Tensor {
@@ -48,6 +48,25 @@ export function scaledDotProductAttention(q: tf.Tensor, k: tf.Tensor, v: tf.Tens
     probs = tf.softmax(scores);
   }
   return tf.matMul(dropout(probs, drop.rate, drop.rng, drop.training), v); // [B, H, Tq, headSize]
+}
+
+/**
+ * Attention over q [B, Tq, nHead·headSize], k and v [B, Tk, nHead·headSize] as the projections
+ * give them, to [B, Tq, nHead·headSize]. Uses the fused sequence-major op, which reads heads
+ * in place (no head transposes); only active attention dropout composes the steps.
+ */
+export function projectedAttention(
+  q: tf.Tensor,
+  k: tf.Tensor,
+  v: tf.Tensor,
+  nHead: number,
+  call: AttentionCall,
+): tf.Tensor {
+  const drop = call.dropout;
+  if (!drop || !drop.training || drop.rate === 0) {
+    return seqAttention(q, k, v, nHead, { mask: call.mask, bias: call.bias, causal: call.causal, scale: call.scale });
+  }
+  return mergeHeads(scaledDotProductAttention(splitHeads(q, nHead), splitHeads(k, nHead), splitHeads(v, nHead), call));
 }
 
 /** Keys and values of earlier positions, one entry per attention layer, for incremental decoding. */

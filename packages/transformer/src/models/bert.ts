@@ -1,6 +1,6 @@
 import { Module, ModuleList, type Parameter, type Rng, TesseraError, dropout, tf, z } from '@tessera/tensor-core';
 import { activation } from '../layers/activation.js';
-import { mergeHeads, scaledDotProductAttention, splitHeads } from '../layers/attention.js';
+import { projectedAttention } from '../layers/attention.js';
 import { Embedding, Linear } from '../layers/linear.js';
 import { LayerNorm } from '../layers/norm.js';
 import {
@@ -103,16 +103,13 @@ class BertSelfAttention extends Module {
 
   forward(x: tf.Tensor, mask: tf.Tensor | undefined): tf.Tensor {
     const n = this.config.num_attention_heads;
-    const q = splitHeads(this.query.forward(x), n); // [B, nHead, T, headSize]
-    const k = splitHeads(this.key.forward(x), n);
-    const v = splitHeads(this.value.forward(x), n);
-    const y = scaledDotProductAttention(q, k, v, {
+    // [B, T, H] each; heads are column ranges, read in place by the fused op
+    return projectedAttention(this.query.forward(x), this.key.forward(x), this.value.forward(x), n, {
       mask,
       causal: false,
       scale: null,
       dropout: { rate: this.config.attention_probs_dropout_prob, rng: this.rng, training: this.training },
-    });
-    return mergeHeads(y); // [B, T, H]
+    }); // [B, T, H]
   }
 }
 

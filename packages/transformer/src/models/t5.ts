@@ -1,6 +1,12 @@
 import { Module, ModuleList, type Rng, TesseraError, dropout, tf, z } from '@tessera/tensor-core';
 import { activation } from '../layers/activation.js';
-import { type KVCache, mergeHeads, scaledDotProductAttention, splitHeads } from '../layers/attention.js';
+import {
+  type KVCache,
+  mergeHeads,
+  projectedAttention,
+  scaledDotProductAttention,
+  splitHeads,
+} from '../layers/attention.js';
 import { Embedding, Linear } from '../layers/linear.js';
 import { RMSNorm } from '../layers/norm.js';
 import { relativePositionBuckets } from '../layers/relative_position.js';
@@ -105,6 +111,20 @@ class T5Attention extends Module {
     },
   ): tf.Tensor {
     const n = this.config.num_heads;
+    const dropoutCall = { rate: this.config.dropout_rate, rng: this.rng, training: this.training };
+    if (!options.cache) {
+      // Training and full-sequence scoring: the fused op reads heads straight from the
+      // projections [B, T, nHead·d_kv] (no head transposes); decoding keeps heads-first caches.
+      const source = options.keyValue ?? x;
+      const y = projectedAttention(this.q.forward(x), this.k.forward(source), this.v.forward(source), n, {
+        mask: options.mask,
+        bias: options.bias,
+        causal: options.causal,
+        scale: 1,
+        dropout: dropoutCall,
+      }); // [B, Tq, nHead·d_kv]
+      return this.o.forward(y); // [B, Tq, d_model]
+    }
     const q = splitHeads(this.q.forward(x), n); // [B, nHead, Tq, d_kv]
     const cacheKey = options.cacheKey ?? '';
     const cached = options.cache?.get(cacheKey);
@@ -126,7 +146,7 @@ class T5Attention extends Module {
       bias: options.bias,
       causal: options.causal,
       scale: 1,
-      dropout: { rate: this.config.dropout_rate, rng: this.rng, training: this.training },
+      dropout: dropoutCall,
     });
     return this.o.forward(mergeHeads(y)); // [B, Tq, d_model]
   }
