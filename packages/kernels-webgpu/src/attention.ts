@@ -35,7 +35,7 @@ import {
   zero,
   zeros,
 } from './program.js';
-import { batchedProblem, matMulProgram, runMatMul } from './matmul.js';
+import { batchedProblem, DEFAULT_TILING, matMulProgram, runMatMul } from './matmul.js';
 
 /** Below any real score: exp(NEG - max) underflows to 0, so masked keys need no second test. */
 const NEG = '-3.0e38';
@@ -291,7 +291,10 @@ function scoresFit(a: AttentionShape): boolean {
   return a.B * a.H * a.Tq * a.Tk * 4 <= mb * 2 ** 20;
 }
 
-/** C = alpha · op(X)·op(Y) per head, [B, H, M, N]; X from element `xBase` of its buffer. */
+/**
+ * C = alpha · op(X)·op(Y) per head, [B, H, M, N]; X from element `xBase` of its buffer;
+ * `band` says where a causal mask puts X's zeros (or the unread outputs): see MatMulProblem.
+ */
 function headProduct(
   backend: unknown,
   a: AttentionShape,
@@ -299,13 +302,20 @@ function headProduct(
   y: TensorInfo,
   [M, N, K]: [number, number, number],
   [transposeA, transposeB]: [boolean, boolean],
-  alpha = 1,
-  xBase = 0,
+  alpha: number,
+  xBase: number,
+  band: 'kAbove' | 'kBelow' | 'outAbove',
 ): TensorInfo {
   // An empty sum (a zero head or value size) is zeros, and an empty operand cannot be bound.
   if (M * N === 0 || K === 0) return zeros(backend, [a.B, a.H, M, N]);
-  const problem = batchedProblem([a.B, a.H], M, N, K, transposeA, transposeB, { aBase: xBase, alpha });
-  const program = matMulProgram(problem);
+  // Causal: the workgroups skip the band's zeros, and one SIMD chunk (8 invocations, 64 rows)
+  // per workgroup makes the skipped part finer.
+  const problem = batchedProblem([a.B, a.H], M, N, K, transposeA, transposeB, {
+    aBase: xBase,
+    alpha,
+    ...(a.causal ? { band: { mode: band, offset: a.Tk - a.Tq } } : {}),
+  });
+  const program = matMulProgram(problem, a.causal ? { ...DEFAULT_TILING, workgroup: 8 } : DEFAULT_TILING);
   if (typeof program === 'string') {
     throw new TesseraError(`webgpu attention: ${program}; use fewer heads × batch or shorter sequences`);
   }
@@ -373,10 +383,10 @@ function rowSoftmax(
 /** Forward on matmuls: S = scale·q·kᵀ, P = softmax rows, y = P·v. */
 function attentionByProducts(a: AttentionShape, inputs: AttentionInputs, backend: unknown): TensorInfo {
   const b = storage(backend);
-  const scores = headProduct(backend, a, inputs.q, inputs.k, [a.Tq, a.Tk, a.D], [false, true], a.scale);
+  const scores = headProduct(backend, a, inputs.q, inputs.k, [a.Tq, a.Tk, a.D], [false, true], a.scale, 0, 'outAbove');
   const probs = rowSoftmax(a, inputs, scores, undefined, backend);
   b.disposeData(scores.dataId);
-  const y = headProduct(backend, a, probs, inputs.v, [a.Tq, a.Dv, a.Tk], [false, false]);
+  const y = headProduct(backend, a, probs, inputs.v, [a.Tq, a.Dv, a.Tk], [false, false], 1, 0, 'kAbove');
   b.disposeData(probs.dataId);
   return y;
 }
@@ -460,8 +470,8 @@ export const attentionKernels = {
     // pass when the scores fit; else one row loop computes both.
     let pds: TensorInfo;
     if (scoresFit(a)) {
-      const scores = headProduct(backend, a, inputs.q, inputs.k, [Tq, Tk, D], [false, true], a.scale);
-      const dp = headProduct(backend, a, inputs.dy, inputs.v, [Tq, Tk, Dv], [false, true]);
+      const scores = headProduct(backend, a, inputs.q, inputs.k, [Tq, Tk, D], [false, true], a.scale, 0, 'outAbove');
+      const dp = headProduct(backend, a, inputs.dy, inputs.v, [Tq, Tk, Dv], [false, true], 1, 0, 'outAbove');
       pds = rowSoftmax(a, inputs, scores, dp, backend);
       b.disposeData(scores.dataId);
       b.disposeData(dp.dataId);
@@ -474,9 +484,9 @@ export const attentionKernels = {
     // that matters; ./matmul.ts's register blocks do ~4× the multiply-adds per load of a row
     // loop, more than the causal half they give up.
     const half = B * H * Tq * Tk;
-    const dq = headProduct(backend, a, pds, inputs.k, [Tq, D, Tk], [false, false], a.scale, half);
-    const dk = headProduct(backend, a, pds, inputs.q, [Tk, D, Tq], [true, false], a.scale, half);
-    const dv = headProduct(backend, a, pds, inputs.dy, [Tk, Dv, Tq], [true, false], 1, 0);
+    const dq = headProduct(backend, a, pds, inputs.k, [Tq, D, Tk], [false, false], a.scale, half, 'kAbove');
+    const dk = headProduct(backend, a, pds, inputs.q, [Tk, D, Tq], [true, false], a.scale, half, 'kBelow');
+    const dv = headProduct(backend, a, pds, inputs.dy, [Tk, Dv, Tq], [true, false], 1, 0, 'kBelow');
     const broadcast = dbiasShape.some((n, i) => n === 1 && [B, H, Tq, Tk][i]! > 1);
     // Without a bias, or with a full-shape one, dbias is dS itself (a strided copy).
     const dbias = b.runWebGPUProgram(

@@ -14,6 +14,7 @@
 import { WebGPUBackend } from '@tensorflow/tfjs-backend-webgpu';
 import { type FusedKernelName, registerBackend, registerFusedKernels, TesseraError } from '@tessera/tensor-core';
 import * as tfc from '@tessera/tensor-core/tfjs';
+import { registerChunkedAddN } from './add_n.js';
 import { useWebGpuMatMul } from './batch_matmul.js';
 import { webgpuKernels } from './kernels.js';
 import { describeAdapter, type GpuAdapterLike, requestAdapter, type WebGpuStatus, webgpuStatus } from './gpu.js';
@@ -159,6 +160,8 @@ export const fusedKernelNames: readonly FusedKernelName[] =
   typeof process !== 'undefined' && process.env?.TESSERA_WEBGPU_FUSED_KERNELS === '0'
     ? []
     : registerFusedKernels(BACKEND_NAME, webgpuKernels);
+
+registerChunkedAddN();
 
 /** Tessera's WGSL BatchMatMul (./batch_matmul.ts); TESSERA_WEBGPU_MATMUL=0 keeps upstream's. */
 if (typeof process === 'undefined' || process.env?.TESSERA_WEBGPU_MATMUL !== '0') useWebGpuMatMul('tessera');

@@ -61,7 +61,16 @@ export interface MatMulProblem {
   bBase: number;
   /** The product is scaled by alpha. */
   alpha: number;
+  /**
+   * Causal attention's zeros, so a workgroup skips them (bounds taken over its whole row
+   * block, uniform; `offset` = keys − queries): 'kAbove', A[r, k] = 0 for k > r + offset
+   * (P·v, dS·k); 'kBelow', A[r, k] = 0 for k < r − offset (Pᵀ·dy, dSᵀ·q); 'outAbove', outputs
+   * with column > row + offset are never read (the scores), so their blocks are not computed.
+   */
+  band?: { mode: 'kAbove' | 'kBelow' | 'outAbove'; offset: number };
 }
+
+const BAND_MODES = { kAbove: 1, kBelow: 2, outAbove: 3 } as const;
 
 /** The problem's shapes, or a reason this kernel does not cover it (then upstream runs it). */
 export function matMulProblem(
@@ -124,7 +133,7 @@ export function batchedProblem(
   K: number,
   transposeA: boolean,
   transposeB: boolean,
-  options: { aBase?: number; bBase?: number; alpha?: number } = {},
+  options: { aBase?: number; bBase?: number; alpha?: number; band?: MatMulProblem['band'] } = {},
 ): MatMulProblem {
   const batch = batchShape.reduce((x, y) => x * y, 1);
   return {
@@ -141,6 +150,7 @@ export function batchedProblem(
     aBase: options.aBase ?? 0,
     bBase: options.bBase ?? 0,
     alpha: options.alpha ?? 1,
+    ...(options.band ? { band: options.band } : {}),
   };
 }
 
@@ -252,6 +262,11 @@ function shader(l: Layout): string {
   const R = t.rows;
   const cols = 4 * t.colGroups;
   // The uniform side (workgroup id) and the per-lane side (local id) of the block origin.
+  // The workgroup's first row, one past its last, and its first column: uniform.
+  const [wgRow0, wgRows, wgCol0] =
+    t.lanes === 'cols'
+      ? [`i32(workgroupId.y) * ${R}`, R, `i32(workgroupId.x) * ${t.workgroup * cols}`]
+      : [`i32(workgroupId.y) * ${t.workgroup * R}`, t.workgroup * R, `i32(workgroupId.x) * ${cols}`];
   const [rowBase, colBase] =
     t.lanes === 'cols'
       ? [`i32(workgroupId.y) * ${R}`, `(i32(workgroupId.x) * ${t.workgroup} + i32(localId.x)) * ${cols}`]
@@ -300,11 +315,18 @@ function shader(l: Layout): string {
     ${range(R)
       .flatMap((i) => range(t.colGroups).map((g) => `var acc${i}_${g} = vec4<f32>(0.0);`))
       .join(' ')}
-    let k4 = uniforms.K / 4 * 4;
-    for (var kk = 0; kk < k4; kk = kk + 4) {
+    // The k range this workgroup needs (all of it unless a causal band zeroes part).
+    let lastRow = min(${wgRow0} + ${wgRows}, uniforms.M) - 1;
+    var kStart = 0;
+    var kEnd = uniforms.K;
+    if (uniforms.bandMode == 1) { kEnd = clamp(lastRow + uniforms.bandOff + 1, 0, uniforms.K); }
+    if (uniforms.bandMode == 2) { kStart = clamp(${wgRow0} - uniforms.bandOff, 0, uniforms.K) / 4 * 4; }
+    if (uniforms.bandMode == 3 && ${wgCol0} > lastRow + uniforms.bandOff) { kEnd = 0; }
+    let k4 = kStart + (kEnd - kStart) / 4 * 4;
+    for (var kk = kStart; kk < k4; kk = kk + 4) {
       ${kBlock(l)}
     }
-    for (var k = k4; k < uniforms.K; k = k + 1) {
+    for (var k = k4; k < kEnd; k = k + 1) {
       ${kTail(l)}
     }
     ${writes.join('\n    ')}
@@ -347,7 +369,7 @@ export function matMulProgram(p: MatMulProblem, tiling: MatMulTiling = DEFAULT_T
     dispatch,
     workgroupSize: [t.workgroup, 1, 1],
     uniforms:
-      'batch : i32, M : i32, N : i32, K : i32, aBase : i32, bBase : i32, alpha : f32, ' +
+      'batch : i32, M : i32, N : i32, K : i32, aBase : i32, bBase : i32, alpha : f32, bandMode : i32, bandOff : i32, ' +
       'dims : vec4<i32>, aStrides : vec4<i32>, bStrides : vec4<i32>,',
     variableComponents: [layout.packA ? 4 : 1, layout.packB ? 4 : 1],
     outputComponent: layout.packOut ? 4 : 1,
@@ -370,6 +392,8 @@ export function runMatMul(
     ints(p.aBase),
     ints(p.bBase),
     f32(p.alpha),
+    ints(p.band ? BAND_MODES[p.band.mode] : 0),
+    ints(p.band?.offset ?? 0),
     ints(...p.dims),
     ints(...p.aStrides),
     ints(...p.bStrides),

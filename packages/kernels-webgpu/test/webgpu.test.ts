@@ -142,6 +142,11 @@ gpu(`webgpu vs cpu (${status.available ? 'adapter found' : 'skipped'})`, () => {
     ]);
   });
 
+  it('addN of more inputs than a shader has storage buffers (upstream binds all in one) matches cpu', async () => {
+    const inputs = Object.fromEntries(Array.from({ length: 23 }, (_, i) => [`x${i}`, randn([3, 5])]));
+    await compare('addN 23', inputs, (xs) => [tf.addN(Object.values(xs)), tf.addN(Object.values(xs).slice(0, 7))]);
+  });
+
   it('softmax, logSoftmax and reductions over an odd and a wide last axis', async () => {
     for (const shape of [
       [3, 7],
