@@ -11,10 +11,12 @@ import { activationKernels } from './activation.js';
 import { adamwKernels, sumSquaresKernels } from './adamw.js';
 import { attentionKernels } from './attention.js';
 import { crossEntropyKernels } from './cross_entropy.js';
+import { int8LinearKernels } from './int8_linear.js';
 import { normKernels } from './norms.js';
 
 export { erf } from './activation.js';
 export { countLabels } from './cross_entropy.js';
+export { quantizeRowInt8, roundHalfEven } from './int8_linear.js';
 
 /** Tessera's fused-op kernels on tfjs-backend-cpu storage, one op family per module. */
 export const referenceKernels: FusedKernelTable = {
@@ -24,6 +26,7 @@ export const referenceKernels: FusedKernelTable = {
   ...attentionKernels,
   ...adamwKernels,
   ...sumSquaresKernels,
+  ...int8LinearKernels,
 };
 
 registerFusedKernels('cpu', referenceKernels);

@@ -127,6 +127,21 @@ export interface NativeAddon {
   blasConfig(): string;
   /** What the running CPU has (cpuid at run time; kernels dispatch on these). */
   cpuFeatures(): CpuFeatures;
+  /** Packs an int32 [N, K] weight of int8 values into 16-output panels (native/int8.cc); colsum[o] = Σ_k w[o, k]. */
+  int8PackWeights(w: Int32Array, N: number, K: number, packed: Int8Array, colsum: Int32Array): void;
+  /** TesseraInt8Linear on packed weights; path -1 auto, 0 scalar, 1 AVX2, 2 VNNI. Returns the path it ran. */
+  int8Linear(
+    x: Float32Array,
+    rows: number,
+    K: number,
+    packed: Int8Array,
+    colsum: Int32Array,
+    N: number,
+    scales: Float32Array,
+    bias: Float32Array | null,
+    out: Float32Array,
+    path: number,
+  ): number;
 }
 
 /** Instruction sets the native kernels can dispatch on, as detected on the running CPU. */

@@ -17,6 +17,7 @@ import { BufferPool, type PoolStats } from './pool.js';
 
 export type { CpuFeatures, NativeAddon } from './addon.js';
 export type { PoolStats } from './pool.js';
+export { INT8_PATHS, type Int8Path, int8Dispatch } from './int8.js';
 
 const BACKEND_NAME = 'native';
 const loaded = loadAddon();

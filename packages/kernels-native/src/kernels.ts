@@ -4,6 +4,7 @@ import { activationKernels } from './activation.js';
 import { adamwKernels } from './adamw.js';
 import { attentionKernels } from './attention.js';
 import { crossEntropyKernels } from './cross_entropy.js';
+import { int8Kernels } from './int8.js';
 import { normKernels } from './norms.js';
 import { standardKernels } from './standard.js';
 import type { NativeContext } from './storage.js';
@@ -24,6 +25,7 @@ export function makeKernels(context: NativeContext): NativeKernels {
       ...crossEntropyKernels(context),
       ...attentionKernels(context),
       ...adamwKernels(context),
+      ...int8Kernels(context),
     },
     standard: standardKernels(context),
   };

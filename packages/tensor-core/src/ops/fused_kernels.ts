@@ -6,6 +6,7 @@ import { adamwOp } from './adamw.js';
 import { attentionGradOp, attentionOp } from './attention.js';
 import { softmaxCrossEntropyGradOp, softmaxCrossEntropyOp } from './cross_entropy.js';
 import { geluGradOp, geluOp } from './gelu.js';
+import { int8LinearOp } from './int8_linear.js';
 import { layerNormGradOp, layerNormOp, rmsNormGradOp, rmsNormOp } from './layer_norm.js';
 import { packedAttentionGradOp, packedAttentionOp } from './packed_attention.js';
 import { seqAttentionGradOp, seqAttentionOp } from './seq_attention.js';
@@ -34,6 +35,7 @@ export const FUSED_KERNELS = {
   TesseraSoftmaxCrossEntropyGrad: softmaxCrossEntropyGradOp,
   TesseraAdamW: adamwOp,
   TesseraSumSquares: sumSquaresOp,
+  TesseraInt8Linear: int8LinearOp,
 } as const;
 
 export type FusedKernelName = keyof typeof FUSED_KERNELS;
@@ -48,8 +50,18 @@ export type FusedKernelAttrs = { [K in FusedKernelName]: FusedKernelArgs<K>['att
 
 export type FusedKernel<K extends FusedKernelName> = (args: FusedKernelArgs<K>) => tf.TensorInfo | tf.TensorInfo[];
 
+/**
+ * Inference-only ops whose reference composition is the intended fallback on a backend
+ * without an integer kernel (TesseraInt8Linear's is an fp32 matmul of the quantized values):
+ * a complete backend may leave them out.
+ */
+export const FALLBACK_FUSED_KERNELS = ['TesseraInt8Linear'] as const;
+type FallbackKernelName = (typeof FALLBACK_FUSED_KERNELS)[number];
+
 /** A kernel for every fused op: what a complete backend provides (Partial<> for one family). */
-export type FusedKernelTable = { readonly [K in FusedKernelName]: FusedKernel<K> };
+export type FusedKernelTable = { readonly [K in Exclude<FusedKernelName, FallbackKernelName>]: FusedKernel<K> } & {
+  readonly [K in FallbackKernelName]?: FusedKernel<K>;
+};
 
 export function isFusedKernelName(name: string): name is FusedKernelName {
   return Object.hasOwn(FUSED_KERNELS, name);
@@ -79,7 +91,10 @@ export function registerFusedKernel<K extends FusedKernelName>(
 }
 
 /** Registers every kernel in `kernels` (a whole backend, or one op family) on `backendName`. */
-export function registerFusedKernels(backendName: string, kernels: Partial<FusedKernelTable>): FusedKernelName[] {
+export function registerFusedKernels(
+  backendName: string,
+  kernels: { readonly [K in FusedKernelName]?: FusedKernel<K> },
+): FusedKernelName[] {
   const registered: FusedKernelName[] = [];
   const register = <K extends FusedKernelName>(name: K) => {
     const kernel = kernels[name];

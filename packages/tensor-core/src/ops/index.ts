@@ -3,6 +3,7 @@ export * from './attention.js';
 export * from './cross_entropy.js';
 export * from './fused_kernels.js';
 export * from './gelu.js';
+export * from './int8_linear.js';
 export * from './layer_norm.js';
 export * from './packed_attention.js';
 export * from './seq_attention.js';
