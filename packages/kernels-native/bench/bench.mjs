@@ -4,7 +4,7 @@
 //   - training steps (forward + backward + AdamW), tokens/s from the median step time, of
 //     @tessera/transformer's GPT (two configs), BERT (masked LM) and T5, with
 //     @tessera/optim's AdamW, against the same models in tools/bench-native/torch_bench.py
-//     (same configs, same threads); for GPT, model FLOP/s by formula as a share of the sgemm rate.
+//     (same configs, same threads; each PyTorch figure right after its native one); for GPT, model FLOP/s by formula as a share of the sgemm rate.
 // Usage: tessera bench --backend native [--threads 2] [--steps 10] [--large] [--json]
 //        (= node packages/kernels-native/bench/bench.mjs ...; also --no-cpu, --no-torch)
 import { spawnSync } from 'node:child_process';
@@ -29,17 +29,18 @@ const models = [
   { family: 't5', name: 'T5-shaped L4+4 H4 E256 F1024 T128/32 B8 V2048', dims: [4, 4, 256, 1024, 128, 32, 8, 2048] },
 ];
 
-function torchBench() {
+/**
+ * PyTorch's figures for `only` (one model; none: MatMul alone), in its own process right after
+ * native measured the same thing, so load drift on a shared machine hits both sides alike.
+ */
+function torchBench(only) {
   const python = '/usr/bin/python3';
   const script = join(root, 'tools', 'bench-native', 'torch_bench.py');
   if (flag('no-torch') || !existsSync(python) || !existsSync(script)) return null;
   const probe = spawnSync(python, ['-c', 'import torch'], { encoding: 'utf8' });
   if (probe.status !== 0) return { error: 'PyTorch not importable (Debian: apt-get install python3-torch)' };
-  const args = [script, '--threads', String(threads), '--steps', String(steps)];
-  for (const family of ['gpt', 'bert', 't5']) {
-    args.push(family === 'gpt' ? '--configs' : `--${family}`);
-    for (const m of models.filter((x) => x.family === family)) args.push(m.dims.join(','));
-  }
+  const args = [script, '--threads', String(threads), '--steps', String(steps), '--configs'];
+  if (only) args.push(...(only.family === 'gpt' ? [] : [`--${only.family}`]), only.dims.join(','));
   const r = spawnSync(python, args, { encoding: 'utf8' });
   if (r.status !== 0) return { error: r.stderr.split('\n').slice(-3).join(' ') };
   return JSON.parse(r.stdout.trim().split('\n').pop());
@@ -60,6 +61,12 @@ const result = {
 };
 result.matmul.native = await matmulGflops('native', 1024, 30);
 if (!flag('no-cpu')) result.matmul.cpu = await matmulGflops('cpu', 1024, 1);
+const torchMatmul = torchBench(null);
+if (torchMatmul?.error) result.torch = { error: torchMatmul.error };
+else if (torchMatmul) {
+  result.torch = { version: torchMatmul.torch, threads: torchMatmul.threads };
+  result.matmul.torch = torchMatmul.matmul_gflops;
+}
 for (const m of models) {
   const row = { config: m.name, family: m.family, native: await tokensPerSecond('native', m, steps, 3) };
   if (m.family === 'gpt') {
@@ -70,22 +77,14 @@ for (const m of models) {
     row.native.shareOfSgemm = row.native.gflops / result.matmul.native;
   }
   if (!flag('no-cpu') && m.cpu) row.cpu = await tokensPerSecond('cpu', m, 2, 1);
+  if (result.torch && !result.torch.error) {
+    const t = torchBench(m);
+    const g = t?.[m.family]?.[0];
+    if (g) row.torch = { msPerStep: g.ms_per_step, tokensPerSecond: g.tokens_per_s };
+  }
   result.models.push(row);
 }
 result.pool = nativePool().stats();
-const torch = torchBench();
-if (torch && !torch.error) {
-  result.torch = { version: torch.torch, threads: torch.threads };
-  result.matmul.torch = torch.matmul_gflops;
-  for (const family of ['gpt', 'bert', 't5']) {
-    const rows = result.models.filter((r) => r.family === family);
-    torch[family].forEach((g, i) => {
-      rows[i].torch = { msPerStep: g.ms_per_step, tokensPerSecond: g.tokens_per_s };
-    });
-  }
-} else if (torch?.error) {
-  result.torch = { error: torch.error };
-}
 result.loadAverageAfter = loadavg()[0];
 
 const fmt = (x, d = 1) => (x === undefined || x === null ? '—' : x.toFixed(d));
