@@ -208,13 +208,16 @@ function bfloat16ToFloat(b: number): number {
 
 /**
  * Writes tensors as safetensors the way HF does: entries sorted by name, contiguous,
- * header padded with spaces to a multiple of 8. float32 -> F32, int32 -> I32.
+ * header padded with spaces to a multiple of 8. float32 -> F32, int32 -> I32, or the
+ * narrower integer dtype `options.dtypes` names for an int32 tensor (I8 for int8 weights:
+ * tfjs has no int8 dtype); a value outside that dtype's range is an error, not a wrap.
  * Atomic: written to a temporary file then renamed, so a crash never leaves half a file.
  */
 export async function saveSafetensors(
   path: string,
   tensors: Record<string, tf.Tensor>,
   metadata: Record<string, string> = { format: 'pt' },
+  options: { dtypes?: Record<string, 'I8' | 'I16'> } = {},
 ): Promise<void> {
   const names = Object.keys(tensors).sort();
   const header: Record<string, unknown> = { __metadata__: metadata };
@@ -225,12 +228,16 @@ export async function saveSafetensors(
     if (t.dtype !== 'float32' && t.dtype !== 'int32') {
       throw new SafetensorsError(`Cannot save "${name}": dtype ${t.dtype}; only float32 and int32 are written.`);
     }
-    const values = await t.data();
+    const narrow = options.dtypes?.[name];
+    if (narrow && t.dtype !== 'int32')
+      throw new SafetensorsError(`Cannot save "${name}" as ${narrow}: it is ${t.dtype}; only int32 tensors narrow.`);
+    const data = await t.data();
+    const values = narrow ? narrowIntegers(name, data as Int32Array, narrow) : data;
     // Typed arrays are little-endian on every platform Node runs on.
     const bytes = Buffer.from(new Uint8Array(values.buffer, values.byteOffset, values.byteLength));
     chunks.push(bytes);
     header[name] = {
-      dtype: t.dtype === 'float32' ? 'F32' : 'I32',
+      dtype: narrow ?? (t.dtype === 'float32' ? 'F32' : 'I32'),
       shape: t.shape,
       data_offsets: [offset, offset + bytes.length],
     };
@@ -245,4 +252,18 @@ export async function saveSafetensors(
   const temporary = `${path}.tmp-${process.pid}`;
   writeFileSync(temporary, Buffer.concat([prefix, headerBytes, ...chunks]));
   renameSync(temporary, path);
+}
+
+function narrowIntegers(name: string, values: Int32Array, dtype: 'I8' | 'I16'): Int8Array | Int16Array {
+  const out = dtype === 'I8' ? new Int8Array(values.length) : new Int16Array(values.length);
+  const limit = dtype === 'I8' ? 128 : 32768;
+  for (let i = 0; i < values.length; i++) {
+    const v = values[i]!;
+    if (v < -limit || v >= limit)
+      throw new SafetensorsError(
+        `Cannot save "${name}" as ${dtype}: element ${i} is ${v}, outside [${-limit}, ${limit - 1}].`,
+      );
+    out[i] = v;
+  }
+  return out;
 }
