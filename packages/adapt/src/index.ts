@@ -1,8 +1,9 @@
 /**
  * @tessera/adapt — smaller models and cheaper fine-tunes: LoRA adapters in peft's file
  * layout (merge, unmerge, merge-and-unload), DistilBERT-style distillation and magnitude
- * pruning kept through training. Importing it registers the `lora` and `distillation`
- * adapters (a run config's `adapter:` block) and the `magnitude-pruning` callback.
+ * pruning kept through training, and dynamic int8 inference. Importing it registers the
+ * `lora`, `distillation` and `int8-dynamic` adapters (a run config's `adapter:` block) and the
+ * `magnitude-pruning` callback.
  */
 import { registry } from '@tessera/tensor-core';
 import type { AdapterContext, RunCheckContext } from '@tessera/trainers';
@@ -13,10 +14,13 @@ import { type LoraOptions, loraOptionsSchema } from './lora/config.js';
 import { LoraAdapter } from './lora/plugin.js';
 import { MagnitudePruningCallback } from './prune/callback.js';
 import { type PruneOptions, pruneOptionsSchema } from './prune/magnitude.js';
+import { type Int8Options, int8OptionsSchema } from './quantize/config.js';
+import { Int8DynamicAdapter } from './quantize/plugin.js';
 
 export * from './distill/index.js';
 export * from './lora/index.js';
 export * from './prune/index.js';
+export * from './quantize/index.js';
 
 const PACKAGE = '@tessera/adapt';
 
@@ -52,3 +56,17 @@ if (!registry.callback.has('magnitude-pruning'))
     package: PACKAGE,
     options: pruneOptionsSchema,
   });
+
+if (!registry.adapter.has('int8-dynamic'))
+  registry.adapter.register(
+    'int8-dynamic',
+    (options: Int8Options, context: AdapterContext) => new Int8DynamicAdapter(options, context),
+    {
+      description:
+        'dynamic int8 inference: Linear weights per-channel symmetric int8, activations per row at run time (TesseraInt8Linear); or an int8 checkpoint',
+      package: PACKAGE,
+      options: int8OptionsSchema,
+      // `checkpoint` resolves against the config file, as distillation's teacher does.
+      paths: ['checkpoint'],
+    },
+  );

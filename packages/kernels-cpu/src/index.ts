@@ -16,7 +16,7 @@ import { normKernels } from './norms.js';
 
 export { erf } from './activation.js';
 export { countLabels } from './cross_entropy.js';
-export { quantizeRowInt8, roundHalfEven } from './int8_linear.js';
+export { quantizeRowInt8 } from './int8_linear.js';
 
 /** Tessera's fused-op kernels on tfjs-backend-cpu storage, one op family per module. */
 export const referenceKernels: FusedKernelTable = {

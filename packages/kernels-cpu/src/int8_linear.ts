@@ -1,13 +1,7 @@
-import type { FusedKernelTable } from '@tessera/tensor-core';
+import { type FusedKernelTable, roundHalfEven } from '@tessera/tensor-core';
 import { output, values } from './access.js';
 
 const f32 = Math.fround;
-
-/** Round half to even (the default rounding of x86 conversions, nearbyint, tf.round). */
-export function roundHalfEven(v: number): number {
-  const r = Math.round(v); // half rounds up (towards +∞)
-  return r - v === 0.5 && r % 2 !== 0 ? r - 1 : r;
-}
 
 /**
  * One row of x quantized to symmetric int8 (see int8LinearOp): q into `q` at `at`, returns

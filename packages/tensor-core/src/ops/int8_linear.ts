@@ -18,6 +18,12 @@ import { requireFloat } from './util.js';
  */
 export const INT8_LINEAR_MAX_K = Math.floor((2 ** 31 - 1) / (127 * 127));
 
+/** Round half to even: the rounding of x86 conversions, nearbyint and tf.round, so every kernel rounds alike. */
+export function roundHalfEven(v: number): number {
+  const r = Math.round(v); // half rounds up (towards +∞)
+  return r - v === 0.5 && r % 2 !== 0 ? r - 1 : r;
+}
+
 /**
  * The reference composition is the fp32 fallback a backend without an int8 kernel runs
  * (webgpu, cuda): the quantized activations and the int8 weight as float32 through the
