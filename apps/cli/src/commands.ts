@@ -1,6 +1,6 @@
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { ADAPTER_CONFIG, loadAdapter } from '@tessera/adapt';
+import { ADAPTER_CONFIG, isQuantizedCheckpoint, loadAdapter } from '@tessera/adapt';
 import { Tokenizer } from '@tessera/data';
 import { TesseraError, tf, useBackend } from '@tessera/tensor-core';
 import {
@@ -14,6 +14,7 @@ import {
   type TrainResult,
 } from '@tessera/trainers';
 import { dataParallelOptions } from './distributed.js';
+import { int8RunParts, loadAnyCheckpoint } from './quantize.js';
 import { BertForEmbeddings, familyByModelType, generatorFor, loadPretrained, readHfConfig } from '@tessera/transformer';
 
 export interface TrainCommandOptions {
@@ -58,7 +59,9 @@ export async function evalCommand(
       ...run,
       model: { name: family, from: resolve(dir), ...(run.model.head ? { head: run.model.head } : {}) },
       tokenizer: { name: 'hf-json', path: tokenizerFile(dir, options.tokenizer) },
-    };
+      // An int8 checkpoint (tessera quantize): its architecture, loaded by the int8-dynamic adapter.
+      ...(isQuantizedCheckpoint(dir) ? int8RunParts(dir, run.model.head) : {}),
+    } as typeof run;
   }
   const trainer = await Trainer.create(run, {
     source: config,
@@ -129,7 +132,7 @@ export async function generateCommand(o: GenerateOptions): Promise<string> {
     o.tokenizer ??
     (!baseHasTokenizer && adapterTokenizer && existsSync(adapterTokenizer) ? adapterTokenizer : undefined);
   const { dir, tokenizer } = await loadForInference(o.checkpoint, o.backend, tokenizerOverride);
-  const { model } = loadPretrained(dir);
+  const model = loadAnyCheckpoint(dir);
   try {
     if (adapterDir) loadAdapter(model, adapterDir);
     model.eval();

@@ -24,6 +24,7 @@ import { Command, CommanderError, Option } from 'commander';
 import { type LaunchOptions, launchCommand } from './distributed.js';
 import { embedCommand, evalCommand, generateCommand, searchCommand, trainCommand } from './commands.js';
 import { type PrepareCommandOptions, prepareCommand } from './prepare.js';
+import { type QuantizeCommandOptions, quantizeCommand } from './quantize.js';
 import { DEFAULT_SMOKE_CONFIG, runSmoke } from './smoke.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -128,6 +129,18 @@ function program(setExit: (code: number) => void): Command {
     .option('--backend <name>', 'compute backend', 'auto')
     .action(async (o) => {
       await generateCommand(o);
+    });
+
+  cli
+    .command('quantize')
+    .description('dynamic int8: write an int8 checkpoint (I8 Linear weights + scales) of an fp32 checkpoint')
+    .requiredOption('--checkpoint <dir>', 'checkpoint, run directory or HF model directory (fp32)')
+    .requiredOption('--out <dir>', 'the int8 checkpoint directory to write')
+    .option('--target-modules <names>', 'comma-separated Linear names to quantize (default: every Linear but lm_head)')
+    .option('--include-lm-head', 'quantize an untied lm_head too')
+    .option('--backend <name>', 'compute backend', 'cpu')
+    .action(async (o: QuantizeCommandOptions) => {
+      await quantizeCommand(o);
     });
 
   cli

@@ -120,8 +120,9 @@ export function attachQuantized(
     const { q, scales } = weights(name, linear);
     layers.set(name, new QuantizedLinear(name, linear, q, scales));
   }
-  // Inference only: TesseraInt8Linear has no gradient, so nothing here trains.
-  for (const p of model.parameters()) p.trainable = false;
+  // The int8 forward never reads the float32 weight (now its dequantized shadow): freeze it.
+  // TesseraInt8Linear has no gradient, so a quantized model is for inference.
+  for (const layer of layers.values()) layer.base.weight.trainable = false;
   const quantized = new QuantizedModel(model, layers, reportOf(model, layers, plan.skipped));
   QUANTIZED.set(model, quantized);
   return quantized;

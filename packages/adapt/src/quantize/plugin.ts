@@ -7,8 +7,8 @@ import { formatQuantizationReport, quantizeDynamic, quantizedOf } from './model.
 /**
  * Dynamic int8 as a run config's adapter (`adapter: { name: int8-dynamic }`): at build time
  * it quantizes the model's own weights, or loads an int8 checkpoint (`checkpoint: DIR`);
- * evaluation and generation then run the int8 layers. Inference only: every parameter is
- * frozen, and TesseraInt8Linear has no gradient.
+ * evaluation and generation then run the int8 layers. Inference only: TesseraInt8Linear has
+ * no gradient (the int8 layers' float32 shadows are frozen).
  */
 export class Int8DynamicAdapter implements ModelAdapter {
   readonly name = 'int8-dynamic';
