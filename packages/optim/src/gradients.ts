@@ -1,4 +1,4 @@
-import { sumSquares, TesseraError, tf } from '@tessera/tensor-core';
+import { sumSquares, sumSquaresOp, TesseraError, tf } from '@tessera/tensor-core';
 
 /** Gradients keyed by parameter name, as `valueAndGrads` returns them. */
 export type Grads = Map<string, tf.Tensor> | Record<string, tf.Tensor>;
@@ -42,9 +42,16 @@ export function nonFiniteNames(grads: Grads): string[] {
  * sumSquares op, which backends run as one pass (the reference composition is Mul + Sum).
  */
 export function finiteProbe(tensors: readonly tf.Tensor[]): tf.Scalar {
-  return tf.tidy(() =>
-    tensors.length ? (tf.addN(tensors.map((g) => sumSquares(g).probe)) as tf.Scalar) : tf.scalar(0),
-  );
+  return tf.tidy(() => (tensors.length ? (tf.addN(tensors.map((g) => probeOf(g))) as tf.Scalar) : tf.scalar(0)));
+}
+
+// The fused op computes both statistics in one pass where the backend has a kernel; its
+// reference composition computes both too, so elsewhere each caller composes only its own.
+function probeOf(g: tf.Tensor): tf.Scalar {
+  return sumSquaresOp.hasKernel() ? sumSquares(g).probe : (tf.sum(tf.mul(g, 0)) as tf.Scalar);
+}
+function sumSquaresOf(g: tf.Tensor): tf.Scalar {
+  return sumSquaresOp.hasKernel() ? sumSquares(g).sumSquares : (tf.sum(tf.mul(g, g)) as tf.Scalar);
 }
 
 /** True when every gradient is finite; one device read for all of them. */
@@ -68,7 +75,7 @@ export function globalNorm(grads: Grads): tf.Scalar {
     // Each norm as sqrt(Σg²) from the fused sumSquares op (one pass, float64 accumulation on
     // the cpu and native kernels): the value of tf.norm(g), whose |g|^2 goes through the
     // generic Abs and Pow kernels (slow JS on cpu-derived backends, two extra passes).
-    const norms = entries.map(([, g]) => tf.sqrt(sumSquares(g).sumSquares));
+    const norms = entries.map(([, g]) => tf.sqrt(sumSquaresOf(g)));
     return tf.norm(tf.stack(norms)) as tf.Scalar;
   });
 }

@@ -22,6 +22,9 @@ export const sumSquaresOp = defineOp<'x', Record<string, never>, never>({
     ];
   },
   reference({ x }) {
+    // An empty tensor sums to 0; answered here because some backends (tfjs-backend-webgpu)
+    // cannot run an elementwise kernel over zero elements.
+    if (x!.size === 0) return [tf.scalar(0), tf.scalar(0)];
     return tf.tidy(() => [tf.sum(tf.mul(x!, x!)), tf.sum(tf.mul(x!, 0))]);
   },
 });
