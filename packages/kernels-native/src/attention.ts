@@ -1,239 +1,192 @@
-import type { AttentionAttrs, FusedKernelArgs, FusedKernelTable } from '@tessera/tensor-core';
+import type { FusedKernelArgs, FusedKernelTable } from '@tessera/tensor-core';
 import type { TensorInfo } from '@tessera/tensor-core/tfjs';
 import { asF32, type NativeContext, out, sizeOf, type WithBackend } from './storage.js';
 
-/** What forward and backward share (backward adds dy). */
-interface AttentionArgs extends WithBackend {
-  inputs: { q: TensorInfo; k: TensorInfo; v: TensorInfo; mask?: TensorInfo; bias?: TensorInfo };
-  attrs: AttentionAttrs;
+/**
+ * One attention problem as the addon takes it: sizes, where each head of q, k, v and the
+ * output lives (native/kernels.h HeadLayout: offset, batch, head, row — q, k, v, out; null for
+ * contiguous [B, H, T, D]), and the optional mask and bias.
+ */
+interface Problem {
+  q: Float32Array;
+  k: Float32Array;
+  v: Float32Array;
+  sizes: { B: number; H: number; Tq: number; Tk: number; D: number; Dv: number };
+  dims: Int32Array;
+  scale: number;
+  causal: boolean;
+  mask: Float32Array | null;
+  bias: Float32Array | null;
+  biasShape: number[] | undefined;
+  layouts: Float64Array | undefined;
 }
 
-/** Shapes and optional inputs of an attention call, as the addon takes them. */
-function attentionSetup(args: AttentionArgs) {
-  const { q, k, v, mask, bias } = args.inputs;
-  const [B, H, Tq, D] = q.shape as [number, number, number, number];
-  const Tk = k.shape[2]!;
-  const Dv = v.shape[3]!;
-  const biasShape = bias ? bias.shape : [1, 1, 1, 1];
-  const dims = Int32Array.from([B, H, Tq, Tk, D, Dv, ...biasShape]);
-  const scale = args.attrs.scale ?? 1 / Math.sqrt(D);
+interface ProblemInputs {
+  q: TensorInfo;
+  k: TensorInfo;
+  v: TensorInfo;
+  mask?: TensorInfo | undefined;
+  bias?: TensorInfo | undefined;
+}
+
+function problem(
+  args: WithBackend,
+  inputs: ProblemInputs,
+  sizes: Problem['sizes'],
+  attrs: { causal: boolean; scale: number | null },
+  layouts?: number[],
+): Problem {
+  const { B, H, Tq, Tk, D, Dv } = sizes;
+  const biasShape = inputs.bias?.shape;
   return {
-    q,
-    k,
-    v,
-    bias,
-    dims,
-    scale,
-    causal: args.attrs.causal,
-    maskValues: mask ? asF32(args, mask) : null,
-    biasValues: bias ? asF32(args, bias) : null,
-    B,
-    H,
-    Tq,
-    Tk,
-    Dv,
+    q: asF32(args, inputs.q),
+    k: asF32(args, inputs.k),
+    v: asF32(args, inputs.v),
+    sizes,
+    dims: Int32Array.from([B, H, Tq, Tk, D, Dv, ...(biasShape ?? [1, 1, 1, 1])]),
+    scale: attrs.scale ?? 1 / Math.sqrt(D),
+    causal: attrs.causal,
+    mask: inputs.mask ? asF32(args, inputs.mask) : null,
+    bias: inputs.bias ? asF32(args, inputs.bias) : null,
+    biasShape,
+    layouts: layouts ? Float64Array.from(layouts) : undefined,
   };
 }
 
+/** Heads of a [B, T, width] tensor at column `offset`: head h at columns offset + h·headSize. */
+const rowsOf = (offset: number, T: number, width: number, headSize: number) => [offset, T * width, headSize, width];
+
+/** Head-major q, k, v [B, H, T, D] (contiguous). */
+function headsProblem(args: FusedKernelArgs<'TesseraAttention'>): Problem {
+  const { q, k, v } = args.inputs;
+  const [B, H, Tq, D] = q.shape as [number, number, number, number];
+  return problem(args, args.inputs, { B, H, Tq, Tk: k.shape[2]!, D, Dv: v.shape[3]! }, args.attrs);
+}
+
 /**
- * The packed problem: q, k, v are the column blocks [0, E), [E, 2E), [2E, 3E) of qkv [B, T, 3E]
- * and heads are column ranges within them, so the addon reads them in place (row stride 3E)
- * and writes heads merged, [B, T, E] (row stride E): no split, transposes or concat.
+ * The packed problem: q, k, v are the column blocks [0, E), [E, 2E), [2E, 3E) of qkv [B, T, 3E],
+ * read in place (row stride 3E), heads written merged [B, T, E]: no split, transposes or concat.
  */
-function packedSetup(args: FusedKernelArgs<'TesseraPackedAttention'>) {
+function packedProblem(args: FusedKernelArgs<'TesseraPackedAttention'>): Problem {
   const { qkv, mask } = args.inputs;
   const [B, T, threeE] = qkv.shape as [number, number, number];
   const E = threeE / 3;
   const H = args.attrs.nHead;
   const D = E / H;
-  const view = (offset: number) => [offset, T * threeE, D, threeE];
-  // q, k, v, out: offset, batch, head, row (native/kernels.h HeadLayout).
-  const layouts = Float64Array.from([...view(0), ...view(E), ...view(2 * E), 0, T * E, D, E]);
-  return {
-    B,
-    T,
-    E,
-    dims: Int32Array.from([B, H, T, T, D, D, 1, 1, 1, 1]),
-    scale: args.attrs.scale ?? 1 / Math.sqrt(D),
-    maskValues: mask ? asF32(args, mask) : null,
-    layouts,
-  };
+  const layouts = [...rowsOf(0, T, threeE, D), ...rowsOf(E, T, threeE, D), ...rowsOf(2 * E, T, threeE, D)];
+  return problem(args, { q: qkv, k: qkv, v: qkv, mask }, { B, H, Tq: T, Tk: T, D, Dv: D }, args.attrs, [
+    ...layouts,
+    ...rowsOf(0, T, E, D),
+  ]);
 }
 
-/** Sequence-major q, k, v [B, T, nHead·headSize]: heads are column ranges of each row. */
-function seqSetup(args: FusedKernelArgs<'TesseraSeqAttention'>) {
-  const { q, k, v, mask, bias } = args.inputs;
+/** Sequence-major q, k, v [B, T, nHead·headSize] (projection outputs): heads are column ranges of each row. */
+function seqProblem(args: FusedKernelArgs<'TesseraSeqAttention'>): Problem {
+  const { q, k, v } = args.inputs;
   const [B, Tq, E] = q.shape as [number, number, number];
   const Tk = k.shape[1]!;
   const Ev = v.shape[2]!;
   const H = args.attrs.nHead;
   const [D, Dv] = [E / H, Ev / H];
-  const biasShape = bias ? bias.shape : [1, 1, 1, 1];
-  const view = (T: number, width: number, headSize: number) => [0, T * width, headSize, width];
-  // q, k, v, out: offset, batch, head, row (native/kernels.h HeadLayout).
-  const layouts = Float64Array.from([...view(Tq, E, D), ...view(Tk, E, D), ...view(Tk, Ev, Dv), ...view(Tq, Ev, Dv)]);
-  return {
-    B,
-    H,
-    Tq,
-    Tk,
-    Ev,
-    bias,
-    dims: Int32Array.from([B, H, Tq, Tk, D, Dv, ...biasShape]),
-    scale: args.attrs.scale ?? 1 / Math.sqrt(D),
-    maskValues: mask ? asF32(args, mask) : null,
-    biasValues: bias ? asF32(args, bias) : null,
-    layouts,
-  };
+  const layouts = [...rowsOf(0, Tq, E, D), ...rowsOf(0, Tk, E, D), ...rowsOf(0, Tk, Ev, Dv), ...rowsOf(0, Tq, Ev, Dv)];
+  return problem(args, args.inputs, { B, H, Tq, Tk, D, Dv }, args.attrs, layouts);
 }
 
 /** Attention forward and backward: per-head single-threaded sgemm, one head per pool task. */
 export function attentionKernels({ addon, pool }: NativeContext) {
+  const forward = (args: WithBackend, p: Problem, outShape: number[]) => {
+    const y = pool.alloc(sizeOf(outShape));
+    if (y.length) {
+      addon.attention(p.q, p.k, p.v, y, p.dims, p.scale, p.causal, p.mask, p.bias, p.layouts);
+    }
+    return out(args, outShape, y);
+  };
+
+  /**
+   * dq, dk, dv (laid out as q, k, v: `grads` may give one buffer for all three when the layouts
+   * are disjoint views of it) and dbias (the bias's shape, or [B, H, Tq, Tk]).
+   */
+  const backward = (dy: Float32Array, p: Problem, grads: { dq: Float32Array; dk: Float32Array; dv: Float32Array }) => {
+    const { B, H, Tq, Tk } = p.sizes;
+    const dbias = pool.alloc(sizeOf(p.biasShape ?? [B, H, Tq, Tk]));
+    // With no query or no key the addon does not run; the caller's zeroed buffers stand.
+    if (B * H * Tq * Tk > 0) {
+      addon.attentionGrad(
+        dy,
+        p.q,
+        p.k,
+        p.v,
+        grads.dq,
+        grads.dk,
+        grads.dv,
+        dbias,
+        p.dims,
+        p.scale,
+        p.causal,
+        p.mask,
+        p.bias,
+        p.layouts,
+      );
+    } else {
+      dbias.fill(0);
+    }
+    return dbias;
+  };
+
+  /** Outputs the addon writes completely when it runs; zeros when it does not. */
+  const gradBuffer = (p: Problem, n: number) => {
+    const { B, H, Tq, Tk } = p.sizes;
+    return B * H * Tq * Tk > 0 ? pool.alloc(n) : pool.zeros(n);
+  };
+
+  /** The four gradients of an attention whose q, k, v are separate tensors. */
+  const separateGrads = (args: WithBackend, p: Problem, inputs: ProblemInputs & { dy: TensorInfo }) => {
+    const { q, k, v } = inputs;
+    const grads = {
+      dq: gradBuffer(p, sizeOf(q.shape)),
+      dk: gradBuffer(p, sizeOf(k.shape)),
+      dv: gradBuffer(p, sizeOf(v.shape)),
+    };
+    const dbias = backward(asF32(args, inputs.dy), p, grads);
+    const { B, H, Tq, Tk } = p.sizes;
+    return [
+      out(args, q.shape, grads.dq),
+      out(args, k.shape, grads.dk),
+      out(args, v.shape, grads.dv),
+      out(args, p.biasShape ?? [B, H, Tq, Tk], dbias),
+    ];
+  };
+
   return {
     TesseraAttention: (args) => {
-      const s = attentionSetup(args);
-      const y = pool.alloc(s.B * s.H * s.Tq * s.Dv);
-      if (y.length) {
-        addon.attention(
-          asF32(args, s.q),
-          asF32(args, s.k),
-          asF32(args, s.v),
-          y,
-          s.dims,
-          s.scale,
-          s.causal,
-          s.maskValues,
-          s.biasValues,
-        );
-      }
-      return out(args, [s.B, s.H, s.Tq, s.Dv], y);
+      const p = headsProblem(args);
+      const { B, H, Tq, Dv } = p.sizes;
+      return forward(args, p, [B, H, Tq, Dv]);
     },
 
-    TesseraAttentionGrad: (args) => {
-      const s = attentionSetup(args);
-      // With no query or no key the addon does not run, and every gradient is zero.
-      const runs = s.B * s.H * s.Tq * s.Tk > 0;
-      const grad = (n: number) => (runs ? pool.alloc(n) : pool.zeros(n));
-      const dq = grad(sizeOf(s.q.shape));
-      const dk = grad(sizeOf(s.k.shape));
-      const dv = grad(sizeOf(s.v.shape));
-      const dbiasShape = s.bias ? s.bias.shape : [s.B, s.H, s.Tq, s.Tk];
-      const dbias = grad(sizeOf(dbiasShape));
-      if (runs) {
-        addon.attentionGrad(
-          asF32(args, args.inputs.dy),
-          asF32(args, s.q),
-          asF32(args, s.k),
-          asF32(args, s.v),
-          dq,
-          dk,
-          dv,
-          dbias,
-          s.dims,
-          s.scale,
-          s.causal,
-          s.maskValues,
-          s.biasValues,
-        );
-      }
-      return [
-        out(args, s.q.shape, dq),
-        out(args, s.k.shape, dk),
-        out(args, s.v.shape, dv),
-        out(args, dbiasShape, dbias),
-      ];
-    },
+    TesseraAttentionGrad: (args) => separateGrads(args, headsProblem(args), args.inputs),
 
     TesseraPackedAttention: (args) => {
-      const s = packedSetup(args);
-      const qkv = asF32(args, args.inputs.qkv);
-      const y = pool.alloc(s.B * s.T * s.E);
-      if (y.length) {
-        addon.attention(qkv, qkv, qkv, y, s.dims, s.scale, args.attrs.causal, s.maskValues, null, s.layouts);
-      }
-      return out(args, [s.B, s.T, s.E], y); // [B, T, E]
+      const p = packedProblem(args);
+      const { B, Tq, H, Dv } = p.sizes;
+      return forward(args, p, [B, Tq, H * Dv]); // [B, T, E]
     },
 
     TesseraPackedAttentionGrad: (args) => {
-      const s = packedSetup(args);
-      const qkv = asF32(args, args.inputs.qkv);
-      const runs = s.B * s.T > 0 && s.E > 0;
+      const p = packedProblem(args);
       // dq, dk and dv are the three column blocks of one buffer; the addon writes all of it.
-      const dqkv = runs ? pool.alloc(3 * s.B * s.T * s.E) : pool.zeros(3 * s.B * s.T * s.E);
-      if (runs) {
-        // dScores scratch: [B, H, T, T] (the addon's dbias output, unused here).
-        const scratch = pool.alloc(s.dims[0]! * s.dims[1]! * s.T * s.T);
-        addon.attentionGrad(
-          asF32(args, args.inputs.dy),
-          qkv,
-          qkv,
-          qkv,
-          dqkv,
-          dqkv,
-          dqkv,
-          scratch,
-          s.dims,
-          s.scale,
-          args.attrs.causal,
-          s.maskValues,
-          null,
-          s.layouts,
-        );
-        pool.release(scratch);
-      }
+      const dqkv = gradBuffer(p, sizeOf(args.inputs.qkv.shape));
+      const scratch = backward(asF32(args, args.inputs.dy), p, { dq: dqkv, dk: dqkv, dv: dqkv });
+      pool.release(scratch); // the scores' gradient: no bias to give it to
       return out(args, args.inputs.qkv.shape, dqkv);
     },
 
     TesseraSeqAttention: (args) => {
-      const s = seqSetup(args);
-      const { q, k, v } = args.inputs;
-      const y = pool.alloc(s.B * s.Tq * s.Ev);
-      if (y.length) {
-        addon.attention(
-          asF32(args, q),
-          asF32(args, k),
-          asF32(args, v),
-          y,
-          s.dims,
-          s.scale,
-          args.attrs.causal,
-          s.maskValues,
-          s.biasValues,
-          s.layouts,
-        );
-      }
-      return out(args, [s.B, s.Tq, s.Ev], y); // [B, Tq, nHead·Dv]
+      const p = seqProblem(args);
+      const { B, Tq, H, Dv } = p.sizes;
+      return forward(args, p, [B, Tq, H * Dv]); // [B, Tq, nHead·Dv]
     },
 
-    TesseraSeqAttentionGrad: (args) => {
-      const s = seqSetup(args);
-      const { q, k, v, dy } = args.inputs;
-      const runs = s.B * s.H * s.Tq * s.Tk > 0;
-      const grad = (n: number) => (runs ? pool.alloc(n) : pool.zeros(n));
-      const dq = grad(sizeOf(q.shape));
-      const dk = grad(sizeOf(k.shape));
-      const dv = grad(sizeOf(v.shape));
-      const dbiasShape = s.bias ? s.bias.shape : [s.B, s.H, s.Tq, s.Tk];
-      const dbias = grad(sizeOf(dbiasShape));
-      if (runs) {
-        addon.attentionGrad(
-          asF32(args, dy),
-          asF32(args, q),
-          asF32(args, k),
-          asF32(args, v),
-          dq,
-          dk,
-          dv,
-          dbias,
-          s.dims,
-          s.scale,
-          args.attrs.causal,
-          s.maskValues,
-          s.biasValues,
-          s.layouts,
-        );
-      }
-      return [out(args, q.shape, dq), out(args, k.shape, dk), out(args, v.shape, dv), out(args, dbiasShape, dbias)];
-    },
+    TesseraSeqAttentionGrad: (args) => separateGrads(args, seqProblem(args), args.inputs),
   } satisfies Partial<FusedKernelTable>;
 }

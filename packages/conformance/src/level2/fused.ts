@@ -175,53 +175,45 @@ export function fusedOpCases(): OpCase[] {
     { variant: 'KV cache causal q [1,2,70,8] k 100', q: [1, 2, 70, 8], tk: 100, causal: true },
     { variant: 'bias [1,2,70,70] scale 1, 70 tokens', q: [2, 2, 70, 8], scale: 1, bias: [1, 2, 70, 70] },
   ];
-  for (const a of attention) {
-    const [B, H, Tq, D] = a.q;
-    const Tk = a.tk ?? Tq;
-    const names = ['q', 'k', 'v', ...(a.mask ? ['mask'] : []), ...(a.bias ? ['bias'] : [])];
-    const differentiable = [0, 1, 2, ...(a.bias ? [names.length - 1] : [])];
-    add({
-      name: `attention/${a.variant}`,
-      group: 'attention',
-      fused: attentionOp,
-      inputs: (rng) => [
-        normal(rng, 'q', [B, H, Tq, D]),
-        normal(rng, 'k', [B, H, Tk, D]),
-        normal(rng, 'v', [B, H, Tk, D]),
-        ...(a.mask ? [a.mask(rng, B, Tk)] : []),
-        ...(a.bias ? [normal(rng, 'bias', a.bias)] : []),
-      ],
-      run: call(asAny(attentionOp), names, { causal: a.causal ?? false, scale: a.scale ?? null }),
-      grad: differentiable,
-      tolerance: accumulation(Math.max(D, Tk), 'q·k and p·v'),
-      // dk and dv sum over queries; the bias gradient over batch (and heads where broadcast).
-      gradTolerance: accumulation(Math.max(D, Tk, Tq * B * H), 'attention gradients'),
-    });
-  }
-
-  // --- the same attention questions asked through sequence-major inputs [B, T, nHead·headSize]
-  // (BERT's and T5's separate q/k/v projections as they come), heads merged in the output.
-  for (const a of attention) {
-    const [B, H, Tq, D] = a.q;
-    const Tk = a.tk ?? Tq;
-    const names = ['q', 'k', 'v', ...(a.mask ? ['mask'] : []), ...(a.bias ? ['bias'] : [])];
-    const differentiable = [0, 1, 2, ...(a.bias ? [names.length - 1] : [])];
-    add({
-      name: `seq-attention/${a.variant}`,
-      group: 'attention',
-      fused: seqAttentionOp,
-      inputs: (rng) => [
-        normal(rng, 'q', [B, Tq, H * D]),
-        normal(rng, 'k', [B, Tk, H * D]),
-        normal(rng, 'v', [B, Tk, H * D]),
-        ...(a.mask ? [a.mask(rng, B, Tk)] : []),
-        ...(a.bias ? [normal(rng, 'bias', a.bias)] : []),
-      ],
-      run: call(asAny(seqAttentionOp), names, { nHead: H, causal: a.causal ?? false, scale: a.scale ?? null }),
-      grad: differentiable,
-      tolerance: accumulation(Math.max(D, Tk), 'q·k and p·v'),
-      gradTolerance: accumulation(Math.max(D, Tk, Tq * B * H), 'attention gradients'),
-    });
+  // Every case twice: head-major q, k, v [B, H, T, D], and sequence-major [B, T, nHead·D]
+  // (BERT's and T5's separate q/k/v projections as they come, heads merged in the output).
+  const layouts = [
+    { prefix: 'attention', op: attentionOp, shape: (B: number, H: number, T: number, D: number) => [B, H, T, D] },
+    {
+      prefix: 'seq-attention',
+      op: seqAttentionOp,
+      shape: (B: number, H: number, T: number, D: number) => [B, T, H * D],
+    },
+  ];
+  for (const layout of layouts) {
+    for (const a of attention) {
+      const [B, H, Tq, D] = a.q;
+      const Tk = a.tk ?? Tq;
+      const names = ['q', 'k', 'v', ...(a.mask ? ['mask'] : []), ...(a.bias ? ['bias'] : [])];
+      const differentiable = [0, 1, 2, ...(a.bias ? [names.length - 1] : [])];
+      const attrs = {
+        causal: a.causal ?? false,
+        scale: a.scale ?? null,
+        ...(layout.op === seqAttentionOp ? { nHead: H } : {}),
+      };
+      add({
+        name: `${layout.prefix}/${a.variant}`,
+        group: 'attention',
+        fused: layout.op,
+        inputs: (rng) => [
+          normal(rng, 'q', layout.shape(B, H, Tq, D)),
+          normal(rng, 'k', layout.shape(B, H, Tk, D)),
+          normal(rng, 'v', layout.shape(B, H, Tk, D)),
+          ...(a.mask ? [a.mask(rng, B, Tk)] : []),
+          ...(a.bias ? [normal(rng, 'bias', a.bias)] : []),
+        ],
+        run: call(asAny(layout.op), names, attrs),
+        grad: differentiable,
+        tolerance: accumulation(Math.max(D, Tk), 'q·k and p·v'),
+        // dk and dv sum over queries; the bias gradient over batch (and heads where broadcast).
+        gradTolerance: accumulation(Math.max(D, Tk, Tq * B * H), 'attention gradients'),
+      });
+    }
   }
 
   // --- packed self-attention (GPT-2's c_attn output [B, T, 3E] in, heads merged out):

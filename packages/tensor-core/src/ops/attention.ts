@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { defineOp, OpInputError, type TensorSpec } from '../op.js';
-import { requireFloat, sumToShape } from './util.js';
+import { checkAttentionExtras, requireFloat, sumToShape } from './util.js';
 
 export interface AttentionAttrs extends Record<string, unknown> {
   /** Query i sees keys j <= i + (Tk - Tq): GPT, and T5's decoder (also with a KV cache). */
@@ -41,29 +41,7 @@ function check(op: string, inputs: Partial<Record<AttentionInputs, TensorSpec>>,
       `${op}: v [${v.shape.join(', ')}] must match k [${k.shape.join(', ')}] in batch, nHead and seqLen.`,
     );
   }
-  if (inputs.mask) {
-    const m = inputs.mask.shape;
-    if (m.length !== 2 || m[0] !== B || m[1] !== Tk) {
-      throw new OpInputError(
-        `${op}: mask must be [batch, keyLen] = [${B}, ${Tk}] (1 = attend, 0 = padding); got [${m.join(', ')}].`,
-      );
-    }
-  }
-  if (inputs.bias) {
-    const b = requireFloat(op, 'bias', inputs.bias).shape;
-    const full = [B, H, Tq, Tk];
-    if (b.length !== 4 || b.some((d, i) => d !== 1 && d !== full[i])) {
-      throw new OpInputError(
-        `${op}: bias must broadcast to [batch, nHead, queryLen, keyLen] = [${full.join(', ')}]; got [${b.join(', ')}].`,
-      );
-    }
-  }
-  if (attrs.causal && Tk < Tq) {
-    throw new OpInputError(`${op}: causal attention needs keyLen >= queryLen; got ${Tk} < ${Tq}.`);
-  }
-  if (attrs.scale !== null && !Number.isFinite(attrs.scale)) {
-    throw new OpInputError(`${op}: attr scale must be a finite number or null; got ${String(attrs.scale)}.`);
-  }
+  checkAttentionExtras(op, inputs, attrs, { B, H, Tq, Tk });
   return { B, H, Tq, Tk, D, Dv: v.shape[3]! };
 }
 

@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { defineOp, OpInputError, type TensorSpec } from '../op.js';
 import { attentionGradOp, attentionOp } from './attention.js';
-import { requireFloat } from './util.js';
+import { checkAttentionExtras, requireFloat } from './util.js';
 
 export interface PackedAttentionAttrs extends Record<string, unknown> {
   /** Heads in each of q, k and v: the packed last axis is 3 · nHead · headSize. */
@@ -27,17 +27,7 @@ function check(op: string, inputs: Partial<Record<PackedInputs | 'dy', TensorSpe
       `${op}: attr nHead must be a positive integer dividing the width ${E} of q, k and v; got ${String(attrs.nHead)}.`,
     );
   }
-  if (inputs.mask) {
-    const m = inputs.mask.shape;
-    if (m.length !== 2 || m[0] !== B || m[1] !== T) {
-      throw new OpInputError(
-        `${op}: mask must be [batch, seqLen] = [${B}, ${T}] (1 = attend, 0 = padding); got [${m.join(', ')}].`,
-      );
-    }
-  }
-  if (attrs.scale !== null && !Number.isFinite(attrs.scale)) {
-    throw new OpInputError(`${op}: attr scale must be a finite number or null; got ${String(attrs.scale)}.`);
-  }
+  checkAttentionExtras(op, { mask: inputs.mask }, attrs, { B, H: attrs.nHead, Tq: T, Tk: T });
   return { B, T, E, H: attrs.nHead, D: E / attrs.nHead };
 }
 

@@ -43,3 +43,38 @@ export function sumAllButLast(x: tf.Tensor): tf.Tensor {
   const axes = Array.from({ length: x.rank - 1 }, (_, i) => i);
   return axes.length ? tf.sum(x, axes) : x;
 }
+
+/**
+ * What every attention layout checks the same way, given its sizes: the padding mask, the
+ * additive bias, causality and the scale.
+ */
+export function checkAttentionExtras(
+  op: string,
+  inputs: { mask?: TensorSpec | undefined; bias?: TensorSpec | undefined },
+  attrs: { causal: boolean; scale: number | null },
+  { B, H, Tq, Tk }: { B: number; H: number; Tq: number; Tk: number },
+): void {
+  if (inputs.mask) {
+    const m = inputs.mask.shape;
+    if (m.length !== 2 || m[0] !== B || m[1] !== Tk) {
+      throw new OpInputError(
+        `${op}: mask must be [batch, keyLen] = [${B}, ${Tk}] (1 = attend, 0 = padding); got [${m.join(', ')}].`,
+      );
+    }
+  }
+  if (inputs.bias) {
+    const b = requireFloat(op, 'bias', inputs.bias).shape;
+    const full = [B, H, Tq, Tk];
+    if (b.length !== 4 || b.some((d, i) => d !== 1 && d !== full[i])) {
+      throw new OpInputError(
+        `${op}: bias must broadcast to [batch, nHead, queryLen, keyLen] = [${full.join(', ')}]; got [${b.join(', ')}].`,
+      );
+    }
+  }
+  if (attrs.causal && Tk < Tq) {
+    throw new OpInputError(`${op}: causal attention needs keyLen >= queryLen; got ${Tk} < ${Tq}.`);
+  }
+  if (attrs.scale !== null && !Number.isFinite(attrs.scale)) {
+    throw new OpInputError(`${op}: attr scale must be a finite number or null; got ${String(attrs.scale)}.`);
+  }
+}
