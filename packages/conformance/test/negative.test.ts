@@ -43,6 +43,7 @@ describe('the suite catches what it claims to catch', () => {
     const { failed } = await failures('nomask');
     expect(failed.map((c) => c.name).sort()).toEqual([
       'attention/causal + padding mask [3,2,6,4]',
+      'attention/causal + padding mask, 130 tokens [2,1,130,8]',
       'attention/padding mask [2,2,4,8], second sequence fully masked',
     ]);
     expect(failed[0]!.message).toMatch(/^y: max abs err/);

@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { defineOp, OpInputError, type TensorSpec } from '../op.js';
-import { checkAttentionExtras, requireFloat, sumToShape } from './util.js';
+import { checkAttentionExtras, requireFloat, requireQkv, sumToShape } from './util.js';
 
 export interface AttentionAttrs extends Record<string, unknown> {
   /** Query i sees keys j <= i + (Tk - Tq): GPT, and T5's decoder (also with a KV cache). */
@@ -15,20 +15,7 @@ type AttentionInputs = 'q' | 'k' | 'v' | 'mask' | 'bias';
 const MASKED = -1e30;
 
 function check(op: string, inputs: Partial<Record<AttentionInputs, TensorSpec>>, attrs: AttentionAttrs) {
-  const q = requireFloat(op, 'q', inputs.q);
-  const k = requireFloat(op, 'k', inputs.k);
-  const v = requireFloat(op, 'v', inputs.v);
-  for (const [name, t] of [
-    ['q', q],
-    ['k', k],
-    ['v', v],
-  ] as const) {
-    if (t.shape.length !== 4) {
-      throw new OpInputError(
-        `${op}: input "${name}" must be [batch, nHead, seqLen, headSize]; got [${t.shape.join(', ')}].`,
-      );
-    }
-  }
+  const { q, k, v } = requireQkv(op, inputs, 4, '[batch, nHead, seqLen, headSize]');
   const [B, H, Tq, D] = q.shape as [number, number, number, number];
   const Tk = k.shape[2]!;
   if (k.shape[0] !== B || k.shape[1] !== H || k.shape[3] !== D) {

@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { defineOp, OpInputError, type TensorSpec } from '../op.js';
 import { attentionGradOp, attentionOp } from './attention.js';
-import { checkAttentionExtras, requireFloat } from './util.js';
+import { checkAttentionExtras, requireFloat, requireQkv } from './util.js';
 
 export interface SeqAttentionAttrs extends Record<string, unknown> {
   /** Heads: each input's last axis is nHead · headSize, head h in columns [h·headSize, (h+1)·headSize). */
@@ -15,20 +15,7 @@ export interface SeqAttentionAttrs extends Record<string, unknown> {
 type SeqInputs = 'q' | 'k' | 'v' | 'mask' | 'bias';
 
 function check(op: string, inputs: Partial<Record<SeqInputs, TensorSpec>>, attrs: SeqAttentionAttrs) {
-  const q = requireFloat(op, 'q', inputs.q);
-  const k = requireFloat(op, 'k', inputs.k);
-  const v = requireFloat(op, 'v', inputs.v);
-  for (const [name, t] of [
-    ['q', q],
-    ['k', k],
-    ['v', v],
-  ] as const) {
-    if (t.shape.length !== 3) {
-      throw new OpInputError(
-        `${op}: input "${name}" must be [batch, seqLen, nHead·headSize] (a projection's output); got [${t.shape.join(', ')}].`,
-      );
-    }
-  }
+  const { q, k, v } = requireQkv(op, inputs, 3, "[batch, seqLen, nHead·headSize] (a projection's output)");
   const [B, Tq, E] = q.shape as [number, number, number];
   const H = attrs.nHead;
   if (!Number.isInteger(H) || H < 1 || E % H !== 0 || v.shape[2]! % H !== 0) {

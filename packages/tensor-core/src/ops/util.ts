@@ -78,3 +78,23 @@ export function checkAttentionExtras(
     throw new OpInputError(`${op}: attr scale must be a finite number or null; got ${String(attrs.scale)}.`);
   }
 }
+
+/** q, k and v: float, each of rank `rank` (`layout` names the axes, for the message). */
+export function requireQkv(
+  op: string,
+  inputs: { q?: TensorSpec | undefined; k?: TensorSpec | undefined; v?: TensorSpec | undefined },
+  rank: number,
+  layout: string,
+): { q: TensorSpec; k: TensorSpec; v: TensorSpec } {
+  const specs = {
+    q: requireFloat(op, 'q', inputs.q),
+    k: requireFloat(op, 'k', inputs.k),
+    v: requireFloat(op, 'v', inputs.v),
+  };
+  for (const [name, t] of Object.entries(specs)) {
+    if (t.shape.length !== rank) {
+      throw new OpInputError(`${op}: input "${name}" must be ${layout}; got [${t.shape.join(', ')}].`);
+    }
+  }
+  return specs;
+}
