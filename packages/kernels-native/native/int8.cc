@@ -50,9 +50,10 @@ struct Geometry {
   static Geometry Of(int64_t N, int64_t K) { return {K, N, (K + 3) / 4, (N + kPanel - 1) / kPanel}; }
 };
 
-// acc[i][j] (row-major, np·16 per row) over the tile's mr rows and np panels.
+// acc[i][j] (row-major, np·16 per row) over the tile's mr rows and np panels, for `groups`
+// k-groups; `add` accumulates onto acc (the k-blocks after the first) instead of storing.
 using TileFn = void (*)(const int8_t* qx, int64_t ldq, const int8_t* panels, int64_t panelStride, int64_t groups,
-                        int32_t* acc);
+                        int32_t* acc, bool add);
 
 // The full 4-row × 64-output tile, the one nearly all the work runs in, with its 16
 // accumulators as named variables: GCC 12 keeps an array of vectors in registers only by
@@ -60,8 +61,10 @@ using TileFn = void (*)(const int8_t* qx, int64_t ldq, const int8_t* panels, int
 // the throughput of the generic template below.
 __attribute__((target("avx512f,avx512bw,avx512vnni"))) void TileVnni44(const int8_t* qx, int64_t ldq,
                                                                       const int8_t* panels, int64_t panelStride,
-                                                                      int64_t groups, int32_t* acc) {
-#define TESSERA_ROW(i) __m512i c##i##0 = _mm512_setzero_si512(), c##i##1 = c##i##0, c##i##2 = c##i##0, c##i##3 = c##i##0;
+                                                                      int64_t groups, int32_t* acc, bool add) {
+  const auto init = [&](int k) { return add ? _mm512_loadu_si512(acc + k * kPanel) : _mm512_setzero_si512(); };
+#define TESSERA_ROW(i) \
+  __m512i c##i##0 = init(i * 4), c##i##1 = init(i * 4 + 1), c##i##2 = init(i * 4 + 2), c##i##3 = init(i * 4 + 3);
   TESSERA_ROW(0) TESSERA_ROW(1) TESSERA_ROW(2) TESSERA_ROW(3)
 #undef TESSERA_ROW
   const int8_t* p0 = panels;
@@ -99,10 +102,11 @@ __attribute__((target("avx512f,avx512bw,avx512vnni"))) void TileVnni44(const int
 template <int MR, int NP>
 __attribute__((target("avx512f,avx512bw,avx512vnni"))) void TileVnni(const int8_t* qx, int64_t ldq,
                                                                      const int8_t* panels, int64_t panelStride,
-                                                                     int64_t groups, int32_t* acc) {
+                                                                     int64_t groups, int32_t* acc, bool add) {
   __m512i c[MR][NP];
   for (int i = 0; i < MR; i++)
-    for (int j = 0; j < NP; j++) c[i][j] = _mm512_setzero_si512();
+    for (int j = 0; j < NP; j++)
+      c[i][j] = add ? _mm512_loadu_si512(acc + (i * NP + j) * kPanel) : _mm512_setzero_si512();
   for (int64_t g = 0; g < groups; g++) {
     __m512i b[NP];
     for (int j = 0; j < NP; j++) b[j] = _mm512_loadu_si512(panels + j * panelStride + g * kPanelBytes);
@@ -119,11 +123,12 @@ __attribute__((target("avx512f,avx512bw,avx512vnni"))) void TileVnni(const int8_
 
 template <int MR, int NP>
 __attribute__((target("avx2"))) void TileAvx2(const int8_t* qx, int64_t ldq, const int8_t* panels,
-                                              int64_t panelStride, int64_t groups, int32_t* acc) {
+                                              int64_t panelStride, int64_t groups, int32_t* acc, bool add) {
   constexpr int H = 2 * NP;  // 8-output halves of the panels
   __m256i c[MR][H];
   for (int i = 0; i < MR; i++)
-    for (int j = 0; j < H; j++) c[i][j] = _mm256_setzero_si256();
+    for (int j = 0; j < H; j++)
+      c[i][j] = add ? _mm256_loadu_si256(reinterpret_cast<const __m256i*>(acc + (i * H + j) * 8)) : _mm256_setzero_si256();
   const __m256i ones = _mm256_set1_epi16(1);
   for (int64_t g = 0; g < groups; g++) {
     __m256i b[H];
@@ -146,12 +151,12 @@ __attribute__((target("avx2"))) void TileAvx2(const int8_t* qx, int64_t ldq, con
 }
 
 void TileScalar(int mr, int np, const int8_t* qx, int64_t ldq, const int8_t* panels, int64_t panelStride,
-                int64_t groups, int32_t* acc) {
+                int64_t groups, int32_t* acc, bool add) {
   for (int i = 0; i < mr; i++)
     for (int j = 0; j < np * kPanel; j++) {
       const int8_t* w = panels + (j / kPanel) * panelStride + (j % kPanel) * 4;
       const int8_t* q = qx + i * ldq;
-      int32_t s = 0;
+      int32_t s = add ? acc[i * np * kPanel + j] : 0;
       for (int64_t g = 0; g < groups; g++)
         for (int t = 0; t < 4; t++) s += int32_t(q[g * 4 + t]) * int32_t(w[g * kPanelBytes + t]);
       acc[i * np * kPanel + j] = s;
@@ -273,28 +278,40 @@ Napi::Value LinearJs(const Napi::CallbackInfo& info) {
   const int64_t npMax = path == kVnni ? 4 : 1;
   const int64_t colTiles = (geo.panels + npMax - 1) / npMax;
   const int64_t rowTiles = (rows + kMr - 1) / kMr;
-  const int64_t tileMacs = kMr * npMax * kPanel * std::max<int64_t>(1, Kp);
-  // Column tile outer: a thread's consecutive tiles share one weight block (kept in cache) across rows.
-  ParallelFor(colTiles * rowTiles, std::max<int64_t>(1, (int64_t(1) << 18) / tileMacs), [&](int64_t t0, int64_t t1) {
-    alignas(64) int32_t acc[kMr * 4 * kPanel];
-    for (int64_t t = t0; t < t1; t++) {
-      const int64_t ct = t / rowTiles, rt = t % rowTiles;
-      const int64_t r0 = rt * kMr, p0 = ct * npMax;
-      const int mr = int(std::min<int64_t>(kMr, rows - r0));
+  const int64_t tileInts = kMr * npMax * kPanel;
+  // Blocked over k: a column tile's weights for kKBlock groups (4 panels: 16 KiB) stay in L1
+  // while every row tile passes over them; the int32 partial sums wait in `acc` (exact in
+  // any order, so the blocking changes no bit).
+  constexpr int64_t kKBlock = 64;
+  const int64_t grain = std::max<int64_t>(1, (int64_t(1) << 18) / std::max<int64_t>(1, rows * npMax * kPanel * Kp));
+  ParallelFor(colTiles, grain, [&](int64_t c0, int64_t c1) {
+    std::vector<int32_t> acc(rowTiles * tileInts);
+    for (int64_t ct = c0; ct < c1; ct++) {
+      const int64_t p0 = ct * npMax;
       const int np = int(std::min<int64_t>(npMax, geo.panels - p0));
-      const int8_t* q = qx.data() + r0 * Kp;
-      const int8_t* w = packed + p0 * geo.panelStride();
-      if (path == kVnni)
-        kVnniTiles[mr - 1][np - 1](q, Kp, w, geo.panelStride(), geo.groups, acc);
-      else if (path == kAvx2)
-        kAvx2Tiles[mr - 1](q, Kp, w, geo.panelStride(), geo.groups, acc);
-      else
-        TileScalar(mr, np, q, Kp, w, geo.panelStride(), geo.groups, acc);
+      for (int64_t g0 = 0; g0 < geo.groups; g0 += kKBlock) {
+        const int64_t gn = std::min<int64_t>(kKBlock, geo.groups - g0);
+        const int8_t* w = packed + p0 * geo.panelStride() + g0 * kPanelBytes;
+        for (int64_t rt = 0; rt < rowTiles; rt++) {
+          const int64_t r0 = rt * kMr;
+          const int mr = int(std::min<int64_t>(kMr, rows - r0));
+          const int8_t* q = qx.data() + r0 * Kp + g0 * 4;
+          int32_t* a = acc.data() + rt * tileInts;
+          const bool add = g0 > 0;
+          if (path == kVnni)
+            kVnniTiles[mr - 1][np - 1](q, Kp, w, geo.panelStride(), gn, a, add);
+          else if (path == kAvx2)
+            kAvx2Tiles[mr - 1](q, Kp, w, geo.panelStride(), gn, a, add);
+          else
+            TileScalar(mr, np, q, Kp, w, geo.panelStride(), gn, a, add);
+        }
+      }
       const int64_t o0 = p0 * kPanel;
       const int64_t count = std::min<int64_t>(np * kPanel, N - o0);
-      for (int i = 0; i < mr; i++)
-        Epilogue(acc + i * np * kPanel, count, path == kVnni ? colsum.p + o0 : nullptr, sx[r0 + i], scales.p + o0,
-                 bias.p ? bias.p + o0 : nullptr, y.p + (r0 + i) * N + o0);
+      for (int64_t r = 0; r < rows; r++)
+        Epilogue(acc.data() + (r / kMr) * tileInts + (r % kMr) * np * kPanel, count,
+                 path == kVnni ? colsum.p + o0 : nullptr, sx[r], scales.p + o0, bias.p ? bias.p + o0 : nullptr,
+                 y.p + r * N + o0);
     }
   });
   return Napi::Number::New(info.Env(), path);
