@@ -29,9 +29,15 @@ export class NonFiniteGradientError extends TesseraError {
 /** Names of the gradients holding a NaN or Inf (one device read per gradient; call only after a failed check). */
 export function nonFiniteNames(grads: Grads): string[] {
   const out: string[] = [];
-  for (const [name, g] of gradEntries(grads)) {
-    const ok = tf.tidy(() => tf.all(tf.isFinite(g)).dataSync()[0]);
-    if (!ok) out.push(name);
+  try {
+    for (const [name, g] of gradEntries(grads)) {
+      const ok = tf.tidy(() => tf.all(tf.isFinite(g)).dataSync()[0]);
+      if (!ok) out.push(name);
+    }
+  } catch {
+    // GPU backends in Node cannot read synchronously: the error then names no parameter
+    // rather than replacing "non-finite gradients" with a read failure.
+    return ['(which ones: not readable synchronously on this backend)'];
   }
   return out;
 }
