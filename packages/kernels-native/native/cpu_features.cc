@@ -2,6 +2,8 @@
 
 #include <napi.h>
 
+#include <cstdlib>
+
 #include "addon_module.h"
 
 namespace tessera {
@@ -20,6 +22,17 @@ const CpuFeatures& Cpu() {
     f.avx512bf16 = __builtin_cpu_supports("avx512bf16");
     f.avxvnni = __builtin_cpu_supports("avxvnni");
 #endif
+    // TESSERA_NATIVE_DISABLE=avx512bf16,avx512vnni hides features, so the paths for CPUs
+    // without them (and their errors) can be tested on a machine that has them.
+    const char* off = std::getenv("TESSERA_NATIVE_DISABLE");
+    const std::string hidden = off ? "," + std::string(off) + "," : "";
+    auto hide = [&](const char* name, bool& flag) {
+      if (hidden.find("," + std::string(name) + ",") != std::string::npos) flag = false;
+    };
+    hide("avx2", f.avx2);
+    hide("avx512vnni", f.avx512vnni);
+    hide("avx512bf16", f.avx512bf16);
+    hide("avxvnni", f.avxvnni);
     return f;
   }();
   return features;

@@ -17,6 +17,8 @@ export interface NativeAddon {
     transA: boolean,
     transB: boolean,
   ): void;
+  /** matmul with operands rounded to bf16 and fp32 accumulation (native/bf16.cc); throws without AVX-512 BF16. */
+  bf16Matmul: NativeAddon['matmul'];
   gelu(x: Float32Array, y: Float32Array, tanh: boolean): void;
   geluGrad(x: Float32Array, dy: Float32Array, dx: Float32Array, tanh: boolean): void;
   layerNorm(

@@ -12,6 +12,7 @@ import { registerBackend, registerFusedKernels, TesseraError } from '@tessera/te
 import * as tfc from '@tessera/tensor-core/tfjs';
 import { type CpuFeatures, defaultThreadCount, loadAddon } from './addon.js';
 import { createNativeBackend, guardViews } from './backend.js';
+import { bf16Support } from './bf16.js';
 import { makeKernels } from './kernels.js';
 import { BufferPool, type PoolStats } from './pool.js';
 
@@ -87,6 +88,10 @@ registerBackend(
             hardware: true,
           }
         : { available: false, reason: loaded.error },
+    matmulPrecision: () =>
+      loaded.addon
+        ? bf16Support(loaded.addon)
+        : { supported: false, reason: `backend native is not available: ${loaded.error}` },
   },
 );
 

@@ -1,6 +1,7 @@
 import { TesseraError } from '@tessera/tensor-core';
 import * as tfc from '@tessera/tensor-core/tfjs';
 import { guardViews } from './backend.js';
+import { matmulFor } from './bf16.js';
 import { asI32, f32, type NativeContext, out, sizeOf } from './storage.js';
 
 type KernelArgs = Parameters<tfc.KernelFunc>[0];
@@ -84,7 +85,7 @@ export function standardKernels({ addon, pool }: NativeContext): Record<string, 
     return guardViews(k.kernelFunc, pool)(args);
   };
 
-  /** BatchMatMul (tf.matMul) through OpenBLAS sgemm, with transposes and full batch broadcasting. */
+  /** BatchMatMul (tf.matMul) through OpenBLAS sgemm (or bf16, see bf16.ts), with transposes and full batch broadcasting. */
   const batchMatMul: tfc.KernelFunc = (args) => {
     const { a, b } = args.inputs as { a: TensorInfo; b: TensorInfo };
     const { transposeA, transposeB } = args.attrs as { transposeA: boolean; transposeB: boolean };
@@ -105,13 +106,14 @@ export function standardKernels({ addon, pool }: NativeContext): Record<string, 
     if (result.length === 0) return out(args, outShape, result);
     const batchA = sizeOf(a.shape.slice(0, -2));
     const batchB = sizeOf(b.shape.slice(0, -2));
+    const matmul = matmulFor(addon, 'native');
     if (batchB === 1 && !transposeA && batchA === sizeOf(outer)) {
       // [..., M, K] x [K, N]: one sgemm over all batch rows (a Linear layer) instead of many small ones.
-      addon.matmul(av, bv, result, Float64Array.of(0), Float64Array.of(0), batchA * M, N, K, false, transposeB);
+      matmul(av, bv, result, Float64Array.of(0), Float64Array.of(0), batchA * M, N, K, false, transposeB);
     } else {
       const aOff = batchOffsets(outer, a.shape, M * K)!;
       const bOff = batchOffsets(outer, b.shape, K * N)!;
-      addon.matmul(av, bv, result, aOff, bOff, M, N, K, transposeA, transposeB);
+      matmul(av, bv, result, aOff, bOff, M, N, K, transposeA, transposeB);
     }
     return out(args, outShape, result);
   };

@@ -1,6 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import './engine.js';
 import { TesseraError } from './errors.js';
+import type { MatmulPrecisionCheck } from './precision.js';
 import { registry } from './registry.js';
 
 export interface BackendAvailability {
@@ -18,6 +19,12 @@ export interface BackendMeta {
   priority: number;
   package?: string;
   isAvailable(): Promise<BackendAvailability> | BackendAvailability;
+  /**
+   * Matmul precisions beyond fp32 this backend can compute in on this machine (see
+   * precision.ts). A backend without it supports fp32 only; its kernels read
+   * getMatmulPrecision(name) per call.
+   */
+  matmulPrecision?: MatmulPrecisionCheck;
 }
 
 /** Factory: makes sure the tfjs backend of the same name is registered and ready. */
@@ -69,6 +76,21 @@ export async function useBackend(
   options: { log?: (line: string) => void } = {},
 ): Promise<BackendChoice> {
   const log = options.log ?? ((line: string) => console.error(line));
+  const choice = await resolveBackend(name);
+  await (registry.backend.get(choice.name).factory as BackendFactory)();
+  const ok = await tf.setBackend(choice.name);
+  if (!ok) throw new TesseraError(`tfjs could not initialise backend "${choice.name}".`);
+  await tf.ready();
+  log(choice.notice);
+  return choice;
+}
+
+/**
+ * The backend useBackend(name) would select, without starting it: imports the known backend
+ * packages as needed and, for "auto", picks the best available one. Lets a run check what it
+ * asks of the backend (e.g. its matmul precision) before any work starts.
+ */
+export async function resolveBackend(name: string = 'auto'): Promise<BackendChoice> {
   let choice: BackendChoice;
   // A first-party backend named in a config is found the way auto finds it: its package is
   // imported when installed. Third-party backends still come in through `plugins:`.
@@ -109,10 +131,5 @@ export async function useBackend(
     if (!a.available) throw new TesseraError(`Backend "${name}" is not available here: ${a.reason}.`);
     choice = { name, notice: `tessera: backend ${name} (${a.reason})` };
   }
-  await (registry.backend.get(choice.name).factory as BackendFactory)();
-  const ok = await tf.setBackend(choice.name);
-  if (!ok) throw new TesseraError(`tfjs could not initialise backend "${choice.name}".`);
-  await tf.ready();
-  log(choice.notice);
   return choice;
 }

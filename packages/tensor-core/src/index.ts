@@ -11,5 +11,6 @@ export * from './memory.js';
 export * from './module.js';
 export * from './op.js';
 export * from './ops/index.js';
+export * from './precision.js';
 export * from './registry.js';
 export * from './rng.js';
