@@ -41,6 +41,13 @@ export const trainingArgumentsSchema = z
     sample_temperature: z.number().min(0).default(0.8),
     /** Keep the k most likely tokens when sampling (0 = all). */
     sample_top_k: z.number().int().min(0).default(40),
+    /**
+     * HF's bf16: the backend's matmuls (forward and both gradient products) round their
+     * operands to bfloat16 and accumulate in fp32; weights, optimizer state and every other
+     * op stay fp32. Needs a backend that declares bf16 matmul on this machine (native on a
+     * CPU with AVX-512 BF16); checked with the rest of the config.
+     */
+    bf16: z.boolean().default(false),
   })
   .strict();
 

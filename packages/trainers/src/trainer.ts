@@ -2,7 +2,7 @@ import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Example, ModelBatch, PreparedObjective, Tokenizer } from '@tessera/data';
 import { createOptimizer, GradientAccumulator, type Optimizer } from '@tessera/optim';
-import { Rng, registry, TesseraError, tf, useBackend, valueAndGrads } from '@tessera/tensor-core';
+import { Rng, registry, setMatmulPrecision, TesseraError, tf, useBackend, valueAndGrads } from '@tessera/tensor-core';
 import { type ModelInputs, type PretrainedModel, disposeModelInputs } from '@tessera/transformer';
 import {
   createObjective,
@@ -33,7 +33,7 @@ import {
 import { configFingerprint, type RunConfig } from './config.js';
 import { createMetrics } from './metrics.js';
 import { ExampleOrder, type World } from './order.js';
-import { validateRunConfig } from './validate.js';
+import { precisionProblems, validateRunConfig } from './validate.js';
 
 export class NonFiniteLossError extends TesseraError {}
 
@@ -123,7 +123,7 @@ export class Trainer {
     const log = options.log ?? ((l: string) => console.log(l));
     await registry.loadPlugins(config.plugins);
     // Every name and option in the config is checked before any data is read or backend started.
-    validateRunConfig(config, options.source);
+    validateRunConfig(config, options.source, await precisionProblems(config));
     const world = options.world ?? { rank: 0, size: 1 };
     if (!(Number.isInteger(world.rank) && Number.isInteger(world.size) && world.rank >= 0 && world.rank < world.size))
       throw new TesseraError(
@@ -142,7 +142,9 @@ export class Trainer {
     ].filter((cb) => world.rank === 0 || !cb.mainProcessOnly);
     // Built before any data is read, so a bad adapter config fails as early as the rest.
     const adapter = createAdapter(config);
-    await useBackend(config.backend, { log });
+    const backend = await useBackend(config.backend, { log });
+    // HF's bf16: the backend's matmuls only; set (or reset to fp32) for every run.
+    setMatmulPrecision(config.training.bf16 ? 'bf16' : 'fp32', backend.name);
     const checkpoint = options.resume ? resolveCheckpoint(options.resume) : undefined;
     const resumed = checkpoint ? readTrainerState(checkpoint) : undefined;
     if (resumed && resumed.configHash !== configFingerprint(config)) {

@@ -3,9 +3,11 @@ import {
   ConfigError,
   type ConfigProblem,
   closestMatch,
+  matmulPrecisionSupport,
   type PluginKind,
   problemsFromIssues,
   registry,
+  resolveBackend,
   type z,
 } from '@tessera/tensor-core';
 import type { ModelMeta } from '@tessera/transformer';
@@ -173,9 +175,26 @@ export function normalizeTokenizer(v: unknown): unknown {
  * loaded). Its input paths are resolved already (loadRunConfig); a plugin loaded only now
  * (`plugins:`) sees its own `paths` options relative to the working directory.
  */
-export function validateRunConfig(config: RunConfig, source = '(run config)'): void {
-  const problems = pluginProblems(config as unknown as Record<string, unknown>);
+export function validateRunConfig(config: RunConfig, source = '(run config)', more: ConfigProblem[] = []): void {
+  const problems = [...pluginProblems(config as unknown as Record<string, unknown>), ...more];
   if (problems.length) throw new ConfigError(source, problems);
+}
+
+/**
+ * What `training.bf16` asks of the backend the run will get (auto resolved, nothing started):
+ * a problem when that backend does not declare bf16 matmul here. A backend that cannot be
+ * resolved at all is left to useBackend, which says why.
+ */
+export async function precisionProblems(config: RunConfig): Promise<ConfigProblem[]> {
+  if (!config.training.bf16) return [];
+  let backend: string;
+  try {
+    backend = (await resolveBackend(config.backend)).name;
+  } catch {
+    return [];
+  }
+  const support = matmulPrecisionSupport(backend, 'bf16');
+  return support.supported ? [] : [{ path: 'training.bf16', found: true, expected: `false: ${support.reason}` }];
 }
 
 /** The optimizer and its schedule; a schedule's totalSteps may be left to the run (its length). */
