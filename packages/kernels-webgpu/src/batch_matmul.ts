@@ -27,6 +27,11 @@ export function setWebGpuMatMulTiling(t: MatMulTiling | undefined): void {
 const tesseraBatchMatMul: KernelFunc = (args) => {
   const { a, b } = args.inputs as { a: tfc.TensorInfo; b: tfc.TensorInfo };
   const { transposeA, transposeB } = args.attrs as { transposeA: boolean; transposeB: boolean };
+  // tfjs-webgpu casts int32 -> float32 by relabelling the tensor: its buffer still holds
+  // int32 (the stored dtype says so, and upstream's shaders read it as such). Ours reads f32.
+  const stored = (t: tfc.TensorInfo) =>
+    (args.backend as unknown as { tensorMap: { get(id: object): { dtype: string } } }).tensorMap.get(t.dataId).dtype;
+  if (stored(a) !== 'float32' || stored(b) !== 'float32') return upstream!.kernelFunc(args);
   const problem = matMulProblem(a, b, !!transposeA, !!transposeB);
   const program = typeof problem === 'string' ? problem : matMulProgram(problem, tiling);
   if (typeof problem === 'string' || typeof program === 'string') return upstream!.kernelFunc(args);

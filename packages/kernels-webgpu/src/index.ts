@@ -17,8 +17,6 @@ import * as tfc from '@tessera/tensor-core/tfjs';
 import { registerChunkedAddN } from './add_n.js';
 import { useWebGpuMatMul } from './batch_matmul.js';
 import { webgpuKernels } from './kernels.js';
-
-export { WEBGPU_COMPOSED } from './kernels.js';
 import { describeAdapter, type GpuAdapterLike, requestAdapter, type WebGpuStatus, webgpuStatus } from './gpu.js';
 
 export { setWebGpuMatMulTiling, useWebGpuMatMul, webgpuMatMul } from './batch_matmul.js';

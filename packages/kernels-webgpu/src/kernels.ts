@@ -9,23 +9,9 @@ import { attentionKernels } from './attention.js';
 import { crossEntropyKernels } from './cross_entropy.js';
 import { normKernels } from './norms.js';
 
-/**
- * Fused ops webgpu runs as their reference composition, on the kernels above: the attention
- * layouts that only save copies on cpu-storage backends (the composition's transposes feed
- * this backend's own attention kernel), and the one-pass gradient statistics (optim composes
- * only the statistic it needs where a backend has no kernel), and the int8 linear (its
- * composition dequantizes the weights and runs this backend's matmul: the fp32 fallback).
- */
-export const WEBGPU_COMPOSED = [
-  'TesseraPackedAttention',
-  'TesseraPackedAttentionGrad',
-  'TesseraSeqAttention',
-  'TesseraSeqAttentionGrad',
-  'TesseraSumSquares',
-  'TesseraInt8Linear',
-] as const;
-
-export const webgpuKernels: Omit<FusedKernelTable, (typeof WEBGPU_COMPOSED)[number]> = {
+// The ops in tensor-core's FALLBACK_FUSED_KERNELS (attention layouts, gradient statistics,
+// int8 linear) run as their reference composition on the kernels below.
+export const webgpuKernels: FusedKernelTable = {
   ...activationKernels,
   ...normKernels,
   ...crossEntropyKernels,

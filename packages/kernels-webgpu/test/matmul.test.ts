@@ -195,6 +195,11 @@ gpu('Tessera WGSL BatchMatMul vs cpu', COMPILES, () => {
     const ai: HostTensor = { shape: [3, 5], dtype: 'int32', values: Int32Array.from({ length: 15 }, (_, i) => i - 7) };
     const bi: HostTensor = { shape: [5, 2], dtype: 'int32', values: Int32Array.from({ length: 10 }, (_, i) => 3 - i) };
     await compare('int32', [ai, bi], (a, b) => [tf.matMul(a!, b!)]);
+    // int32 cast to float32 keeps its int32 buffer on webgpu (a relabel): still upstream's.
+    await compare('int32 cast to float32', [ai, bi], (a, b) => [
+      tf.matMul(tf.cast(a!, 'float32'), tf.cast(b!, 'float32')),
+      tf.matMul(tf.cast(a!, 'float32'), tf.transpose(tf.cast(b!, 'float32')), false, true),
+    ]);
     await compare('rank 7', [randn([1, 2, 1, 1, 2, 3, 4]), randn([1, 1, 1, 1, 1, 4, 3])], (a, b) => [
       tf.matMul(a!, b!),
     ]);

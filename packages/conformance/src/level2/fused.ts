@@ -3,6 +3,7 @@ import {
   attentionOp,
   type FusedOp,
   geluOp,
+  int8LinearOp,
   layerNormOp,
   packedAttentionOp,
   type Rng,
@@ -280,6 +281,29 @@ export function fusedOpCases(): OpCase[] {
       ],
       run: call(asAny(adamwOp), ['param', 'grad', 'm', 'v'], attrs),
       tolerance: TRANSCENDENTAL,
+    });
+  }
+
+  // --- dynamic int8 linear (inference only): per-row quantized activations times int8 weights,
+  // integer sums, per-channel scales, optional bias; odd widths, one row, no bias.
+  const int8: [string, number, number, number, boolean][] = [
+    ['[3,67]·[33,67]ᵀ + bias', 3, 67, 33, true],
+    ['[1,7]·[5,7]ᵀ', 1, 7, 5, false],
+    ['[16,129]·[64,129]ᵀ + bias', 16, 129, 64, true],
+  ];
+  for (const [variant, rows, K, N, withBias] of int8) {
+    add({
+      name: `int8-linear/${variant}`,
+      group: 'int8-linear',
+      fused: int8LinearOp,
+      inputs: (rng) => [
+        normal(rng, 'x', [rows, K]),
+        ints(rng, 'weight', [N, K], -127, 128),
+        uniform(rng, 'scales', [N], 0.001, 0.02),
+        ...(withBias ? [normal(rng, 'bias', [N])] : []),
+      ],
+      run: call(asAny(int8LinearOp), ['x', 'weight', 'scales', ...(withBias ? ['bias'] : [])], {}),
+      tolerance: accumulation(K, 'integer dot products, dequantized in float32'),
     });
   }
 

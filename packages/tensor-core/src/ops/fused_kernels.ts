@@ -51,11 +51,20 @@ export type FusedKernelAttrs = { [K in FusedKernelName]: FusedKernelArgs<K>['att
 export type FusedKernel<K extends FusedKernelName> = (args: FusedKernelArgs<K>) => tf.TensorInfo | tf.TensorInfo[];
 
 /**
- * Inference-only ops whose reference composition is the intended fallback on a backend
- * without an integer kernel (TesseraInt8Linear's is an fp32 matmul of the quantized values):
- * a complete backend may leave them out.
+ * Ops whose reference composition is a fine way to run them, so a complete backend may leave
+ * them out: the attention layouts that only save the head split/transposes (the composition
+ * runs the backend's own TesseraAttention), the one-pass gradient statistics (optim then
+ * composes only the statistic it needs), and the inference-only int8 linear (the composition
+ * is an fp32 matmul of the quantized values).
  */
-export const FALLBACK_FUSED_KERNELS = ['TesseraInt8Linear'] as const;
+export const FALLBACK_FUSED_KERNELS = [
+  'TesseraPackedAttention',
+  'TesseraPackedAttentionGrad',
+  'TesseraSeqAttention',
+  'TesseraSeqAttentionGrad',
+  'TesseraSumSquares',
+  'TesseraInt8Linear',
+] as const;
 type FallbackKernelName = (typeof FALLBACK_FUSED_KERNELS)[number];
 
 /** A kernel for every fused op: what a complete backend provides (Partial<> for one family). */
