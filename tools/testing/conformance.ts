@@ -16,9 +16,10 @@ export const REPORT_DIR = join(import.meta.dirname, '..', '..', '.tmp', 'conform
  * vitest needs every test name up front; that is also where a backend that cannot start
  * fails, as a failed file.
  */
-export async function describeConformance(options: ConformanceOptions): Promise<void> {
+export async function describeConformance(options: ConformanceOptions & { reportName?: string }): Promise<void> {
   const plan = await planConformance(options);
-  const report = join(REPORT_DIR, `${plan.backend}.md`);
+  // reportName: a second run of one backend (e.g. in bf16) keeps its own report.
+  const report = join(REPORT_DIR, `${options.reportName ?? plan.backend}.md`);
   describe(`conformance: backend "${plan.backend}" against "${plan.reference}"`, () => {
     afterAll(() => {
       const result = plan.result();

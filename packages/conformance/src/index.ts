@@ -30,7 +30,13 @@ export {
   MODEL_OUTPUT_TOLERANCE,
   modelCases,
 } from './level3.js';
-export { type Level4Options, TRAINING_TOLERANCE, type TrainingFamily, trainingCases } from './level4.js';
+export {
+  BF16_TRAINING_TOLERANCE,
+  type Level4Options,
+  TRAINING_TOLERANCE,
+  type TrainingFamily,
+  trainingCases,
+} from './level4.js';
 export type {
   ConformanceSuites,
   ModelConformanceCase,

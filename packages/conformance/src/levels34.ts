@@ -1,3 +1,4 @@
+import { type MatmulPrecision, withMatmulPrecision } from '@tessera/tensor-core';
 import { activate } from './backends.js';
 import { type HostTensor, describeDeviation, deviation, fmt } from './compare.js';
 import type { CaseResult, Tolerance } from './types.js';
@@ -29,6 +30,8 @@ export interface TrainingConformanceCase {
   tolerance: Tolerance;
   /** Trains on the active backend from the same seed every time; returns the loss after each step. */
   run(): Promise<number[]>;
+  /** The matmul precision of the backend under test for this case (default fp32); the reference runs fp32. */
+  matmulPrecision?: MatmulPrecision;
 }
 
 export interface ConformanceSuites {
@@ -144,7 +147,7 @@ export async function runTrainingCase(
     await activate(reference);
     const want = curve(await c.run());
     await activate(backend);
-    const have = curve(await c.run());
+    const have = curve(await withMatmulPrecision(c.matmulPrecision ?? 'fp32', () => c.run(), backend));
     const r = compareNamed(4, c.name, c.group, c.tolerance, undefined, { loss: have }, { loss: want }, reference, t0);
     r.message += ` — ${describeCurves(have.values, want.values, reference)}`;
     return r;
