@@ -35,7 +35,8 @@ constexpr int kNv = 2;            // zmm vectors per micro-tile row
 constexpr int kNr = 16 * kNv;     // columns per micro-tile
 constexpr int64_t kKc = 256;      // k per slice: a 32-column B micro-panel is 16 KiB, half of L1 (32 KiB)
 constexpr int64_t kMc = 240;      // rows per packed A block (120 KiB of bf16 pairs, inside L2)
-constexpr int64_t kNc = 3072;     // columns per packed B panel (1.5 MiB, L3)
+constexpr int64_t kNc = 3072;     // columns per packed B panel at most
+constexpr int64_t kBPanelDwords = 1 << 19;  // a packed B panel (all of K) stays within 2 MiB, in L3
 
 #define TESSERA_BF16_TARGET __attribute__((target("avx512f,avx512bf16,avx512bw,avx512vl")))
 
@@ -144,19 +145,32 @@ Scratch& ThreadScratch() {
 TESSERA_BF16_TARGET void GemmBlock(const Operand& A, const Operand& B, float* C, int64_t N, int64_t K, int64_t m0,
                                    int64_t m1, int64_t n0, int64_t n1) {
   Scratch& s = ThreadScratch();
+  // B is packed for all of K at once (column chunks small enough for L3), so each MC × nc
+  // block of C stays in L2 while its KC slices add into it: with C outside the k loop, deep
+  // products (K = 1536) streamed C from memory once per slice.
+  const int64_t slices = (K + kKc - 1) / kKc;
+  const int64_t pairsK = (K + 1) / 2 + slices;  // every slice's pairs, odd tails rounded up
+  const int64_t ncMax = std::max<int64_t>(kNr, std::min(kNc, kBPanelDwords / pairsK / kNr * kNr));
   s.a.resize(static_cast<size_t>(kMc * (kKc / 2)));
-  s.b.resize(static_cast<size_t>(kNc * (kKc / 2)));
-  for (int64_t jc = n0; jc < n1; jc += kNc) {
-    const int64_t nc = std::min(kNc, n1 - jc);
+  s.b.resize(static_cast<size_t>(std::min(ncMax, (n1 - n0 + kNr - 1) / kNr * kNr) * pairsK));
+  for (int64_t jc = n0; jc < n1; jc += ncMax) {
+    const int64_t nc = std::min(ncMax, n1 - jc);
+    const int64_t panels = (nc + kNr - 1) / kNr;
+    // Slice pc's panels start at sliceAt(pc): kNr·P dwords per panel.
+    auto sliceAt = [&](int64_t pc) { return s.b.data() + panels * kNr * (pc / 2); };
     for (int64_t pc = 0; pc < K; pc += kKc) {
       const int64_t kc = std::min(kKc, K - pc);
       const int64_t P = (kc + 1) / 2;
-      for (int64_t jr = 0; jr < nc; jr += kNr) PackPairs(B, n1, jc + jr, kNr, pc, kc, s.b.data() + (jr / kNr) * P * kNr);
-      for (int64_t ic = m0; ic < m1; ic += kMc) {
-        const int64_t mc = std::min(kMc, m1 - ic);
+      for (int64_t jr = 0; jr < nc; jr += kNr) PackPairs(B, n1, jc + jr, kNr, pc, kc, sliceAt(pc) + (jr / kNr) * P * kNr);
+    }
+    for (int64_t ic = m0; ic < m1; ic += kMc) {
+      const int64_t mc = std::min(kMc, m1 - ic);
+      for (int64_t pc = 0; pc < K; pc += kKc) {
+        const int64_t kc = std::min(kKc, K - pc);
+        const int64_t P = (kc + 1) / 2;
         for (int64_t ir = 0; ir < mc; ir += kMr) PackPairs(A, m1, ic + ir, kMr, pc, kc, s.a.data() + (ir / kMr) * P * kMr);
         for (int64_t jr = 0; jr < nc; jr += kNr) {
-          const uint32_t* bp = s.b.data() + (jr / kNr) * P * kNr;
+          const uint32_t* bp = sliceAt(pc) + (jr / kNr) * P * kNr;
           const int nr = static_cast<int>(std::min<int64_t>(kNr, nc - jr));
           for (int64_t ir = 0; ir < mc; ir += kMr) {
             const int mr = static_cast<int>(std::min<int64_t>(kMr, mc - ir));

@@ -73,6 +73,8 @@ const CASES: [number[], number[], boolean, boolean][] = [
   [[5, 25], [4, 25, 11], false, false],
   [[2, 40, 11], [2, 23, 40], true, true],
   [[4, 130, 96], [96, 70], false, false],
+  // K deep enough that B is packed in two column chunks (a panel holds all of K), odd K tail.
+  [[13, 4101], [4101, 300], false, false],
 ];
 
 describe.runIf(hasBf16)('bf16 matmul on AVX-512 BF16', () => {
