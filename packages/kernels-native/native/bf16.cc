@@ -6,9 +6,10 @@
 // accumulators: the only error beyond fp32's is the operand rounding, ≤ 2^-8 relative per
 // operand (8 significand bits). Debian's OpenBLAS 0.3.21 has no sbgemm, hence our own GEMM.
 //
-// Structure (BLIS's): for each NC columns, for each KC-deep slice, B's slice is packed into
-// 32-column micro-panels; for each MC rows, A's slice is packed into 12-row micro-panels; a
-// 12×32 micro-kernel (24 zmm accumulators, 2 B vectors, one broadcast) runs over them. A
+// Structure (after BLIS): a chunk of columns of B is packed for all of K into 32-column
+// micro-panels (≤ 2 MiB); for each MC rows and each KC-deep slice, A's slice is packed into
+// 12-row micro-panels and a 12×32 micro-kernel (24 zmm accumulators, 2 B vectors, one
+// broadcast) runs over them, so that MC × chunk block of C stays in L2 across slices. A
 // "pair" is two consecutive k: vdpbf16ps consumes one per 32-bit lane, so both packed
 // layouts store (k, k+1) of one row/column as one dword, pair-major: panel[p][lane].
 // A KC slice's sum is added to C after the first; per element the order of the sum is the
