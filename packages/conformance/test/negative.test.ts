@@ -45,6 +45,11 @@ describe('the suite catches what it claims to catch', () => {
       'attention/causal + padding mask [3,2,6,4]',
       'attention/causal + padding mask, 130 tokens [2,1,130,8]',
       'attention/padding mask [2,2,4,8], second sequence fully masked',
+      'packed-attention/causal + padding mask, 66 tokens [2,66,3·1·16]',
+      'packed-attention/padding mask, not causal [2,9,3·2·8]',
+      'seq-attention/causal + padding mask [3,2,6,4]',
+      'seq-attention/causal + padding mask, 130 tokens [2,1,130,8]',
+      'seq-attention/padding mask [2,2,4,8], second sequence fully masked',
     ]);
     expect(failed[0]!.message).toMatch(/^y: max abs err/);
   });
