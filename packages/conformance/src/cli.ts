@@ -22,6 +22,8 @@ Runs the conformance suite for a backend against the cpu reference and prints a 
   --fixtures DIR       level-3 PyTorch fixtures (default: the ones @tessera/conformance ships)
   --failures-only      print only failing rows (the level lines and summary always)
   --require-all        a level that is not available counts as a failure
+  --bf16               level 4 with the backend's matmuls in bf16 (vs fp32 reference), at
+                         BF16_TRAINING_TOLERANCE; the backend must declare bf16 matmul
 `;
 
 export interface CliIo {
@@ -52,6 +54,7 @@ export async function conformanceCli(
         fixtures: { type: 'string' },
         'failures-only': { type: 'boolean' },
         'require-all': { type: 'boolean' },
+        bf16: { type: 'boolean' },
         help: { type: 'boolean', short: 'h' },
       },
       strict: true,
@@ -92,6 +95,7 @@ export async function conformanceCli(
       ...(values.import ? { imports: values.import } : {}),
       ...(values.expected ? { level1: { expectedFailures: values.expected } } : {}),
       ...(values.fixtures ? { level3: { fixturesDir: values.fixtures } } : {}),
+      ...(values.bf16 ? { level4: { matmulPrecision: 'bf16' as const } } : {}),
       requireAllLevels: values['require-all'] ?? false,
       onLevel: (l) => io.err(`conformance: level ${l.level} ${l.status} (${(l.durationMs / 1000).toFixed(1)} s)`),
     });
