@@ -258,39 +258,49 @@ function backward(
   }
 }
 
+/** Runs the forward into a new [..outShape] output. */
+function forwardOutput(a: AttentionProblem, backend: unknown, outShape: number[]): TensorInfo {
+  const out = new Float32Array(sizeOf(outShape));
+  forward(a, out);
+  return output(backend, outShape, out);
+}
+
+/** dq, dk, dv (shaped as q, k, v) and dbias (the bias's shape, or [B, H, Tq, Tk]) of separate q, k, v. */
+function separateGrads(
+  a: AttentionProblem,
+  backend: unknown,
+  inputs: AttentionData & { dy: TensorInfo },
+): TensorInfo[] {
+  const { q, k, v, bias } = inputs;
+  const dbiasShape = bias ? bias.shape : [a.B, a.H, a.Tq, a.Tk];
+  const grads = {
+    dq: new Float64Array(sizeOf(q.shape)),
+    dk: new Float64Array(sizeOf(k.shape)),
+    dv: new Float64Array(sizeOf(v.shape)),
+    dbias: new Float64Array(sizeOf(dbiasShape)),
+  };
+  backward(a, values(backend, inputs.dy), grads, bias !== undefined);
+  return [
+    output(backend, q.shape, Float32Array.from(grads.dq)),
+    output(backend, k.shape, Float32Array.from(grads.dk)),
+    output(backend, v.shape, Float32Array.from(grads.dv)),
+    output(backend, dbiasShape, Float32Array.from(grads.dbias)),
+  ];
+}
+
 /** Attention forward and backward, plain and packed. */
 export const attentionKernels = {
   TesseraAttention: ({ inputs, backend, attrs }) => {
     const a = AttentionProblem.heads(backend, inputs, attrs);
-    const out = new Float32Array(a.B * a.H * a.Tq * a.Dv);
-    forward(a, out);
-    return output(backend, [a.B, a.H, a.Tq, a.Dv], out);
+    return forwardOutput(a, backend, [a.B, a.H, a.Tq, a.Dv]);
   },
 
-  TesseraAttentionGrad: ({ inputs, backend, attrs }) => {
-    const a = AttentionProblem.heads(backend, inputs, attrs);
-    const { B, H, Tq, Tk, D, Dv } = a;
-    const dbiasShape = inputs.bias ? inputs.bias.shape : [B, H, Tq, Tk];
-    const grads = {
-      dq: new Float64Array(B * H * Tq * D),
-      dk: new Float64Array(B * H * Tk * D),
-      dv: new Float64Array(B * H * Tk * Dv),
-      dbias: new Float64Array(sizeOf(dbiasShape)),
-    };
-    backward(a, values(backend, inputs.dy), grads, inputs.bias !== undefined);
-    return [
-      output(backend, [B, H, Tq, D], Float32Array.from(grads.dq)),
-      output(backend, [B, H, Tk, D], Float32Array.from(grads.dk)),
-      output(backend, [B, H, Tk, Dv], Float32Array.from(grads.dv)),
-      output(backend, dbiasShape, Float32Array.from(grads.dbias)),
-    ];
-  },
+  TesseraAttentionGrad: ({ inputs, backend, attrs }) =>
+    separateGrads(AttentionProblem.heads(backend, inputs, attrs), backend, inputs),
 
   TesseraPackedAttention: ({ inputs, backend, attrs }) => {
     const a = AttentionProblem.packed(backend, inputs.qkv, inputs.mask, attrs);
-    const out = new Float32Array(a.B * a.Tq * a.H * a.Dv);
-    forward(a, out);
-    return output(backend, [a.B, a.Tq, a.H * a.Dv], out); // [B, T, E]
+    return forwardOutput(a, backend, [a.B, a.Tq, a.H * a.Dv]); // [B, T, E]
   },
 
   TesseraPackedAttentionGrad: ({ inputs, backend, attrs }) => {
@@ -303,27 +313,9 @@ export const attentionKernels = {
 
   TesseraSeqAttention: ({ inputs, backend, attrs }) => {
     const a = AttentionProblem.seq(backend, inputs, attrs);
-    const out = new Float32Array(a.B * a.Tq * a.H * a.Dv);
-    forward(a, out);
-    return output(backend, [a.B, a.Tq, a.H * a.Dv], out); // [B, Tq, nHead·Dv]
+    return forwardOutput(a, backend, [a.B, a.Tq, a.H * a.Dv]); // [B, Tq, nHead·Dv]
   },
 
-  TesseraSeqAttentionGrad: ({ inputs, backend, attrs }) => {
-    const a = AttentionProblem.seq(backend, inputs, attrs);
-    const { B, H, Tq, Tk } = a;
-    const dbiasShape = inputs.bias ? inputs.bias.shape : [B, H, Tq, Tk];
-    const grads = {
-      dq: new Float64Array(sizeOf(inputs.q.shape)),
-      dk: new Float64Array(sizeOf(inputs.k.shape)),
-      dv: new Float64Array(sizeOf(inputs.v.shape)),
-      dbias: new Float64Array(sizeOf(dbiasShape)),
-    };
-    backward(a, values(backend, inputs.dy), grads, inputs.bias !== undefined);
-    return [
-      output(backend, inputs.q.shape, Float32Array.from(grads.dq)),
-      output(backend, inputs.k.shape, Float32Array.from(grads.dk)),
-      output(backend, inputs.v.shape, Float32Array.from(grads.dv)),
-      output(backend, dbiasShape, Float32Array.from(grads.dbias)),
-    ];
-  },
+  TesseraSeqAttentionGrad: ({ inputs, backend, attrs }) =>
+    separateGrads(AttentionProblem.seq(backend, inputs, attrs), backend, inputs),
 } satisfies Partial<FusedKernelTable>;
