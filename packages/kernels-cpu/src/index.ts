@@ -12,6 +12,7 @@ import { adamwKernels, sumSquaresKernels } from './adamw.js';
 import { attentionKernels } from './attention.js';
 import { crossEntropyKernels } from './cross_entropy.js';
 import { int8LinearKernels } from './int8_linear.js';
+import { linearKernels } from './linear.js';
 import { normKernels } from './norms.js';
 
 export { erf } from './activation.js';
@@ -27,6 +28,7 @@ export const referenceKernels: FusedKernelTable = {
   ...adamwKernels,
   ...sumSquaresKernels,
   ...int8LinearKernels,
+  ...linearKernels,
 };
 
 registerFusedKernels('cpu', referenceKernels);

@@ -5,6 +5,7 @@ import {
   attentionOp,
   geluOp,
   layerNormOp,
+  linearOp,
   packedAttentionOp,
   rmsNormOp,
   seqAttentionOp,
@@ -281,6 +282,37 @@ describe('fused kernels on cpu match their reference compositions', () => {
         expect(p!.dataSync()[0]).toBe(finite ? 0 : Number.NaN);
       });
     }
+  });
+
+  for (const [rows, K, N] of [
+    [1, 1, 1],
+    [7, 33, 5],
+    [12, 512, 40],
+  ] as const) {
+    for (const transposeWeight of [false, true]) {
+      it(`linear [${rows}, ${K}]·${transposeWeight ? `[${N}, ${K}]ᵀ` : `[${K}, ${N}]`} with and without bias`, () => {
+        const x = randn([rows, K]);
+        const weight = randn(transposeWeight ? [N, K] : [K, N], 1 / Math.sqrt(K));
+        const bias = randn([N]);
+        // K-term fp32 dot products in the composition: the wide tolerance from 512 terms on.
+        const rtol = K >= 512 ? RTOL_WIDE : RTOL;
+        checkOp(linearOp as unknown as AnyOp, { x, weight, bias }, { transposeWeight }, ['x', 'weight', 'bias'], rtol);
+        checkOp(linearOp as unknown as AnyOp, { x, weight }, { transposeWeight }, ['x', 'weight'], rtol);
+        tf.dispose([x, weight, bias]);
+      });
+    }
+  }
+
+  it('linear names a feature mismatch and a wrong bias before running', () => {
+    const x = tf.zeros([2, 3]);
+    const w = tf.zeros([4, 5]);
+    const w2 = tf.zeros([3, 5]);
+    const b = tf.zeros([4]);
+    expect(() => linearOp({ x, weight: w }, { transposeWeight: false })).toThrow(
+      /x has 3 features but weight \[4, 5\]/,
+    );
+    expect(() => linearOp({ x, weight: w2, bias: b }, {})).toThrow(/bias must be \[5\]/);
+    tf.dispose([x, w, w2, b]);
   });
 
   it('adamw update matches its reference over several steps', () => {

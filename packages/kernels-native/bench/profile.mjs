@@ -36,7 +36,7 @@ for (const k of info.kernels) {
 }
 const rows = [...byName].sort((a, b) => b[1].ms - a[1].ms);
 // "forward" is the custom-gradient wrapper of a fused op: its time is the fused kernel's again.
-const total = rows.filter(([name]) => name !== 'forward').reduce((s, [, e]) => s + e.ms, 0);
+const total = rows.filter(([name]) => name !== 'forward' && name !== 'unnamed scope').reduce((s, [, e]) => s + e.ms, 0);
 console.log(`kernel time ${total.toFixed(1)} ms in ${info.kernels.length} kernels (without the "forward" wrappers)`);
 for (const [name, e] of rows.slice(0, 25))
   console.log(`  ${name.padEnd(34)} ${e.ms.toFixed(2).padStart(8)} ms  x${e.n}`);

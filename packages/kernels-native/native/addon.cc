@@ -54,8 +54,10 @@ Napi::Value MatMulJs(const Napi::CallbackInfo& info) {
     Require(info, bo[i] >= 0 && bo[i] + K * N <= b.n, fn,
             "b[" + S(i) + "] at offset " + S(bo[i]) + " of " + S(K) + "x" + S(N) + " exceeds b's " + S(b.n));
   }
+  const F32Arg bias = info.Length() > 10 ? F32(info, 10) : F32Arg{};
+  if (bias.p) NeedLen(info, fn, "bias", bias, N);
   MatMul(a.p, b.p, o.p, static_cast<int64_t>(batch), ao.data(), bo.data(), static_cast<int>(M), static_cast<int>(N),
-         static_cast<int>(K), Bool(info, 8), Bool(info, 9));
+         static_cast<int>(K), Bool(info, 8), Bool(info, 9), bias.p);
   return info.Env().Undefined();
 }
 
@@ -236,7 +238,8 @@ Napi::Value AttentionJs(const Napi::CallbackInfo& info) {
   Attention(s, q.p, k.p, v.p, o.p);
   return info.Env().Undefined();
 }
-// attentionGrad(dy, q, k, v, dq, dk, dv, dbias, dims, scale, causal, mask, bias, layouts?)
+// attentionGrad(dy, q, k, v, dq, dk, dv, dbias|null, dims, scale, causal, mask, bias, layouts?)
+// dbias null (only without a bias): the scores' gradient is not wanted and never stored.
 Napi::Value AttentionGradJs(const Napi::CallbackInfo& info) {
   constexpr const char* fn = "attentionGrad";
   const AttentionShape s = ReadShape(info, 8, fn);
@@ -253,7 +256,8 @@ Napi::Value AttentionGradJs(const Napi::CallbackInfo& info) {
   const int64_t dbiasSize = s.bias ? static_cast<int64_t>(s.biasShape[0]) * s.biasShape[1] * s.biasShape[2] *
                                          s.biasShape[3]
                                    : BH * s.Tq * s.Tk;
-  NeedLen(info, fn, "dbias", dbias, dbiasSize);
+  Require(info, dbias.p != nullptr || !s.bias, fn, "dbias is missing (a bias needs its gradient)");
+  if (dbias.p) NeedLen(info, fn, "dbias", dbias, dbiasSize);
   AttentionGrad(s, dy.p, q.p, k.p, v.p, dq.p, dk.p, dv.p, dbias.p);
   return info.Env().Undefined();
 }

@@ -23,6 +23,7 @@
 
 #include "addon_module.h"
 #include "cpu_features.h"
+#include "kernels.h"
 #include "napi_args.h"
 #include "pool.h"
 
@@ -143,8 +144,9 @@ Scratch& ThreadScratch() {
 }
 
 // C[m0:m1, n0:n1] of one product (ldc = N), A seen as M × K and B as N × K.
+// accumulate: add to what C holds (the bias rows) instead of overwriting it.
 TESSERA_BF16_TARGET void GemmBlock(const Operand& A, const Operand& B, float* C, int64_t N, int64_t K, int64_t m0,
-                                   int64_t m1, int64_t n0, int64_t n1) {
+                                   int64_t m1, int64_t n0, int64_t n1, bool accumulate) {
   Scratch& s = ThreadScratch();
   // B is packed for all of K at once (column chunks small enough for L3), so each MC × nc
   // block of C stays in L2 while its KC slices add into it: with C outside the k loop, deep
@@ -175,7 +177,8 @@ TESSERA_BF16_TARGET void GemmBlock(const Operand& A, const Operand& B, float* C,
           const int nr = static_cast<int>(std::min<int64_t>(kNr, nc - jr));
           for (int64_t ir = 0; ir < mc; ir += kMr) {
             const int mr = static_cast<int>(std::min<int64_t>(kMr, mc - ir));
-            MicroKernel(s.a.data() + (ir / kMr) * P * kMr, bp, P, C + (ic + ir) * N + jc + jr, N, mr, nr, pc > 0);
+            MicroKernel(s.a.data() + (ir / kMr) * P * kMr, bp, P, C + (ic + ir) * N + jc + jr, N, mr, nr,
+                        pc > 0 || accumulate);
           }
         }
       }
@@ -189,9 +192,10 @@ int64_t SplitAt(int64_t n, int64_t parts, int64_t c, int64_t align) {
 }
 
 void Bf16MatMul(const float* a, const float* b, float* out, int64_t batch, const int64_t* aOff, const int64_t* bOff,
-                int64_t M, int64_t N, int64_t K, bool transA, bool transB) {
+                int64_t M, int64_t N, int64_t K, bool transA, bool transB, const float* bias) {
+  if (bias) FillRows(out, batch * M, N, bias);  // then accumulated onto, as MatMul does
   if (K == 0) {
-    std::fill(out, out + batch * M * N, 0.0f);
+    if (!bias) std::fill(out, out + batch * M * N, 0.0f);
     return;
   }
   // Whole products per thread when there are enough of them; otherwise each product is split
@@ -210,12 +214,12 @@ void Bf16MatMul(const float* a, const float* b, float* out, int64_t batch, const
       const Operand A{a + aOff[bi], transA ? 1 : K, transA ? M : 1};
       const Operand B{b + bOff[bi], transB ? K : 1, transB ? 1 : N};
       GemmBlock(A, B, out + bi * M * N, N, K, SplitAt(M, mSplit, mi, kMr), SplitAt(M, mSplit, mi + 1, kMr),
-                SplitAt(N, nSplit, ni, kNr), SplitAt(N, nSplit, ni + 1, kNr));
+                SplitAt(N, nSplit, ni, kNr), SplitAt(N, nSplit, ni + 1, kNr), bias != nullptr);
     }
   });
 }
 
-// bf16Matmul(a, b, out, aOffsets, bOffsets, M, N, K, transA, transB): the fp32 matmul's
+// bf16Matmul(a, b, out, aOffsets, bOffsets, M, N, K, transA, transB, bias?): the fp32 matmul's
 // signature; throws where the CPU lacks AVX-512 BF16 (the JS side checks first).
 Napi::Value Bf16MatMulJs(const Napi::CallbackInfo& info) {
   constexpr const char* fn = "bf16Matmul";
@@ -235,8 +239,11 @@ Napi::Value Bf16MatMulJs(const Napi::CallbackInfo& info) {
     Require(info, offsets[i] >= 0 && offsets[i] + M * K <= a.n, fn, "a[" + S(i) + "] lies outside a");
     Require(info, offsets[batch + i] >= 0 && offsets[batch + i] + K * N <= b.n, fn, "b[" + S(i) + "] lies outside b");
   }
+  const F32Arg bias = info.Length() > 10 ? F32(info, 10) : F32Arg{};
+  if (bias.p) NeedLen(info, fn, "bias", bias, N);
   if (M > 0 && N > 0)
-    Bf16MatMul(a.p, b.p, o.p, batch, offsets.data(), offsets.data() + batch, M, N, K, Bool(info, 8), Bool(info, 9));
+    Bf16MatMul(a.p, b.p, o.p, batch, offsets.data(), offsets.data() + batch, M, N, K, Bool(info, 8), Bool(info, 9),
+               bias.p);
   return info.Env().Undefined();
 }
 

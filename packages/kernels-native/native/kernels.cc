@@ -92,18 +92,27 @@ inline OnePlusMinusTanh VecOnePlusMinusTanh(float u) {
 
 }  // namespace
 
+void FillRows(float* out, int64_t rows, int64_t N, const float* row) {
+  ParallelFor(rows, std::max<int64_t>(1, 16384 / std::max<int64_t>(1, N)), [&](int64_t r0, int64_t r1) {
+    for (int64_t r = r0; r < r1; r++) std::copy(row, row + N, out + r * N);
+  });
+}
+
 void MatMul(const float* a, const float* b, float* out, int64_t batch, const int64_t* aOff, const int64_t* bOff,
-            int M, int N, int K, bool transA, bool transB) {
+            int M, int N, int K, bool transA, bool transB, const float* bias) {
   const int lda = transA ? M : K;
   const int ldb = transB ? K : N;
+  // With a bias, C starts as the bias rows and sgemm adds onto it (beta 1): the pass that
+  // zeroes C for beta 0 becomes the bias broadcast, so the bias costs no pass of its own.
+  if (bias) FillRows(out, batch * M, N, bias);
   for (int64_t i = 0; i < batch; i++) {
     float* c = out + i * static_cast<int64_t>(M) * N;
     if (K == 0) {
-      std::fill(c, c + static_cast<int64_t>(M) * N, 0.0f);
+      if (!bias) std::fill(c, c + static_cast<int64_t>(M) * N, 0.0f);
       continue;
     }
     cblas_sgemm(CblasRowMajor, transA ? CblasTrans : CblasNoTrans, transB ? CblasTrans : CblasNoTrans, M, N, K, 1.0f,
-                a + aOff[i], lda, b + bOff[i], ldb, 0.0f, c, N);
+                a + aOff[i], lda, b + bOff[i], ldb, bias ? 1.0f : 0.0f, c, N);
   }
 }
 
@@ -472,12 +481,17 @@ void AttentionGrad(const AttentionShape& s, const float* dy, const float* q, con
   // do after the parallel part, in a fixed order, from the full dScores.
   std::vector<float> dScoresFull;
   if (!fullBias) dScoresFull.resize(BH * TqTk);
+  // No dbias wanted (packed attention has no bias): each block's dS lives in a per-thread
+  // scratch that stays in cache for the two products that read it, instead of a
+  // [B, H, Tq, Tk] buffer written once and thrown away.
+  const bool keepScores = dbias != nullptr;
   float* dScores = fullBias ? dbias : dScoresFull.data();
   const int ldq = static_cast<int>(s.ql.row), ldk = static_cast<int>(s.kl.row), ldv = static_cast<int>(s.vl.row),
             ldo = static_cast<int>(s.ol.row);
   SingleThreadedBlas blas;
   ParallelFor(BH, 1, [&](int64_t p0, int64_t p1) {
     std::vector<float> p(static_cast<int64_t>(kQueryBlock) * s.Tk), dp(static_cast<int64_t>(kQueryBlock) * s.Tk);
+    std::vector<float> dsBlock(keepScores ? 0 : static_cast<int64_t>(kQueryBlock) * s.Tk);
     for (int64_t bh = p0; bh < p1; bh++) {
       const int b = static_cast<int>(bh / s.H), h = static_cast<int>(bh % s.H);
       const float* Q = q + s.ql.At(b, h);
@@ -490,14 +504,14 @@ void AttentionGrad(const AttentionShape& s, const float* dy, const float* q, con
       // dK and dV gather contributions from every query block: start from zero.
       ZeroRows(dK, s.Tk, s.kl.row, s.D);
       ZeroRows(dV, s.Tk, s.vl.row, s.Dv);
-      float* dSHead = dScores + bh * TqTk;
+      float* dSHead = keepScores ? dScores + bh * TqTk : nullptr;
       for (int i0 = 0; i0 < s.Tq; i0 += kQueryBlock) {
         const int i1 = std::min(s.Tq, i0 + kQueryBlock), rows = i1 - i0;
         const int nk = BlockKeys(s, i1);
-        float* dS = dSHead + static_cast<int64_t>(i0) * s.Tk;
+        float* dS = keepScores ? dSHead + static_cast<int64_t>(i0) * s.Tk : dsBlock.data();
         if (nk == 0) {
           ZeroRows(dQ + i0 * s.ql.row, rows, s.ql.row, s.D);
-          std::fill(dS, dS + static_cast<int64_t>(rows) * s.Tk, 0.0f);
+          if (keepScores) std::fill(dS, dS + static_cast<int64_t>(rows) * s.Tk, 0.0f);
           continue;
         }
         BlockProbabilities(s, b, h, i0, i1, nk, q, k, p.data());
@@ -514,7 +528,7 @@ void AttentionGrad(const AttentionShape& s, const float* dy, const float* q, con
           for (int j = 0; j < nk; j++) dot += static_cast<double>(pr[j]) * dpr[j];
           const float dotf = static_cast<float>(dot);
           for (int j = 0; j < nk; j++) dsr[j] = pr[j] * (dpr[j] - dotf);
-          std::fill(dsr + nk, dsr + s.Tk, 0.0f);
+          if (keepScores) std::fill(dsr + nk, dsr + s.Tk, 0.0f);
         }
         // dQ = scale·dS·K: [rows, nk]·[nk, D];  dK += scale·dSᵀ·Q: [nk, rows]·[rows, D];
         // dV += Pᵀ·dY: [nk, rows]·[rows, Dv]

@@ -6,9 +6,13 @@
 
 namespace tessera {
 
-// One sgemm per batch entry: out[i] = op(a + aOff[i]) · op(b + bOff[i]), row-major, [M, N].
+// One sgemm per batch entry: out[i] = op(a + aOff[i]) · op(b + bOff[i]) (+ bias[N] on every
+// row when bias is not null), row-major, [M, N].
 void MatMul(const float* a, const float* b, float* out, int64_t batch, const int64_t* aOff, const int64_t* bOff,
-            int M, int N, int K, bool transA, bool transB);
+            int M, int N, int K, bool transA, bool transB, const float* bias = nullptr);
+
+// out[r, 0:N] = row[0:N] for r in [0, rows): the bias a matmul then accumulates onto.
+void FillRows(float* out, int64_t rows, int64_t N, const float* row);
 
 void Gelu(const float* x, float* y, int64_t n, bool tanhForm);
 void GeluGrad(const float* x, const float* dy, float* dx, int64_t n, bool tanhForm);
@@ -53,7 +57,8 @@ struct AttentionShape {
   HeadLayout ql, kl, vl, ol;
 };
 void Attention(const AttentionShape& s, const float* q, const float* k, const float* v, float* out);
-// dbias has the bias's shape (or [B, H, Tq, Tk] without a bias). dq, dk and dv may be one
+// dbias has the bias's shape (or [B, H, Tq, Tk] without a bias; nullptr without a bias when
+// the scores' gradient is not wanted). dq, dk and dv may be one
 // buffer (the packed projection's gradient) when their layouts do not overlap.
 void AttentionGrad(const AttentionShape& s, const float* dy, const float* q, const float* k, const float* v,
                    float* dq, float* dk, float* dv, float* dbias);

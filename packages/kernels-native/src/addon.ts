@@ -16,6 +16,8 @@ export interface NativeAddon {
     K: number,
     transA: boolean,
     transB: boolean,
+    /** [N], added to every output row (the output starts as the bias rows; sgemm accumulates onto them). */
+    bias?: Float32Array | null,
   ): void;
   /** matmul with operands rounded to bf16 and fp32 accumulation (native/bf16.cc); throws without AVX-512 BF16. */
   bf16Matmul: NativeAddon['matmul'];
@@ -83,7 +85,7 @@ export interface NativeAddon {
     dq: Float32Array,
     dk: Float32Array,
     dv: Float32Array,
-    dbias: Float32Array,
+    dbias: Float32Array | null,
     dims: Int32Array,
     scale: number,
     causal: boolean,

@@ -106,9 +106,15 @@ export function attentionKernels({ addon, pool }: NativeContext) {
    * dq, dk, dv (laid out as q, k, v: `grads` may give one buffer for all three when the layouts
    * are disjoint views of it) and dbias (the bias's shape, or [B, H, Tq, Tk]).
    */
-  const backward = (dy: Float32Array, p: Problem, grads: { dq: Float32Array; dk: Float32Array; dv: Float32Array }) => {
+  const backward = (
+    dy: Float32Array,
+    p: Problem,
+    grads: { dq: Float32Array; dk: Float32Array; dv: Float32Array },
+    wantScores = true,
+  ) => {
     const { B, H, Tq, Tk } = p.sizes;
-    const dbias = pool.alloc(sizeOf(p.biasShape ?? [B, H, Tq, Tk]));
+    // Without a bias the scores' gradient is an output only where the op promises it.
+    const dbias = wantScores || p.bias ? pool.alloc(sizeOf(p.biasShape ?? [B, H, Tq, Tk])) : null;
     // With no query or no key the addon does not run; the caller's zeroed buffers stand.
     if (B * H * Tq * Tk > 0) {
       addon.attentionGrad(
@@ -128,7 +134,7 @@ export function attentionKernels({ addon, pool }: NativeContext) {
         p.layouts,
       );
     } else {
-      dbias.fill(0);
+      dbias?.fill(0);
     }
     return dbias;
   };
@@ -147,7 +153,7 @@ export function attentionKernels({ addon, pool }: NativeContext) {
       dk: gradBuffer(p, sizeOf(k.shape)),
       dv: gradBuffer(p, sizeOf(v.shape)),
     };
-    const dbias = backward(asF32(args, inputs.dy), p, grads);
+    const dbias = backward(asF32(args, inputs.dy), p, grads)!;
     const { B, H, Tq, Tk } = p.sizes;
     return [
       out(args, q.shape, grads.dq),
@@ -176,8 +182,8 @@ export function attentionKernels({ addon, pool }: NativeContext) {
       const p = packedProblem(args);
       // dq, dk and dv are the three column blocks of one buffer; the addon writes all of it.
       const dqkv = gradBuffer(p, sizeOf(args.inputs.qkv.shape));
-      const scratch = backward(asF32(args, args.inputs.dy), p, { dq: dqkv, dk: dqkv, dv: dqkv });
-      pool.release(scratch); // the scores' gradient: no bias to give it to
+      // No bias to give the scores' gradient to: the addon keeps it block-local.
+      backward(asF32(args, args.inputs.dy), p, { dq: dqkv, dk: dqkv, dv: dqkv }, false);
       return out(args, args.inputs.qkv.shape, dqkv);
     },
 

@@ -5,6 +5,7 @@ import { adamwKernels } from './adamw.js';
 import { attentionKernels } from './attention.js';
 import { crossEntropyKernels } from './cross_entropy.js';
 import { int8Kernels } from './int8.js';
+import { linearKernels } from './linear.js';
 import { normKernels } from './norms.js';
 import { standardKernels } from './standard.js';
 import type { NativeContext } from './storage.js';
@@ -26,6 +27,7 @@ export function makeKernels(context: NativeContext): NativeKernels {
       ...attentionKernels(context),
       ...adamwKernels(context),
       ...int8Kernels(context),
+      ...linearKernels(context),
     },
     standard: standardKernels(context),
   };

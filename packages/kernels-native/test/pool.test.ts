@@ -1,6 +1,7 @@
 import { tf, useBackend } from '@tessera/tensor-core';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { nativePool } from '@tessera/kernels-native';
+import { BufferPool } from '../src/pool.js';
 // @ts-expect-error: the bench model is plain ESM JavaScript without declarations.
 import { AdamW, GPT, gptTrainStep, randomBatch } from '../bench/gpt.mjs';
 
@@ -106,6 +107,44 @@ describe('output buffer pool', () => {
       optimizer.dispose();
       model.dispose();
     }
+  });
+
+  it('at the cap, evicts the least recently used sizes so a second model still reuses its buffers', () => {
+    const kib = 1024 / 4; // floats per KiB
+    const pool = new BufferPool(64 * 1024); // 64 KiB
+    // "Model 1": two sizes that fill the cap.
+    const a = [pool.alloc(16 * kib), pool.alloc(16 * kib), pool.alloc(32 * kib)];
+    for (const x of a) pool.release(x);
+    expect(pool.stats().pooledBytes).toBe(64 * 1024);
+    pool.release(pool.alloc(16 * kib)); // 16 KiB arrays are now more recent than the 32 KiB one
+    // "Model 2": a new size pushes out the least recently used (32 KiB) first, then 16 KiB ones.
+    const b = [pool.alloc(24 * kib), pool.alloc(24 * kib)];
+    for (const x of b) pool.release(x);
+    let s = pool.stats();
+    expect(s.pooledBytes).toBeLessThanOrEqual(64 * 1024);
+    expect(s.evictions).toBe(2); // the 32 KiB array, then one 16 KiB array for the second 24 KiB
+    // Its steady state now hits every time, as a fresh model's would with an empty pool.
+    const before = s.misses;
+    for (let step = 0; step < 3; step++) {
+      const c = [pool.alloc(24 * kib), pool.alloc(24 * kib)];
+      for (const x of c) pool.release(x);
+    }
+    s = pool.stats();
+    expect(s.misses).toBe(before);
+    expect(s.pooledBytes).toBeLessThanOrEqual(64 * 1024);
+  });
+
+  it('a pool full of one size keeps turning over, and an array above the cap is not kept', () => {
+    const pool = new BufferPool(8 * 4096 * 4);
+    const xs = Array.from({ length: 8 }, () => pool.alloc(4096));
+    for (const x of xs) pool.release(x);
+    const extra = pool.alloc(4096);
+    const fresh = new BufferPool(8 * 4096 * 4);
+    pool.release(extra);
+    expect(pool.stats().pooledArrays).toBe(8);
+    const big = fresh.alloc(9 * 4096);
+    fresh.release(big);
+    expect(fresh.stats().pooledBytes).toBe(0);
   });
 
   it('keeps nothing with a cap of 0, and rejects a bad cap', () => {

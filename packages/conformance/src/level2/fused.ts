@@ -5,6 +5,7 @@ import {
   geluOp,
   int8LinearOp,
   layerNormOp,
+  linearOp,
   packedAttentionOp,
   type Rng,
   rmsNormOp,
@@ -305,6 +306,36 @@ export function fusedOpCases(): OpCase[] {
       run: call(asAny(int8LinearOp), ['x', 'weight', 'scales', ...(withBias ? ['bias'] : [])], {}),
       tolerance: accumulation(K, 'integer dot products, dequantized in float32'),
     });
+  }
+
+  // --- fp32 linear: both weight layouts, with and without bias, an empty batch, K = 1 and a
+  // deep K (the bias accumulates onto the GEMM's output in a kernel, after it in the reference).
+  const linears: [string, number, number, number][] = [
+    ['[1,1]·[1,1]', 1, 1, 1],
+    ['[5,7]·[7,3]', 5, 7, 3],
+    ['[33,96]·[96,130] odd sizes', 33, 96, 130],
+    ['[16,1536]·[1536,24] deep', 16, 1536, 24],
+    ['[0,8]·[8,4] no rows', 0, 8, 4],
+  ];
+  for (const [variant, rows, K, N] of linears) {
+    for (const transposeWeight of [false, true]) {
+      for (const withBias of [true, false]) {
+        add({
+          name: `linear ${transposeWeight ? '[out,in]' : '[in,out]'}${withBias ? '' : ' no bias'}/${variant}`,
+          group: 'linear',
+          fused: linearOp,
+          inputs: (rng) => [
+            normal(rng, 'x', [rows, K]),
+            normal(rng, 'weight', transposeWeight ? [N, K] : [K, N], 1 / Math.sqrt(K)),
+            ...(withBias ? [normal(rng, 'bias', [N])] : []),
+          ],
+          run: call(asAny(linearOp), ['x', 'weight', ...(withBias ? ['bias'] : [])], { transposeWeight }),
+          grad: withBias ? [0, 1, 2] : [0, 1],
+          tolerance: accumulation(K, 'dot products over the input features'),
+          gradTolerance: accumulation(Math.max(K, N, rows), 'weight and bias gradients sum over rows'),
+        });
+      }
+    }
   }
 
   // --- Σx² and the finiteness probe (what an optimizer step reads from every gradient):

@@ -8,6 +8,7 @@ import { softmaxCrossEntropyGradOp, softmaxCrossEntropyOp } from './cross_entrop
 import { geluGradOp, geluOp } from './gelu.js';
 import { int8LinearOp } from './int8_linear.js';
 import { layerNormGradOp, layerNormOp, rmsNormGradOp, rmsNormOp } from './layer_norm.js';
+import { linearOp } from './linear.js';
 import { packedAttentionGradOp, packedAttentionOp } from './packed_attention.js';
 import { seqAttentionGradOp, seqAttentionOp } from './seq_attention.js';
 import { sumSquaresOp } from './sum_squares.js';
@@ -36,6 +37,7 @@ export const FUSED_KERNELS = {
   TesseraAdamW: adamwOp,
   TesseraSumSquares: sumSquaresOp,
   TesseraInt8Linear: int8LinearOp,
+  TesseraLinear: linearOp,
 } as const;
 
 export type FusedKernelName = keyof typeof FUSED_KERNELS;
@@ -54,8 +56,9 @@ export type FusedKernel<K extends FusedKernelName> = (args: FusedKernelArgs<K>) 
  * Ops whose reference composition is a fine way to run them, so a complete backend may leave
  * them out: the attention layouts that only save the head split/transposes (the composition
  * runs the backend's own TesseraAttention), the one-pass gradient statistics (optim then
- * composes only the statistic it needs), and the inference-only int8 linear (the composition
- * is an fp32 matmul of the quantized values).
+ * composes only the statistic it needs), the inference-only int8 linear (the composition
+ * is an fp32 matmul of the quantized values), and the fp32 linear (the composition is the
+ * backend's own matmul and add; a kernel only saves the add's pass over the output).
  */
 export const FALLBACK_FUSED_KERNELS = [
   'TesseraPackedAttention',
@@ -64,6 +67,7 @@ export const FALLBACK_FUSED_KERNELS = [
   'TesseraSeqAttentionGrad',
   'TesseraSumSquares',
   'TesseraInt8Linear',
+  'TesseraLinear',
 ] as const;
 type FallbackKernelName = (typeof FALLBACK_FUSED_KERNELS)[number];
 

@@ -5,6 +5,7 @@ export * from './fused_kernels.js';
 export * from './gelu.js';
 export * from './int8_linear.js';
 export * from './layer_norm.js';
+export * from './linear.js';
 export * from './packed_attention.js';
 export * from './seq_attention.js';
 export * from './sum_squares.js';

@@ -1,4 +1,4 @@
-import { Module, type Parameter, type Rng, tf } from '@tessera/tensor-core';
+import { linear, Module, type Parameter, type Rng, tf } from '@tessera/tensor-core';
 
 /**
  * Weight layout as the checkpoint stores it, so import/export never transposes:
@@ -33,11 +33,8 @@ export class Linear extends Module {
   }
 
   forward(x: tf.Tensor): tf.Tensor {
-    const lead = x.shape.slice(0, -1);
-    const flat = tf.reshape(x, [-1, this.inFeatures]); // [N, in]
-    let y = tf.matMul(flat, this.weight.value, false, this.layout === 'outIn'); // [N, out]
-    if (this.bias) y = tf.add(y, this.bias.value);
-    return tf.reshape(y, [...lead, this.outFeatures]); // [..., out]
+    // tensor-core's fused linear: a backend with a kernel adds the bias inside the GEMM.
+    return linear(x, this.weight.value, this.bias?.value, this.layout === 'outIn'); // [..., out]
   }
 }
 
