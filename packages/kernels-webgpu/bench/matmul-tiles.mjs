@@ -4,7 +4,8 @@
 // gradient products dY·Wᵀ and Xᵀ·dY), interleaved round by round so load hits all alike.
 // Checks each result against upstream's (max |diff|) before timing it.
 // Usage: node packages/kernels-webgpu/bench/matmul-tiles.mjs [--steps 5] [--rounds 3] [--min] [--large]
-//   [--tilings cols:4x1w16,rows:4x1w16] [--only 'qkv L nn,qkv L tn']
+//   [--tilings auto,subgroup:32x2,rows:8x2w16] [--only 'qkv L nn,qkv L tn'] [--gpt]
+// --gpt: the GPT step's 15 products (bench/bench.mjs's) instead of the square-ish set.
 import { loadavg } from 'node:os';
 import { Rng, tf, useBackend } from '@tessera/tensor-core';
 import { describeWebGpu, setWebGpuMatMulTiling, useWebGpuMatMul, webgpuStatus } from '@tessera/kernels-webgpu';
@@ -16,14 +17,17 @@ const steps = Math.max(1, option('steps', 5));
 const rounds = Math.max(1, option('rounds', 3));
 const only = argv.includes('--only') ? argv[argv.indexOf('--only') + 1].split(',') : undefined;
 const tilingArg = argv.includes('--tilings') ? argv[argv.indexOf('--tilings') + 1] : undefined;
+// 'auto': the kernel's own choice per product; 'subgroup:32x2': the subgroup kernel with 32
+// rows × 2 column groups (its workgroup is the device's subgroup size).
 const parseTiling = (s) => {
+  if (s === 'auto') return { name: s };
+  const sg = /^subgroup:(\d+)x(\d+)$/.exec(s);
+  if (sg) return { lanes: 'subgroup', rows: +sg[1], colGroups: +sg[2], workgroup: 0, name: s };
   const m = /^(rows|cols):(\d+)x(\d+)w(\d+)$/.exec(s);
-  if (!m) throw new Error(`bad tiling "${s}": expected e.g. cols:4x1w16`);
+  if (!m) throw new Error(`bad tiling "${s}": expected e.g. cols:4x1w16, subgroup:32x2 or auto`);
   return { lanes: m[1], rows: +m[2], colGroups: +m[3], workgroup: +m[4], name: s };
 };
-const tilings = (tilingArg ?? 'cols:4x1w16,cols:4x2w16,cols:8x1w16,cols:2x2w16,rows:4x1w16,rows:4x2w16,cols:4x1w64')
-  .split(',')
-  .map(parseTiling);
+const tilings = (tilingArg ?? 'auto,rows:8x2w16,subgroup:16x2,subgroup:32x2,subgroup:32x1').split(',').map(parseTiling);
 
 const status = await webgpuStatus();
 if (!status.available) {
@@ -45,6 +49,38 @@ const products = flag('large')
       ['lm-head S', 768, 128, 65],
     ];
 
+// --gpt: the 15 products of a GPT training step exactly as bench/bench.mjs times them
+// (each linear layer's x·W, dY·Wᵀ, Xᵀ·dY and the tied lm-head's), as [label, M, K, N, tA, tB].
+const gptProducts = (E, T, V) => {
+  const out = [];
+  for (const [name, i, o] of [
+    ['qkv', E, 3 * E],
+    ['attn-proj', E, E],
+    ['mlp-fc', E, 4 * E],
+    ['mlp-proj', 4 * E, E],
+  ]) {
+    out.push([`${name} x·W`, T, i, o, false, false]);
+    out.push([`${name} dY·Wᵀ`, T, o, i, false, true]);
+    out.push([`${name} Xᵀ·dY`, i, T, o, true, false]);
+  }
+  out.push(['lm-head x·Eᵀ', T, E, V, false, true]);
+  out.push(['lm-head dL·E', T, V, E, false, false]);
+  out.push(['lm-head dLᵀ·x', V, T, E, true, false]);
+  return out;
+};
+const jobs = flag('gpt')
+  ? flag('large')
+    ? gptProducts(384, 2048, 65)
+    : gptProducts(128, 768, 65)
+  : products.flatMap(([label, M, K, N]) =>
+      [
+        [false, false],
+        [false, true],
+        [true, false],
+        [true, true],
+      ].map(([tA, tB]) => [`${label} ${tA ? 't' : 'n'}${tB ? 't' : 'n'}`, M, K, N, tA, tB]),
+    );
+
 const rng = new Rng('matmul-tiles');
 /**
  * GPU milliseconds of one call (the backend's timestamp queries: kernel time only, without
@@ -63,14 +99,9 @@ async function timeIt(fn) {
 }
 
 const rows = [];
-for (const [label, M, K, N] of products) {
-  for (const [tA, tB] of [
-    [false, false],
-    [false, true],
-    [true, false],
-    [true, true],
-  ]) {
-    if (only && !only.includes(`${label} ${tA ? 't' : 'n'}${tB ? 't' : 'n'}`)) continue;
+for (const [label, M, K, N, tA, tB] of jobs) {
+  {
+    if (only && !only.includes(label)) continue;
     const a = rng.normalTensor(tA ? [K, M] : [M, K]);
     const b = rng.normalTensor(tB ? [N, K] : [K, N]);
     const fn = () => tf.matMul(a, b, tA, tB);
@@ -84,7 +115,7 @@ for (const [label, M, K, N] of products) {
         name: t.name,
         set: () => {
           useWebGpuMatMul('tessera');
-          setWebGpuMatMulTiling(t);
+          setWebGpuMatMulTiling(t.lanes ? t : undefined);
         },
       });
     const times = sides.map(() => []);
@@ -107,11 +138,11 @@ for (const [label, M, K, N] of products) {
     // comparing tilings; the reported ratio (bench.mjs) uses medians.
     const pick = flag('min') ? (xs) => Math.min(...xs) : median;
     const up = pick(times[0]);
-    const row = { product: `${label} ${tA ? 't' : 'n'}${tB ? 't' : 'n'}`, M, K, N, upstreamMs: up, variants: {} };
+    const row = { product: label, M, K, N, upstreamMs: up, variants: {} };
     for (const [i, s] of sides.entries()) if (i > 0) row.variants[s.name] = { ms: pick(times[i]), diff: s.diff };
     rows.push(row);
     console.log(
-      `${row.product.padEnd(16)} [${M},${K},${N}] upstream ${up.toFixed(2)} ms; ` +
+      `${row.product.padEnd(16)} [${M},${K},${N}]${tA ? 'ᵀ' : ''}${tB ? '·ᵀ' : ''} upstream ${up.toFixed(2)} ms; ` +
         Object.entries(row.variants)
           .map(
             ([n, v]) => `${n} ${(up / v.ms).toFixed(2)}×${v.diff > 1e-3 ? ` (diff ${v.diff.toExponential(1)}!)` : ''}`,

@@ -35,7 +35,8 @@ import {
   zero,
   zeros,
 } from './program.js';
-import { batchedProblem, DEFAULT_TILING, matMulProgram, runMatMul } from './matmul.js';
+import { autoTiling, batchedProblem, DEFAULT_TILING, matMulProgram, runMatMul } from './matmul.js';
+import { subgroupSize } from './subgroups.js';
 
 /** Below any real score: exp(NEG - max) underflows to 0, so masked keys need no second test. */
 const NEG = '-3.0e38';
@@ -315,7 +316,14 @@ function headProduct(
     alpha,
     ...(a.causal ? { band: { mode: band, offset: a.Tk - a.Tq } } : {}),
   });
-  const program = matMulProgram(problem, a.causal ? { ...DEFAULT_TILING, workgroup: 8 } : DEFAULT_TILING);
+  // With subgroups: the subgroup kernel, whose workgroups (32 rows) are finer still.
+  const subgroup = subgroupSize(backend);
+  const tiling = subgroup
+    ? autoTiling(problem, subgroup)
+    : a.causal
+      ? { ...DEFAULT_TILING, workgroup: 8 }
+      : DEFAULT_TILING;
+  const program = matMulProgram(problem, tiling);
   if (typeof program === 'string') {
     throw new TesseraError(`webgpu attention: ${program}; use fewer heads × batch or shorter sequences`);
   }

@@ -13,6 +13,9 @@ export interface GpuAdapterInfo {
   device: string;
   description: string;
   isFallbackAdapter?: boolean;
+  /** Subgroup sizes the adapter may run (WebGPU 'subgroups'). */
+  subgroupMinSize?: number;
+  subgroupMaxSize?: number;
 }
 
 export interface GpuAdapterLike {

@@ -18,6 +18,7 @@ import { registerChunkedAddN } from './add_n.js';
 import { useWebGpuMatMul } from './batch_matmul.js';
 import { webgpuKernels } from './kernels.js';
 import { describeAdapter, type GpuAdapterLike, requestAdapter, type WebGpuStatus, webgpuStatus } from './gpu.js';
+import { enableSubgroupShaders, fixedSubgroupSize, setSubgroupSize, subgroupSize } from './subgroups.js';
 
 export { setWebGpuMatMulTiling, useWebGpuMatMul, webgpuMatMul } from './batch_matmul.js';
 export type { MatMulTiling } from './matmul.js';
@@ -25,6 +26,15 @@ export type { GpuAdapterInfo, WebGpuStatus } from './gpu.js';
 export { isSoftwareAdapter, webgpuStatus } from './gpu.js';
 
 export const BACKEND_NAME = 'webgpu';
+
+/**
+ * The subgroup size Tessera's kernels on the "webgpu" backend rely on (its device was
+ * created with WebGPU subgroups at one fixed size), or undefined: no subgroups there, or
+ * TESSERA_WEBGPU_SUBGROUPS=0, or the backend not created yet.
+ */
+export function webgpuSubgroupSize(): number | undefined {
+  return subgroupSize(tfc.engine().registry[BACKEND_NAME]);
+}
 
 interface DeviceLike {
   readonly limits: Record<string, number>;
@@ -102,6 +112,8 @@ async function createWebGpuBackend(): Promise<tfc.KernelBackend> {
   const { adapter, error } = await requestAdapter();
   if (!adapter) throw new TesseraError(`Backend "webgpu": ${error}.`);
   const device = (await adapter.requestDevice(deviceDescriptor(adapter))) as DeviceLike;
+  const subgroups = fixedSubgroupSize(adapter);
+  if (subgroups) enableSubgroupShaders(device as never);
   deviceLost = undefined;
   void device.lost.then((info) => {
     if (info.reason === 'destroyed') return;
@@ -114,6 +126,7 @@ async function createWebGpuBackend(): Promise<tfc.KernelBackend> {
   applyEnvFlags();
   const backend = new TesseraWebGpuBackend(device as never, adapter.info as never);
   guardBufferSizes(backend, device);
+  if (subgroups) setSubgroupSize(backend, subgroups);
   return backend;
 }
 
@@ -128,11 +141,13 @@ function applyEnvFlags(): void {
   else if (forward === '1' || forward === 'true') tfc.env().set('WEBGPU_CPU_FORWARD', true);
 }
 
-/** Same as upstream: the adapter's own limits, and timestamp queries when offered. */
+/** Same as upstream: the adapter's own limits, and timestamp queries when offered; subgroups too. */
 function deviceDescriptor(adapter: GpuAdapterLike) {
   const limits = adapter.limits;
   const requiredFeatures: string[] = [];
   if (adapter.features.has('timestamp-query')) requiredFeatures.push('timestamp-query');
+  // Subgroups at one fixed size: the matmul shares loaded operands across a subgroup.
+  if (fixedSubgroupSize(adapter)) requiredFeatures.push('subgroups');
   return {
     requiredFeatures,
     requiredLimits: {

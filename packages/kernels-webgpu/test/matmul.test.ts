@@ -1,7 +1,13 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Rng, tf, useBackend } from '@tessera/tensor-core';
 import '@tessera/kernels-cpu';
-import { setWebGpuMatMulTiling, useWebGpuMatMul, webgpuMatMul, webgpuStatus } from '@tessera/kernels-webgpu';
+import {
+  setWebGpuMatMulTiling,
+  useWebGpuMatMul,
+  webgpuMatMul,
+  webgpuStatus,
+  webgpuSubgroupSize,
+} from '@tessera/kernels-webgpu';
 import { expectClose, type HostTensor, toHost } from '@tessera/conformance';
 
 // Tessera's WGSL BatchMatMul (src/matmul.ts) against the cpu backend. Tolerance: each output
@@ -89,7 +95,10 @@ gpu('Tessera WGSL BatchMatMul vs cpu', COMPILES, () => {
   });
 
   // Edges of the 8 × 8 block and of the 4-wide k steps: sizes below, at and past multiples of
-  // 4 and 8, K = 1 (no vec4 step at all), K = 5 (one step + a tail), M = 1, N = 1.
+  // 4 and 8, K = 1 (no vec4 step at all), K = 5 (one step + a tail), M = 1, N = 1. With
+  // subgroups (lavapipe: 8) these run the subgroup kernel (32 rows × 64 columns per
+  // workgroup, 32 columns when N ≤ 32): [40,16,72] and [65,20,128] have a partial second
+  // column group and row tile, [96,64,256] fills several whole tiles.
   const shapes: [number, number, number][] = [
     [1, 1, 1],
     [7, 1, 9],
@@ -99,6 +108,9 @@ gpu('Tessera WGSL BatchMatMul vs cpu', COMPILES, () => {
     [1, 37, 70],
     [65, 3, 1],
     [24, 130, 65],
+    [40, 16, 72],
+    [65, 20, 128],
+    [96, 64, 256],
   ];
   for (const [tA, tB] of COMBOS) {
     it(`transposeA=${tA} transposeB=${tB}: odd and vec4 shapes`, async () => {
@@ -189,6 +201,62 @@ gpu('Tessera WGSL BatchMatMul vs cpu', COMPILES, () => {
     } finally {
       setWebGpuMatMulTiling(undefined);
     }
+  });
+
+  // The subgroup kernel's other tilings (the default, 32 × 2, runs everywhere above): rows a
+  // multiple of the subgroup size, one or two column groups; shapes on both sides of each
+  // tile edge, packed (every contiguous size a multiple of 4) and unpacked, K with and without
+  // a tail, a broadcast batch.
+  it('subgroup tilings 8 × 1, 16 × 1, 16 × 2, 32 × 1 compute the same', async () => {
+    const sg = webgpuSubgroupSize();
+    if (!sg) return; // no subgroups on this device: the register kernel runs (tested above)
+    const tilings = [
+      { lanes: 'subgroup', rows: Math.max(8, sg), colGroups: 1, workgroup: 0 },
+      { lanes: 'subgroup', rows: Math.max(16, sg), colGroups: 1, workgroup: 0 },
+      { lanes: 'subgroup', rows: Math.max(16, sg), colGroups: 2, workgroup: 0 },
+      { lanes: 'subgroup', rows: Math.max(32, sg), colGroups: 1, workgroup: 0 },
+    ] as const;
+    const cases: [number, number, number][] = [
+      [17, 9, 36],
+      [32, 24, 64],
+    ];
+    try {
+      for (const t of tilings) {
+        setWebGpuMatMulTiling(t);
+        for (const [tA, tB] of COMBOS)
+          for (const [M, K, N] of cases)
+            await compare(
+              `subgroup ${t.rows}x${t.colGroups} [${M},${K},${N}] ${+tA}${+tB}`,
+              operands(M, K, N, tA, tB, [2], []),
+              (a, b) => [tf.matMul(a!, b!, tA, tB)],
+            );
+      }
+    } finally {
+      setWebGpuMatMulTiling(undefined);
+    }
+  });
+
+  it('uses subgroups where the device has them; TESSERA_WEBGPU_SUBGROUPS=0 runs the register kernel alike', async () => {
+    const adapterSubgroups = status.adapter?.subgroupMinSize;
+    if (/llvmpipe|lavapipe/i.test(status.adapter?.description ?? '') && adapterSubgroups) {
+      expect(webgpuSubgroupSize()).toBe(adapterSubgroups);
+    }
+    const inputs = operands(37, 19, 44, true, false, [], []);
+    const saved = process.env.TESSERA_WEBGPU_SUBGROUPS;
+    try {
+      process.env.TESSERA_WEBGPU_SUBGROUPS = '0';
+      expect(webgpuSubgroupSize()).toBeUndefined();
+      await compare('no subgroups', inputs, (a, b) => [tf.matMul(a!, b!, true, false)]);
+    } finally {
+      if (saved === undefined) delete process.env.TESSERA_WEBGPU_SUBGROUPS;
+      else process.env.TESSERA_WEBGPU_SUBGROUPS = saved;
+    }
+    await compare('subgroups', inputs, (a, b) => [tf.matMul(a!, b!, true, false)]);
+  });
+
+  it('an empty sum (K = 0) is zeros: the weight gradient of an empty batch', async () => {
+    await compare('K = 0', [randn([0, 8]), randn([0, 4])], (x, dy) => [tf.matMul(x!, dy!, true, false)]);
+    await compare('K = 0, batched', [randn([2, 3, 0]), randn([2, 0, 5])], (a, b) => [tf.matMul(a!, b!)]);
   });
 
   it('falls back to upstream for what it does not cover (int32, rank 7) with the same results', async () => {
