@@ -186,6 +186,151 @@ TESSERA_BF16_TARGET void GemmBlock(const Operand& A, const Operand& B, float* C,
   }
 }
 
+// ---- AMX path (tdpbf16ps on 16×16 fp32 tiles), where the CPU and OS allow it.
+//
+// The same bf16 rounding of the operands (PackPairs), another engine: a tile multiply adds
+// 16 rows × 16 columns × 16 pairs per instruction. B's packed micro-panels are already the
+// tile's layout (pair rows of 32 dwords); A is packed row-major in pairs (a tile row is 16
+// pairs of one row). A 32 × 32 block of C lives in four accumulator tiles over all of K, so
+// each element's sum runs over K in one fixed order, whatever the thread split.
+#define TESSERA_AMX_TARGET __attribute__((target("amx-tile,amx-bf16,avx512f,avx512bf16,avx512bw,avx512vl")))
+
+constexpr int64_t kTile = 16;      // rows / fp32 columns / pairs of one tile
+constexpr int64_t kAmxBlock = 32;  // rows and columns of C per 2 × 2 tiles
+constexpr int64_t kAmxMc = 128;    // rows of A packed at once (K = 2048: 512 KiB, in L2)
+
+struct alignas(64) TileConfig {
+  uint8_t palette = 1;
+  uint8_t startRow = 0;
+  uint8_t reserved[14] = {};
+  uint16_t colsb[16] = {};
+  uint8_t rows[16] = {};
+};
+
+bool HasAmx() { return Cpu().amxBf16; }
+
+// Tile registers are immediates: dispatch accumulator t (0-3) to the instruction `op`.
+#define TESSERA_TILE(t, op, ...)   \
+  switch (t) {                     \
+    case 0: op(0, ##__VA_ARGS__); break; \
+    case 1: op(1, ##__VA_ARGS__); break; \
+    case 2: op(2, ##__VA_ARGS__); break; \
+    default: op(3, ##__VA_ARGS__); break; \
+  }
+
+inline int64_t RoundUp(int64_t n, int64_t m) { return (n + m - 1) / m * m; }
+
+// Rows [r0, r0 + 16·groups) of `x` (rows past `rows` zero) as bf16 pairs, row-major:
+// dst[r·P16 + p] = pair p of row r0 + r, pairs past K's zero up to P16.
+TESSERA_BF16_TARGET void PackRowsAmx(const Operand& x, int64_t rows, int64_t r0, int64_t groups, int64_t K,
+                                     int64_t P16, uint32_t* dst, std::vector<uint32_t>& tmp) {
+  const int64_t P = (K + 1) / 2;
+  tmp.resize(static_cast<size_t>(P * kTile));
+  for (int64_t g = 0; g < groups; g++) {
+    PackPairs(x, rows, r0 + g * kTile, kTile, 0, K, tmp.data());  // tmp[p·16 + r]
+    uint32_t* block = dst + g * kTile * P16;
+    for (int64_t r = 0; r < kTile; r++) {
+      uint32_t* row = block + r * P16;
+      for (int64_t p = 0; p < P; p++) row[p] = tmp[p * kTile + r];
+      std::fill(row + P, row + P16, 0u);
+    }
+  }
+}
+
+// C[m0:m1, n0:n1] of one product on AMX (see GemmBlock for the operand conventions).
+TESSERA_AMX_TARGET void GemmBlockAmx(const Operand& A, const Operand& B, float* C, int64_t N, int64_t K, int64_t m0,
+                                     int64_t m1, int64_t n0, int64_t n1, bool accumulate) {
+  Scratch& s = ThreadScratch();
+  thread_local std::vector<uint32_t> tmp;
+  const int64_t P = (K + 1) / 2, P16 = RoundUp(P, kTile);
+  const int64_t ncMax = std::max<int64_t>(kAmxBlock, std::min(kNc, kBPanelDwords / P16 / kAmxBlock * kAmxBlock));
+  s.a.resize(static_cast<size_t>(kAmxMc * P16));
+  s.b.resize(static_cast<size_t>(RoundUp(std::min(ncMax, n1 - n0), kAmxBlock) * P16));
+  TileConfig config;
+  for (int t = 0; t < 8; t++) {
+    config.rows[t] = kTile;
+    config.colsb[t] = kTile * 4;
+  }
+  _tile_loadconfig(&config);
+  alignas(64) float edge[kTile * kTile];
+  const int64_t aStride = P16 * 4;  // bytes between tile rows of packed A
+  constexpr int64_t bStride = kAmxBlock * 4;
+  // Tile t of the 2 × 2 block at (i, j) in C, through `edge` when it crosses m1 or n1.
+  auto tileRows = [&](int64_t i) { return std::min<int64_t>(kTile, m1 - i); };
+  auto tileCols = [&](int64_t j) { return std::min<int64_t>(kTile, n1 - j); };
+  for (int64_t jc = n0; jc < n1; jc += ncMax) {
+    const int64_t nc = std::min(ncMax, n1 - jc);
+    const int64_t panels = (nc + kAmxBlock - 1) / kAmxBlock;
+    for (int64_t q = 0; q < panels; q++) {
+      uint32_t* panel = s.b.data() + q * P16 * kAmxBlock;
+      PackPairs(B, n1, jc + q * kAmxBlock, kAmxBlock, 0, K, panel);
+      std::fill(panel + P * kAmxBlock, panel + P16 * kAmxBlock, 0u);
+    }
+    for (int64_t ic = m0; ic < m1; ic += kAmxMc) {
+      const int64_t mc = std::min(kAmxMc, m1 - ic);
+      PackRowsAmx(A, m1, ic, RoundUp(mc, kAmxBlock) / kTile, K, P16, s.a.data(), tmp);
+      for (int64_t q = 0; q < panels; q++) {
+        const uint32_t* panel = s.b.data() + q * P16 * kAmxBlock;
+        const int64_t j0 = jc + q * kAmxBlock;
+        for (int64_t ir = 0; ir < mc; ir += kAmxBlock) {
+          const int64_t i0 = ic + ir;
+          const uint32_t* a0 = s.a.data() + ir * P16;
+          const uint32_t* a1 = a0 + kTile * P16;
+          // The four accumulators: tmm0 (i0, j0), tmm1 (i0, j0+16), tmm2 (i0+16, j0), tmm3
+          // (i0+16, j0+16); C is read and written in place, through `edge` only past m1 or n1.
+          auto full = [&](int64_t i, int64_t j) { return i + kTile <= m1 && j + kTile <= n1; };
+          auto load = [&](int t, int64_t i, int64_t j) {
+            const float* src = C + i * N + j;
+            int64_t stride = N * 4;
+            if (!accumulate) {
+              TESSERA_TILE(t, _tile_zero);
+              return;
+            }
+            if (!full(i, j)) {
+              const int64_t r = i < m1 ? tileRows(i) : 0, c = j < n1 ? tileCols(j) : 0;
+              std::fill(edge, edge + kTile * kTile, 0.0f);
+              for (int64_t y = 0; y < r; y++) std::copy(src + y * N, src + y * N + c, edge + y * kTile);
+              src = edge;
+              stride = kTile * 4;
+            }
+            TESSERA_TILE(t, _tile_loadd, src, stride);
+          };
+          load(0, i0, j0);
+          load(1, i0, j0 + kTile);
+          load(2, i0 + kTile, j0);
+          load(3, i0 + kTile, j0 + kTile);
+          for (int64_t kp = 0; kp < P16; kp += kTile) {
+            _tile_loadd(4, a0 + kp, aStride);
+            _tile_loadd(5, a1 + kp, aStride);
+            _tile_loadd(6, panel + kp * kAmxBlock, bStride);
+            _tile_loadd(7, panel + kp * kAmxBlock + kTile, bStride);
+            _tile_dpbf16ps(0, 4, 6);
+            _tile_dpbf16ps(1, 4, 7);
+            _tile_dpbf16ps(2, 5, 6);
+            _tile_dpbf16ps(3, 5, 7);
+          }
+          auto store = [&](int t, int64_t i, int64_t j) {
+            if (i >= m1 || j >= n1) return;
+            float* dst = C + i * N + j;
+            if (full(i, j)) {
+              TESSERA_TILE(t, _tile_stored, dst, N * 4);
+              return;
+            }
+            TESSERA_TILE(t, _tile_stored, edge, kTile * 4);
+            const int64_t r = tileRows(i), c = tileCols(j);
+            for (int64_t y = 0; y < r; y++) std::copy(edge + y * kTile, edge + y * kTile + c, dst + y * N);
+          };
+          store(0, i0, j0);
+          store(1, i0, j0 + kTile);
+          store(2, i0 + kTile, j0);
+          store(3, i0 + kTile, j0 + kTile);
+        }
+      }
+    }
+  }
+  _tile_release();
+}
+
 // Aligned split point c of n items into `parts` chunks (multiples of `align`).
 int64_t SplitAt(int64_t n, int64_t parts, int64_t c, int64_t align) {
   return std::min(n, (n * c / parts + align - 1) / align * align);
@@ -206,6 +351,7 @@ void Bf16MatMul(const float* a, const float* b, float* out, int64_t batch, const
   const bool byColumns = M <= N ? N >= pieces * kNr : M < pieces * kMr;
   const int64_t nSplit = pieces > 1 && byColumns ? pieces : 1;
   const int64_t mSplit = pieces > 1 && !byColumns && M >= pieces * kMr ? pieces : 1;
+  const bool amx = HasAmx();
   ParallelFor(batch * nSplit * mSplit, 1, [&](int64_t i0, int64_t i1) {
     for (int64_t item = i0; item < i1; item++) {
       const int64_t bi = item / (nSplit * mSplit);
@@ -213,8 +359,14 @@ void Bf16MatMul(const float* a, const float* b, float* out, int64_t batch, const
       // A as M × K, B as N × K (element (n, k) of B is op(B)[k][n]).
       const Operand A{a + aOff[bi], transA ? 1 : K, transA ? M : 1};
       const Operand B{b + bOff[bi], transB ? K : 1, transB ? 1 : N};
-      GemmBlock(A, B, out + bi * M * N, N, K, SplitAt(M, mSplit, mi, kMr), SplitAt(M, mSplit, mi + 1, kMr),
-                SplitAt(N, nSplit, ni, kNr), SplitAt(N, nSplit, ni + 1, kNr), bias != nullptr);
+      if (amx) {
+        GemmBlockAmx(A, B, out + bi * M * N, N, K, SplitAt(M, mSplit, mi, kAmxBlock),
+                     SplitAt(M, mSplit, mi + 1, kAmxBlock), SplitAt(N, nSplit, ni, kAmxBlock),
+                     SplitAt(N, nSplit, ni + 1, kAmxBlock), bias != nullptr);
+      } else {
+        GemmBlock(A, B, out + bi * M * N, N, K, SplitAt(M, mSplit, mi, kMr), SplitAt(M, mSplit, mi + 1, kMr),
+                  SplitAt(N, nSplit, ni, kNr), SplitAt(N, nSplit, ni + 1, kNr), bias != nullptr);
+      }
     }
   });
 }

@@ -3,10 +3,46 @@
 #include <napi.h>
 
 #include <cstdlib>
+#if defined(__x86_64__)
+#include <cpuid.h>
+#if defined(__linux__)
+#include <sys/syscall.h>
+#include <unistd.h>
+#endif
+#endif
 
 #include "addon_module.h"
 
 namespace tessera {
+
+namespace {
+
+// AMX needs three yeses: cpuid (AMX-TILE, AMX-BF16), the OS enabling tile state in XCR0
+// (XTILECFG and XTILEDATA), and, on Linux, a per-process permission for the large tile
+// data state; without the last, the first tile instruction faults.
+bool DetectAmxBf16() {
+#if defined(__x86_64__)
+  unsigned a = 0, b = 0, c = 0, d = 0;
+  if (!__get_cpuid_count(7, 0, &a, &b, &c, &d)) return false;
+  const bool amxTile = (d >> 24) & 1, amxBf16 = (d >> 22) & 1;
+  if (!amxTile || !amxBf16) return false;
+  if (!__get_cpuid(1, &a, &b, &c, &d) || !((c >> 27) & 1)) return false;  // OSXSAVE
+  unsigned lo = 0, hi = 0;
+  __asm__ volatile("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
+  if (((lo >> 17) & 3) != 3) return false;
+#if defined(__linux__)
+  constexpr long kArchReqXcompPerm = 0x1023;
+  constexpr long kXfeatureXtiledata = 18;
+  return syscall(SYS_arch_prctl, kArchReqXcompPerm, kXfeatureXtiledata) == 0;
+#else
+  return false;
+#endif
+#else
+  return false;
+#endif
+}
+
+}  // namespace
 
 const CpuFeatures& Cpu() {
   static const CpuFeatures features = [] {
@@ -33,6 +69,9 @@ const CpuFeatures& Cpu() {
     hide("avx512vnni", f.avx512vnni);
     hide("avx512bf16", f.avx512bf16);
     hide("avxvnni", f.avxvnni);
+    // TESSERA_NATIVE_DISABLE=amx (or avx512bf16, which the AMX path packs with) keeps the tile
+    // permission unrequested and the bf16 GEMM on vdpbf16ps.
+    if (hidden.find(",amx,") == std::string::npos) f.amxBf16 = f.avx512bf16 && DetectAmxBf16();
     return f;
   }();
   return features;
@@ -125,6 +164,7 @@ Napi::Value CpuFeaturesJs(const Napi::CallbackInfo& info) {
   o.Set("avx512vnni", f.avx512vnni);
   o.Set("avx512bf16", f.avx512bf16);
   o.Set("avxvnni", f.avxvnni);
+  o.Set("amxBf16", f.amxBf16);
   return o;
 }
 

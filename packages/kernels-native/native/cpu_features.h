@@ -17,6 +17,9 @@ struct CpuFeatures {
   bool avx512vnni = false;  // vpdpbusd: u8 x s8 -> s32 dot products
   bool avx512bf16 = false;  // vdpbf16ps: bf16 x bf16 -> f32 dot products
   bool avxvnni = false;     // the VEX (256-bit) form of vpdpbusd
+  // AMX tiles with bf16 dot products (tdpbf16ps), usable: the CPU has them, the OS saves tile
+  // state (XCR0 bits 17-18) and granted this process the tile data permission (Linux arch_prctl).
+  bool amxBf16 = false;
 };
 
 const CpuFeatures& Cpu();

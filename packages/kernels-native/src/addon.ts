@@ -160,6 +160,8 @@ export interface CpuFeatures {
   /** vdpbf16ps (bf16 × bf16 → f32): bf16 GEMM. */
   avx512bf16: boolean;
   avxvnni: boolean;
+  /** AMX tiles with tdpbf16ps, enabled by the OS for this process: the bf16 GEMM's fast path. */
+  amxBf16: boolean;
 }
 
 export type AddonLoad = { addon: NativeAddon; error?: undefined } | { addon?: undefined; error: string };

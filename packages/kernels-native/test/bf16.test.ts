@@ -1,5 +1,6 @@
 import { execFileSync } from 'node:child_process';
 import {
+  linearOp,
   MATMUL_TOLERANCE,
   Rng,
   matmulPrecisionSupport,
@@ -189,6 +190,87 @@ async function trainGpt(precision: 'fp32' | 'bf16', steps: number) {
   }
   return { losses, counts };
 }
+
+const hasAmx = hasBf16 && nativeCpuFeatures().amxBf16;
+
+/** Products of CASES[i] in bf16, each as a plain array, from a child process with `env`. */
+function childProducts(env: Record<string, string>, indices: number[]): { amx: boolean; products: number[][] } {
+  const script = `
+    import { Rng, tf, useBackend, withMatmulPrecision } from '@tessera/tensor-core';
+    import { nativeCpuFeatures } from '@tessera/kernels-native';
+    await useBackend('native', { log: () => {} });
+    const cases = ${JSON.stringify(indices.map((i) => CASES[i]))};
+    // As this file's uniform(): the same Rng draws, so the parent rebuilds the same operands.
+    const uniform = (shape, rng, scale) => {
+      const n = shape.reduce((x, y) => x * y, 1);
+      return tf.tensor(Float32Array.from({ length: n }, () => (rng.uniform() * 2 - 1) * scale), shape);
+    };
+    const products = [];
+    for (const [as, bs, tA, tB] of cases) {
+      const rng = new Rng('amx/' + as + '/' + bs);
+      const a = uniform(as, rng, 3), b = uniform(bs, rng, 0.5);
+      const c = await withMatmulPrecision('bf16', () => tf.matMul(a, b, tA, tB));
+      products.push(Array.from(c.dataSync()));
+    }
+    console.log(JSON.stringify({ amx: nativeCpuFeatures().amxBf16, products }));`;
+  const stdout = execFileSync(process.execPath, ['--input-type=module', '-e', script], {
+    cwd: new URL('..', import.meta.url),
+    env: { ...process.env, ...env },
+    encoding: 'utf8',
+    maxBuffer: 1 << 28,
+  });
+  return JSON.parse(stdout.trim().split('\n').pop()!);
+}
+
+describe.runIf(hasAmx)('bf16 on AMX tiles against vdpbf16ps (TESSERA_NATIVE_DISABLE=amx)', () => {
+  it('the two engines agree within twice the bound on every edge case, and only the first uses tiles', async () => {
+    await useBackend('native', { log: () => {} });
+    const indices = CASES.map((_, i) => i);
+    const tiles = childProducts({}, indices);
+    const vector = childProducts({ TESSERA_NATIVE_DISABLE: 'amx' }, indices);
+    expect(tiles.amx).toBe(true);
+    expect(vector.amx).toBe(false);
+    indices.forEach((ci, n) => {
+      const [as, bs, tA] = CASES[ci]!;
+      const rng = new Rng(`amx/${as}/${bs}`);
+      const a = uniform(as, rng, 3);
+      const b = uniform(bs, rng, 0.5);
+      const K = tA ? as[as.length - 2]! : as[as.length - 1]!;
+      const bound = MATMUL_TOLERANCE.bf16 * Math.sqrt(K) * maxAbs(a.dataSync()) * maxAbs(b.dataSync());
+      const x = tiles.products[n]!;
+      const y = vector.products[n]!;
+      expect(x.length).toBe(y.length);
+      let worst = 0;
+      for (let i = 0; i < x.length; i++) worst = Math.max(worst, Math.abs(x[i]! - y[i]!));
+      expect(worst, `case ${ci}: ${worst} vs ${2 * bound}`).toBeLessThanOrEqual(2 * bound);
+      tf.dispose([a, b]);
+    });
+  });
+});
+
+describe.runIf(hasBf16)('bf16 linear (bias accumulated onto the product)', () => {
+  it.each([
+    [1, 1, 1, false],
+    [37, 257, 65, true],
+    [300, 29, 31, false],
+    [70, 384, 1152, true],
+  ])('[%i, %i]·W → %i (W [out, in]: %s) with bias, within the bound of float64', async (rows, K, N, tW) => {
+    await useBackend('native', { log: () => {} });
+    const rng = new Rng(`bf16-linear/${rows}/${K}/${N}`);
+    const x = uniform([rows, K], rng, 3);
+    const w = uniform(tW ? [N, K] : [K, N], rng, 0.5);
+    const bias = uniform([N], rng, 4);
+    const want = reference(x, w, false, tW);
+    const bv = bias.dataSync();
+    const y = await withMatmulPrecision('bf16', () => linearOp({ x, weight: w, bias }, { transposeWeight: tW })[0]!);
+    const got = y.dataSync();
+    const bound = MATMUL_TOLERANCE.bf16 * Math.sqrt(K) * maxAbs(x.dataSync()) * maxAbs(w.dataSync()) + 1e-6 * 4;
+    let worst = 0;
+    for (let i = 0; i < got.length; i++) worst = Math.max(worst, Math.abs(got[i]! - (want.values[i]! + bv[i % N]!)));
+    expect(worst, `max error ${worst} vs bound ${bound}`).toBeLessThanOrEqual(bound);
+    tf.dispose([x, w, bias, y]);
+  });
+});
 
 describe.runIf(hasBf16)('GPT training with bf16 matmuls', () => {
   it('tracks the fp32 loss within 2% (relative) at every one of 20 steps, leaking nothing', async () => {

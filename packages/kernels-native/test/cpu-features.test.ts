@@ -20,7 +20,27 @@ describe('cpu feature detection', () => {
       avx512vnni: flags.has('avx512_vnni'),
       avx512bf16: flags.has('avx512_bf16'),
       avxvnni: flags.has('avx_vnni'),
+      // Linux lists amx_* only when it enables the tile state; the permission request then succeeds.
+      amxBf16: flags.has('amx_bf16') && flags.has('amx_tile') && flags.has('avx512_bf16'),
     });
+  });
+
+  it('TESSERA_NATIVE_DISABLE=amx hides the tiles and nothing else', () => {
+    const script = `import { nativeCpuFeatures } from '@tessera/kernels-native'; console.log(JSON.stringify(nativeCpuFeatures()));`;
+    const run = (env: Record<string, string>) =>
+      JSON.parse(
+        execFileSync(process.execPath, ['--input-type=module', '-e', script], {
+          cwd: new URL('..', import.meta.url),
+          env: { ...process.env, ...env },
+          encoding: 'utf8',
+        })
+          .trim()
+          .split('\n')
+          .pop()!,
+      );
+    const hidden = run({ TESSERA_NATIVE_DISABLE: 'amx' });
+    expect(hidden).toEqual({ ...nativeCpuFeatures(), amxBf16: false });
+    expect(run({ TESSERA_NATIVE_DISABLE: 'avx512bf16' }).amxBf16).toBe(false);
   });
 
   it('the build records its compiler flags', () => {
