@@ -45,13 +45,15 @@ export const DEFAULT_TILING: MatMulTiling = { lanes: 'rows', rows: 8, colGroups:
 
 /**
  * The tiling for `p` on a device with subgroups of `subgroup` invocations (undefined: none):
- * the subgroup kernel where it can run, 32 rows × 2 column groups per workgroup, fewer
- * where the product is too narrow or short to fill them; else DEFAULT_TILING.
+ * the subgroup kernel, 32 rows × 2 column groups (4·subgroup·2 columns) per workgroup, or
+ * half of either where the full tile would pad the product more (lm-head: 65 columns or
+ * rows); else DEFAULT_TILING.
  */
 export function autoTiling(p: MatMulProblem, subgroup: number | undefined): MatMulTiling {
   if (!subgroup) return DEFAULT_TILING;
-  const colGroups = p.N > 4 * subgroup ? 2 : 1;
-  const rows = Math.max(subgroup, p.M > 16 ? 32 : 16);
+  const padded = (n: number, tile: number) => Math.ceil(n / tile) * tile;
+  const colGroups = padded(p.N, 8 * subgroup) > padded(p.N, 4 * subgroup) ? 1 : 2;
+  const rows = Math.max(subgroup, padded(p.M, 32) > padded(p.M, 16) ? 16 : 32);
   return { lanes: 'subgroup', rows, colGroups, workgroup: subgroup };
 }
 
