@@ -3,6 +3,10 @@
  * transpose or not (the forward product and both gradient products of a linear layer), batch
  * dimensions broadcast as tfjs allows, registered in place of upstream's kernel.
  *
+ * Two kernels. Where the device has subgroups at a fixed size, the subgroup kernel
+ * (subgroupShader below: each lane loads its own B columns, A's rows are loaded once per
+ * subgroup and broadcast), 2.2–3× faster on lavapipe; without, the register-block kernel:
+ *
  * Shaped for lavapipe, where a workgroup runs on one CPU thread as SIMD chunks of 8 (AVX2)
  * invocations, one lane each, and every vector component is its own SIMD register:
  *  - no workgroup memory and no barriers: lavapipe runs a shader with barriers as
