@@ -206,6 +206,36 @@ interface Layout {
  * columns block into `a{i}_{t}` / `b{t}_{c}` and accumulates. vec4 loads where the
  * contiguous dimension is packed; the components land in separate registers either way.
  */
+/**
+ * Bounds-checked stores of accumulators acc{i}_{g} (rows `rowBase + i`, 4 columns from
+ * colOf(g)) times alpha: one vec4 store per accumulator when the output is packed, else four.
+ */
+function accumulatorWrites(
+  rows: number,
+  groups: number,
+  rowBase: string,
+  colOf: (g: number) => string,
+  packOut: boolean,
+): string[] {
+  const writes: string[] = [];
+  for (const i of range(rows))
+    for (const g of range(groups)) {
+      const row = `${rowBase} + ${i}`;
+      const col = colOf(g);
+      if (packOut) {
+        writes.push(
+          `if (${row} < uniforms.M && ${col} < uniforms.N) { result[(outOff + (${row}) * uniforms.N + ${col}) / 4] = acc${i}_${g} * uniforms.alpha; }`,
+        );
+      } else {
+        for (const c of range(4))
+          writes.push(
+            `if (${row} < uniforms.M && ${col} + ${c} < uniforms.N) { result[outOff + (${row}) * uniforms.N + ${col} + ${c}] = acc${i}_${g}.${lanes4[c]} * uniforms.alpha; }`,
+          );
+      }
+    }
+  return writes;
+}
+
 function kBlock(l: Layout): string {
   const { t, tA, tB, packA, packB } = l;
   const R = t.rows;
@@ -302,22 +332,7 @@ function shader(l: Layout): string {
     t.lanes === 'cols'
       ? [`i32(workgroupId.y) * ${R}`, `(i32(workgroupId.x) * ${t.workgroup} + i32(localId.x)) * ${cols}`]
       : [`(i32(workgroupId.y) * ${t.workgroup} + i32(localId.x)) * ${R}`, `i32(workgroupId.x) * ${cols}`];
-  const writes: string[] = [];
-  for (const i of range(R))
-    for (const g of range(t.colGroups)) {
-      const row = `rowBase + ${i}`;
-      const col0 = `colBase + ${4 * g}`;
-      if (packOut) {
-        writes.push(
-          `if (${row} < uniforms.M && ${col0} < uniforms.N) { result[(outOff + (${row}) * uniforms.N + ${col0}) / 4] = acc${i}_${g} * uniforms.alpha; }`,
-        );
-      } else {
-        for (const s of range(4))
-          writes.push(
-            `if (${row} < uniforms.M && ${col0} + ${s} < uniforms.N) { result[outOff + (${row}) * uniforms.N + ${col0} + ${s}] = acc${i}_${g}.${lanes4[s]} * uniforms.alpha; }`,
-          );
-      }
-    }
+  const writes = accumulatorWrites(R, t.colGroups, 'rowBase', (g) => `colBase + ${4 * g}`, packOut);
   return `
   fn main(index : i32) {
     // Batches past the dispatch limit: each workgroup takes every numWorkgroups.z-th one.
@@ -486,22 +501,7 @@ function subgroupShader(l: Layout): string {
     tail.push(`let as${i}_ = subgroupBroadcast(as${Math.floor(i / S)}, ${i % S}u);`);
     for (const g of range(G)) tail.push(`acc${i}_${g} = fma(vec4<f32>(as${i}_), bs${g}, acc${i}_${g});`);
   }
-  const writes: string[] = [];
-  for (const i of range(R))
-    for (const g of range(G)) {
-      const row = `row0 + ${i}`;
-      const col = `colBase + ${4 * S * g}`;
-      if (packOut) {
-        writes.push(
-          `if (${row} < uniforms.M && ${col} < uniforms.N) { result[(outOff + (${row}) * uniforms.N + ${col}) / 4] = acc${i}_${g} * uniforms.alpha; }`,
-        );
-      } else {
-        for (const c of range(4))
-          writes.push(
-            `if (${row} < uniforms.M && ${col} + ${c} < uniforms.N) { result[outOff + (${row}) * uniforms.N + ${col} + ${c}] = acc${i}_${g}.${lanes4[c]} * uniforms.alpha; }`,
-          );
-      }
-    }
+  const writes = accumulatorWrites(R, G, 'row0', (g) => `colBase + ${4 * S * g}`, packOut);
   // Per-lane indices: A rows this lane loads (clamped: rows past M read the last one and are
   // not written), and (transposed, packed) its step values' k and 4-row group; B columns.
   const setup = [
