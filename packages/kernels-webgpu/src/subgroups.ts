@@ -24,6 +24,10 @@ const sizes = new WeakMap<object, number>();
 
 /** The adapter's subgroup size when it offers subgroups at one fixed size (4–64), else undefined. */
 export function fixedSubgroupSize(adapter: AdapterLike): number | undefined {
+  // Measured and tested on Dawn in Node only: in headless Chromium's WebGPU the subgroup
+  // matmul stalls until the device is lost (apps/browser's test), so browsers keep the
+  // register-block kernel until that is understood.
+  if (typeof process === 'undefined' || !process.versions?.node) return undefined;
   if (!adapter.features.has('subgroups')) return undefined;
   const min = adapter.info?.subgroupMinSize;
   const max = adapter.info?.subgroupMaxSize;
