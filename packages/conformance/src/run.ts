@@ -31,7 +31,7 @@ export interface ConformanceOptions {
    */
   imports?: string[];
   /** Level-1 settings: the expected-failure list, a time limit, and a filter of its own (default: `filter`). */
-  level1?: Pick<Level1Options, 'expectedFailures' | 'timeoutMs' | 'filter'>;
+  level1?: Pick<Level1Options, 'expectedFailures' | 'timeoutMs' | 'filter' | 'maxFailuresRetried'>;
   /**
    * Level 3: where the PyTorch fixtures are (`fixturesDir`; default the ones this package
    * ships in fixtures/) and which to run.

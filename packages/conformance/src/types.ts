@@ -55,6 +55,11 @@ export interface Level1Summary {
   unexpectedFailures: string[];
   /** Specs on the list that now pass: the list should shrink. */
   newPasses: string[];
+  /**
+   * Specs that failed unexpectedly, then passed when run again on their own (counted as
+   * passed, named in the message): a timing- or load-dependent spec, not a regression.
+   */
+  flaky: { name: string; message: string }[];
   /** Where the expected-failure list came from ("none" when there is none). */
   expectationsSource: string;
   tfjsCoreVersion: string;

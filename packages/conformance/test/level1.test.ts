@@ -37,6 +37,10 @@ describe("level 1: tfjs-core's shared suite, in a child process", () => {
     expect(regressions[0]!.message).toMatch(
       /^regression \(not in the expected-failure list\): (Error: )?Arrays differ: actual\[\d+\]/,
     );
+    // The summary names the first regressions too, so a one-line log says which spec broke.
+    expect(l1.cases[0]!.message).toMatch(
+      /; not expected to fail: softmax softmaxbug \{\} .*Arrays differ.* \| and \d+ more$/,
+    );
   });
 
   it('listed failures are expected; a listed spec that passes is reported as a new pass', async () => {
@@ -85,6 +89,47 @@ describe("level 1: tfjs-core's shared suite, in a child process", () => {
     }
     const always = await runConformance({ backend: 'crashy', levels: [1], imports: [brokenBackends], filter: 'abs ' });
     expect(always.levels[0]!.cases[0]!.message).toMatch(/one earlier attempt crashed and the retry failed too/);
+  });
+
+  it('a spec that fails once is run again on its own: passing then, it is named as flaky', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'tessera-l1-flaky-'));
+    process.env.TESSERA_FAIL_ONCE_MARKER = join(dir, 'failed');
+    try {
+      const r = await runConformance({ backend: 'failonce', levels: [1], imports: [brokenBackends], filter: 'abs ' });
+      const l1 = r.levels[0]!;
+      expect(l1.status, l1.cases[0]!.message).toBe('pass');
+      expect(l1.level1!.failed).toBe(0);
+      expect(l1.level1!.flaky).toHaveLength(1);
+      expect(l1.level1!.flaky[0]!.name).toMatch(/^abs failonce \{\} /);
+      expect(l1.cases[0]!.message).toMatch(
+        /; 1 failed once and passed when run again on its own \(flaky, counted as passed\): abs failonce \{\} .*: /,
+      );
+    } finally {
+      delete process.env.TESSERA_FAIL_ONCE_MARKER;
+    }
+    // A failure that repeats is a regression: the softmax bug fails on its retry too.
+    const bug = await runConformance({
+      backend: 'softmaxbug',
+      levels: [1],
+      imports: [brokenBackends],
+      filter: 'softmax',
+    });
+    expect(bug.levels[0]!.level1!.flaky).toEqual([]);
+    // Retries off: the one failure stands.
+    process.env.TESSERA_FAIL_ONCE_MARKER = join(dir, 'failed-again');
+    try {
+      const off = await runConformance({
+        backend: 'failonce',
+        levels: [1],
+        imports: [brokenBackends],
+        filter: 'abs ',
+        level1: { maxFailuresRetried: 0 },
+      });
+      expect(off.pass).toBe(false);
+      expect(off.levels[0]!.level1!.unexpectedFailures).toHaveLength(1);
+    } finally {
+      delete process.env.TESSERA_FAIL_ONCE_MARKER;
+    }
   });
 
   it('says why when the backend does not exist in the child', async () => {

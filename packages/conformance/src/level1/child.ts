@@ -87,9 +87,11 @@ async function main(request: Level1Request): Promise<Level1Report> {
 
   const env = jasmine.getEnv();
   const filter = request.filter?.toLowerCase();
+  const names = request.names ? new Set(request.names) : undefined;
   env.configure({
     random: false,
-    specFilter: (spec: { getFullName(): string }) => !filter || spec.getFullName().toLowerCase().includes(filter),
+    specFilter: (spec: { getFullName(): string }) =>
+      names ? names.has(spec.getFullName()) : !filter || spec.getFullName().toLowerCase().includes(filter),
   });
   const report: Level1Report = { ...base, ok: true, isDataSync };
   env.addReporter({

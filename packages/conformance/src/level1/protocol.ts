@@ -5,6 +5,8 @@ export interface Level1Request {
   imports: string[];
   /** Only specs whose full name contains this (case-insensitive); all when empty. */
   filter?: string;
+  /** Only specs with exactly these full names (the retry of those that failed); overrides filter. */
+  names?: string[];
 }
 
 /** What the child sends back over IPC. */
