@@ -149,13 +149,18 @@ class AttentionProblem {
     return (s0 === 1 ? 0 : b) * t0 + (s1 === 1 ? 0 : h) * t1 + (s2 === 1 ? 0 : i) * t2 + (s3 === 1 ? 0 : j);
   }
 
-  /** Fills `probs` (length Tk) with row (b, h, i)'s attention weights; all zero when no key is allowed. */
+  /**
+   * Fills `probs` (length Tk) with row (b, h, i)'s attention weights; all zero when no key is
+   * allowed. A NaN or +Inf score makes the row NaN wherever causality lets it look (masked keys
+   * included), as PyTorch's softmax does, instead of vanishing into a zero weight.
+   */
   rowProbabilities(b: number, h: number, i: number, probs: Float64Array): void {
     const { Tq, Tk, D, layouts } = this;
     const qBase = this.at(layouts.q, b, h) + i * layouts.q.row;
     const kBase = this.at(layouts.k, b, h);
     const lastKey = this.causal ? i + (Tk - Tq) : Tk - 1;
     let max = Number.NEGATIVE_INFINITY;
+    let poisoned = false;
     for (let j = 0; j < Tk; j++) {
       if (j > lastKey || (this.mask && this.mask[b * Tk + j] === 0)) {
         probs[j] = Number.NaN; // marks "not allowed" until normalisation
@@ -167,6 +172,11 @@ class AttentionProblem {
       if (this.bias) s += this.bias[this.biasIndex(b, h, i, j)]!;
       probs[j] = s;
       if (s > max) max = s;
+      if (!(s < Number.POSITIVE_INFINITY)) poisoned = true;
+    }
+    if (poisoned) {
+      for (let j = 0; j < Tk; j++) probs[j] = j > lastKey ? 0 : Number.NaN;
+      return;
     }
     let sum = 0;
     for (let j = 0; j < Tk; j++) {

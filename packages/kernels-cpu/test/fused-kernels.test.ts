@@ -231,6 +231,22 @@ describe('fused kernels on cpu match their reference compositions', () => {
     });
   }
 
+  it('attention: a NaN score makes its query row NaN, as PyTorch does, and leaves the other rows alone', () => {
+    const [B, H, T, D] = [1, 2, 5, 3];
+    const qv = Float32Array.from({ length: B * H * T * D }, (_, i) => Math.sin(i));
+    qv[(1 * T + 2) * D] = Number.NaN; // head 1, query 2
+    const q = tf.tensor4d(qv, [B, H, T, D]);
+    const k = randn([B, H, T, D]);
+    const v = randn([B, H, T, D]);
+    const [y] = attentionOp({ q, k, v }, { causal: true, scale: null });
+    const values = y!.dataSync();
+    for (let r = 0; r < B * H * T; r++) {
+      const row = Array.from(values.slice(r * D, (r + 1) * D));
+      expect(row.every(r === 1 * T + 2 ? Number.isNaN : Number.isFinite), `row ${r}: ${row}`).toBe(true);
+    }
+    tf.dispose([q, k, v, y!]);
+  });
+
   for (const c of attentionCases) {
     it(`attention: ${c.name}`, () => {
       const q = randn([c.B, c.H, c.Tq, c.D]);

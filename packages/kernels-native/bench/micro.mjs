@@ -2,9 +2,19 @@
 // Single-kernel figures behind the large GPT step (BENCHMARKS.md, issue 17), one run:
 //   - each GEMM shape of an L6 E384 T256 B8 step alone, GFLOP/s (tf.matMul, median of 15);
 //   - TesseraLinear (bias in the GEMM's output) against matMul + add, and matMul alone;
+//   - packed causal attention (forward, backward) of that step, GFLOP/s of the work it does;
 //   - per-call AdamW, SumSquares, Add and GELU at parameter/activation sizes.
 // Usage: node bench/micro.mjs        (backend native, its default threads)
-import { adamwOp, gelu, linearOp, sumSquaresOp, tf, useBackend } from '@tessera/tensor-core';
+import {
+  adamwOp,
+  gelu,
+  linearOp,
+  packedAttentionGradOp,
+  packedAttentionOp,
+  sumSquaresOp,
+  tf,
+  useBackend,
+} from '@tessera/tensor-core';
 import '@tessera/kernels-native';
 import { median } from './common.mjs';
 
@@ -66,6 +76,27 @@ for (const [M, K, O] of [
     `${fused.toFixed(2)} / ${plain.toFixed(2)} / ${alone.toFixed(2)}`,
   );
   tf.dispose([x, w, b]);
+}
+
+{
+  // One layer's attention: B 8, T 256, 6 heads of 64, causal. The kernels skip the hidden
+  // triangle in 64-row blocks, so count the key columns each block really multiplies.
+  const [B, T, H, D] = [8, 256, 6, 64];
+  let pairs = 0;
+  for (let i0 = 0; i0 < T; i0 += 64) pairs += Math.min(64, T - i0) * Math.min(T, i0 + 64);
+  const flopsPerProduct = 2 * B * H * pairs * D;
+  const qkv = tf.randomNormal([B, T, 3 * H * D]);
+  const dy = tf.randomNormal([B, T, H * D]);
+  const attrs = { nHead: H, causal: true, scale: null };
+  const fwd = time(() => packedAttentionOp({ qkv }, attrs), 30);
+  const bwd = time(() => packedAttentionGradOp({ dy, qkv }, attrs), 30);
+  // forward: Q·Kᵀ, P·V; backward: Q·Kᵀ again, dY·Vᵀ, dS·K, dSᵀ·Q, Pᵀ·dY
+  console.log(
+    `packed causal attention B${B} T${T} H${H} D${D}: forward ${fwd.toFixed(2)} ms ` +
+      `(${((2 * flopsPerProduct) / fwd / 1e6).toFixed(1)} GFLOP/s), backward ${bwd.toFixed(2)} ms ` +
+      `(${((5 * flopsPerProduct) / bwd / 1e6).toFixed(1)} GFLOP/s)`,
+  );
+  tf.dispose([qkv, dy]);
 }
 
 console.log('per call (µs): AdamW / SumSquares / Add / GELU tanh');

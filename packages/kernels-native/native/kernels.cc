@@ -284,9 +284,34 @@ void RmsNormGrad(const float* x, const float* dy, const float* gamma, float* dx,
 
 namespace {
 
+// Largest of x[0, n) for n >= 0 (-Inf when empty), NaN-blind: callers that care count NaN
+// apart. Sixteen independent lanes, so that GCC emits vector max instructions: the plain
+// running max was a chain of scalar maxss (4 cycles per element), a quarter of the
+// attention forward; GCC will not vectorise that reduction without -ffast-math.
+inline float RowMax(const float* __restrict x, int64_t n) {
+  constexpr int kLanes = 16;
+  float lane[kLanes];
+  for (int l = 0; l < kLanes; l++) lane[l] = -INFINITY;
+  int64_t j = 0;
+  for (; j + kLanes <= n; j += kLanes) {
+    for (int l = 0; l < kLanes; l++) lane[l] = lane[l] > x[j + l] ? lane[l] : x[j + l];
+  }
+  for (; j < n; j++) lane[0] = lane[0] > x[j] ? lane[0] : x[j];
+  float m = lane[0];
+  for (int l = 1; l < kLanes; l++) m = m > lane[l] ? m : lane[l];
+  return m;
+}
+
+// How many of x[0, n) are NaN or +Inf.
+inline int64_t CountNotBelowInf(const float* __restrict x, int64_t n) {
+  int64_t count = 0;
+#pragma omp simd reduction(+ : count)
+  for (int64_t j = 0; j < n; j++) count += !(x[j] < INFINITY);
+  return count;
+}
+
 inline double RowLogSumExp(const float* row, int V) {
-  float max = -INFINITY;
-  for (int v = 0; v < V; v++) max = std::max(max, row[v]);
+  const float max = RowMax(row, V);
   double sum = 0;
 #pragma omp simd reduction(+ : sum)
   for (int v = 0; v < V; v++) sum += std::exp(static_cast<double>(row[v]) - max);
@@ -345,10 +370,11 @@ inline BiasIndexer BiasRow(const AttentionShape& s, int b, int h, int i) {
   return r;
 }
 
-// Turns row (b, h, i) of scaled scores p[0, Tk) into attention weights in place: bias
-// added, masked and causal keys (j >= nk) zero, rows with no allowed key all zeros.
-inline void SoftmaxRow(const AttentionShape& s, int b, int h, int i, int nk, float* p) {
-  std::fill(p + nk, p + s.Tk, 0.0f);
+// Turns row (b, h, i) of scaled scores p[0, width) into attention weights in place: bias
+// added, masked and causal keys (nk <= j < width) zero, rows with no allowed key all zeros.
+// Columns from width on are left as they are: the block's products read only [0, width).
+inline void SoftmaxRow(const AttentionShape& s, int b, int h, int i, int nk, int width, float* p) {
+  std::fill(p + nk, p + width, 0.0f);
   if (s.bias) {
     const BiasIndexer bi = BiasRow(s, b, h, i);
     for (int j = 0; j < nk; j++) p[j] += s.bias[bi.base + j * bi.jStep];
@@ -357,22 +383,29 @@ inline void SoftmaxRow(const AttentionShape& s, int b, int h, int i, int nk, flo
   if (mask) {
     for (int j = 0; j < nk; j++) p[j] = mask[j] == 0 ? -INFINITY : p[j];
   }
-  float max = -INFINITY;
-  for (int j = 0; j < nk; j++) max = std::max(max, p[j]);
+  // NaN or +Inf among the scores makes the row NaN, as in PyTorch.
+  if (CountNotBelowInf(p, nk) > 0) {
+    std::fill(p, p + nk, NAN);
+    return;
+  }
+  const float max = RowMax(p, nk);
   if (max == -INFINITY) {  // no allowed key (or only -inf scores): the row is all zeros
     std::fill(p, p + nk, 0.0f);
     return;
   }
-  // Vectorised exp (VecExp clamps at -87, so masked keys are re-zeroed after), sum in float64.
+  // Vectorised exp, then the sum in float64 (one loop doing both stays scalar in GCC 12).
+  // VecExp clamps at -87, so a masked key adds e^-87 to a sum that is at least 1 (no change
+  // in float64) and is zeroed below.
   for (int j = 0; j < nk; j++) p[j] = VecExp(p[j] - max);
-  if (mask) {
-    for (int j = 0; j < nk; j++) p[j] = mask[j] == 0 ? 0.0f : p[j];
-  }
   double sum = 0;
 #pragma omp simd reduction(+ : sum)
   for (int j = 0; j < nk; j++) sum += p[j];
   const float inv = static_cast<float>(1.0 / sum);
-  for (int j = 0; j < nk; j++) p[j] *= inv;
+  if (mask) {
+    for (int j = 0; j < nk; j++) p[j] = mask[j] == 0 ? 0.0f : p[j] * inv;
+  } else {
+    for (int j = 0; j < nk; j++) p[j] *= inv;
+  }
 }
 
 // Keys query i may see: all of them, or up to i + (Tk - Tq) when causal.
@@ -424,7 +457,7 @@ inline void BlockProbabilities(const AttentionShape& s, int b, int h, int i0, in
        s.Tk);
   for (int i = i0; i < i1; i++) {
     // Row i's own visible keys may be fewer than the block's: SoftmaxRow zeroes the rest.
-    SoftmaxRow(s, b, h, i, std::min(nk, VisibleKeys(s, i)), p + static_cast<int64_t>(i - i0) * s.Tk);
+    SoftmaxRow(s, b, h, i, std::min(nk, VisibleKeys(s, i)), nk, p + static_cast<int64_t>(i - i0) * s.Tk);
   }
 }
 

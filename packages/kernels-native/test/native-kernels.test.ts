@@ -455,6 +455,41 @@ describe('fused ops on native match the cpu reference kernels (forward and gradi
     });
   }
 
+  it('attention: a NaN or +Inf score makes its row NaN, as in PyTorch (it used to vanish into a zero weight)', async () => {
+    // Causal, NaN in query row 3 of head (0, 1); +Inf in the bias at (row 1, key 4) of another
+    // case without causality. Only those rows turn NaN, on native as on cpu.
+    const [B, H, T, D] = [2, 2, 6, 4];
+    const q = randn([B, H, T, D]);
+    q.data[(1 * T + 3) * D + 2] = Number.NaN; // b 0, h 1, i 3
+    const causal = await runOn('native', [q, randn([B, H, T, D]), randn([B, H, T, D])], (q, k, v) =>
+      attentionOp({ q: q!, k: k!, v: v! }, { causal: true, scale: null }),
+    );
+    const bias = randn([1, 1, T, T]);
+    bias.data[1 * T + 4] = Number.POSITIVE_INFINITY;
+    const withBias = [randn([B, H, T, D]), randn([B, H, T, D]), randn([B, H, T, D]), bias];
+    const biased = await runOn('native', withBias, (q, k, v, b) =>
+      attentionOp({ q: q!, k: k!, v: v!, bias: b! }, { causal: false, scale: null }),
+    );
+    const nanRows = (y: Float32Array | Int32Array) =>
+      Array.from({ length: B * H * T }, (_, r) => y.slice(r * D, (r + 1) * D))
+        .map((row, r) => (row.every(Number.isNaN) ? r : row.every(Number.isFinite) ? -1 : -2))
+        .filter((r) => r !== -1);
+    expect(nanRows(causal[0]!.values)).toEqual([1 * T + 3]);
+    expect(nanRows(biased[0]!.values)).toEqual([0, 1, 2, 3].map((bh) => bh * T + 1));
+    await compare(
+      'attention NaN',
+      [q, randn([B, H, T, D]), randn([B, H, T, D])],
+      (q, k, v) => attentionOp({ q: q!, k: k!, v: v! }, { causal: true, scale: null }),
+      ATTN_RTOL,
+    );
+    await compare(
+      'attention +Inf bias',
+      withBias,
+      (q, k, v, b) => attentionOp({ q: q!, k: k!, v: v!, bias: b! }, { causal: false, scale: null }),
+      ATTN_RTOL,
+    );
+  });
+
   it('AdamW update', async () => {
     const shape = [37, 5];
     const v: Input = { ...randn(shape), data: Float32Array.from(randn(shape).data, (x) => x * x) };
