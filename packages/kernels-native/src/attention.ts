@@ -103,18 +103,17 @@ export function attentionKernels({ addon, pool }: NativeContext) {
   };
 
   /**
-   * dq, dk, dv (laid out as q, k, v: `grads` may give one buffer for all three when the layouts
-   * are disjoint views of it) and dbias (the bias's shape, or [B, H, Tq, Tk]).
+   * Writes dq, dk, dv (laid out as q, k, v: `grads` may give one buffer for all three when the
+   * layouts are disjoint views of it) and, when given, dbias (the bias's shape, or
+   * [B, H, Tq, Tk]). Without dbias the addon keeps the scores' gradient block-local.
    */
   const backward = (
     dy: Float32Array,
     p: Problem,
     grads: { dq: Float32Array; dk: Float32Array; dv: Float32Array },
-    wantScores = true,
+    dbias: Float32Array | null,
   ) => {
     const { B, H, Tq, Tk } = p.sizes;
-    // Without a bias the scores' gradient is an output only where the op promises it.
-    const dbias = wantScores || p.bias ? pool.alloc(sizeOf(p.biasShape ?? [B, H, Tq, Tk])) : null;
     // With no query or no key the addon does not run; the caller's zeroed buffers stand.
     if (B * H * Tq * Tk > 0) {
       addon.attentionGrad(
@@ -136,7 +135,6 @@ export function attentionKernels({ addon, pool }: NativeContext) {
     } else {
       dbias?.fill(0);
     }
-    return dbias;
   };
 
   /** Outputs the addon writes completely when it runs; zeros when it does not. */
@@ -153,8 +151,10 @@ export function attentionKernels({ addon, pool }: NativeContext) {
       dk: gradBuffer(p, sizeOf(k.shape)),
       dv: gradBuffer(p, sizeOf(v.shape)),
     };
-    const dbias = backward(asF32(args, inputs.dy), p, grads)!;
     const { B, H, Tq, Tk } = p.sizes;
+    // These ops promise the scores' gradient (the bias's, when there is one).
+    const dbias = pool.alloc(sizeOf(p.biasShape ?? [B, H, Tq, Tk]));
+    backward(asF32(args, inputs.dy), p, grads, dbias);
     return [
       out(args, q.shape, grads.dq),
       out(args, k.shape, grads.dk),
@@ -182,8 +182,8 @@ export function attentionKernels({ addon, pool }: NativeContext) {
       const p = packedProblem(args);
       // dq, dk and dv are the three column blocks of one buffer; the addon writes all of it.
       const dqkv = gradBuffer(p, sizeOf(args.inputs.qkv.shape));
-      // No bias to give the scores' gradient to: the addon keeps it block-local.
-      backward(asF32(args, args.inputs.dy), p, { dq: dqkv, dk: dqkv, dv: dqkv }, false);
+      // No bias to give the scores' gradient to.
+      backward(asF32(args, args.inputs.dy), p, { dq: dqkv, dk: dqkv, dv: dqkv }, null);
       return out(args, args.inputs.qkv.shape, dqkv);
     },
 
