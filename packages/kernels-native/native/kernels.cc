@@ -11,6 +11,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
 #include <cstring>
 #include <vector>
 
@@ -98,6 +99,82 @@ void FillRows(float* out, int64_t rows, int64_t N, const float* row) {
   });
 }
 
+namespace {
+// Attention runs one head per task of our pool, each head's products as single-threaded
+// sgemm calls: OpenBLAS's own threads would fight the pool's, and one thread per head
+// makes the result independent of the thread count (each head always takes the same path).
+class SingleThreadedBlas {
+ public:
+  SingleThreadedBlas() : saved_(openblas_get_num_threads()) { openblas_set_num_threads(1); }
+  ~SingleThreadedBlas() { openblas_set_num_threads(saved_); }
+  SingleThreadedBlas(const SingleThreadedBlas&) = delete;
+  SingleThreadedBlas& operator=(const SingleThreadedBlas&) = delete;
+
+ private:
+  int saved_;
+};
+}  // namespace
+
+namespace {
+
+// Products up to this many multiply-adds (batch·M·N·K) run as single-threaded sgemm calls on
+// our own pool's threads, one slice of rows (or columns) each, instead of through OpenBLAS's
+// threads: for small products OpenBLAS's wake-up and hand-off cost about as much as the
+// arithmetic (the small GPT's [768,128]·[128,384] ran 1.5× faster split this way), while
+// for large ones its shared packing wins. TESSERA_NATIVE_POOL_GEMM_MAX_MACS overrides the
+// limit (0: always OpenBLAS's threads), for measuring.
+int64_t PoolGemmMaxMacs() {
+  static const int64_t limit = [] {
+    const char* env = std::getenv("TESSERA_NATIVE_POOL_GEMM_MAX_MACS");
+    return env ? std::max<int64_t>(0, std::atoll(env)) : int64_t{1} << 28;
+  }();
+  return limit;
+}
+
+bool UsePoolGemm(int64_t batch, int64_t M, int64_t N, int64_t K) {
+  return Pool().Size() > 1 && batch * M * N * K <= PoolGemmMaxMacs();
+}
+
+// C = op(A)·op(B) (+ C when accumulate) for every batch item, split across the pool: whole
+// items when there are enough, else each item's rows (or columns, when wider than tall) in
+// slices of 16. Each element's sum over K runs in the same order whatever the split.
+void PoolGemm(const float* a, const float* b, float* out, int64_t batch, const int64_t* aOff, const int64_t* bOff,
+              int M, int N, int K, bool transA, bool transB, bool accumulate) {
+  const int lda = transA ? M : K;
+  const int ldb = transB ? K : N;
+  const int64_t T = Pool().Size();
+  const int64_t parts = batch >= T ? 1 : T;
+  const bool byRows = M >= N;
+  const int64_t extent = byRows ? M : N;
+  SingleThreadedBlas blas;
+  ParallelFor(batch * parts, 1, [&](int64_t t0, int64_t t1) {
+    for (int64_t t = t0; t < t1; t++) {
+      const int64_t i = t / parts, part = t % parts;
+      const int64_t s0 = extent * part / parts / 16 * 16;
+      const int64_t s1 = part + 1 == parts ? extent : extent * (part + 1) / parts / 16 * 16;
+      if (s1 <= s0) continue;
+      float* c = out + i * static_cast<int64_t>(M) * N;
+      const float* ai = a + aOff[i];
+      const float* bi = b + bOff[i];
+      if (byRows) {
+        // Rows s0..s1 of op(A): row offset in A, or column offset when A is stored transposed.
+        ai += transA ? s0 : s0 * K;
+        c += s0 * N;
+      } else {
+        // Columns s0..s1 of op(B).
+        bi += transB ? s0 * K : s0;
+        c += s0;
+      }
+      const int m = byRows ? static_cast<int>(s1 - s0) : M;
+      const int n = byRows ? N : static_cast<int>(s1 - s0);
+      cblas_sgemm(CblasRowMajor, transA ? CblasTrans : CblasNoTrans, transB ? CblasTrans : CblasNoTrans, m, n, K, 1.0f,
+                  ai, lda, bi, ldb, accumulate ? 1.0f : 0.0f, c, N);
+    }
+  });
+}
+
+}  // namespace
+
 void MatMul(const float* a, const float* b, float* out, int64_t batch, const int64_t* aOff, const int64_t* bOff,
             int M, int N, int K, bool transA, bool transB, const float* bias) {
   const int lda = transA ? M : K;
@@ -105,6 +182,10 @@ void MatMul(const float* a, const float* b, float* out, int64_t batch, const int
   // With a bias, C starts as the bias rows and sgemm adds onto it (beta 1): the pass that
   // zeroes C for beta 0 becomes the bias broadcast, so the bias costs no pass of its own.
   if (bias) FillRows(out, batch * M, N, bias);
+  if (K > 0 && UsePoolGemm(batch, M, N, K)) {
+    PoolGemm(a, b, out, batch, aOff, bOff, M, N, K, transA, transB, bias != nullptr);
+    return;
+  }
   for (int64_t i = 0; i < batch; i++) {
     float* c = out + i * static_cast<int64_t>(M) * N;
     if (K == 0) {
@@ -426,19 +507,6 @@ inline void Gemm(bool transA, bool transB, int M, int N, int K, float alpha, con
               lda, B, ldb, 0.0f, C, ldc);
 }
 
-// Attention runs one head per task of our pool, each head's products as single-threaded
-// sgemm calls: OpenBLAS's own threads would fight the pool's, and one thread per head
-// makes the result independent of the thread count (each head always takes the same path).
-class SingleThreadedBlas {
- public:
-  SingleThreadedBlas() : saved_(openblas_get_num_threads()) { openblas_set_num_threads(1); }
-  ~SingleThreadedBlas() { openblas_set_num_threads(saved_); }
-  SingleThreadedBlas(const SingleThreadedBlas&) = delete;
-  SingleThreadedBlas& operator=(const SingleThreadedBlas&) = delete;
-
- private:
-  int saved_;
-};
 
 // Query rows are processed in blocks of this many: a causal block's rows see at most the
 // keys up to its last row, so the products skip the hidden upper triangle (about 40% of the

@@ -3,6 +3,7 @@ import {
   attentionOp,
   geluOp,
   layerNormOp,
+  linearOp,
   opKernelCoverage,
   Rng,
   registry,
@@ -141,6 +142,13 @@ describe('matmul (OpenBLAS) matches cpu', () => {
     [[3, 5, 4], [1, 6, 4], false, true],
     [[4, 1], [1, 3], false, false], // K = 1
     [[130, 257], [257, 67], false, false], // odd sizes over OpenBLAS's blocking
+    // Small products run on the pool's threads, split by rows or, when wider than tall, by
+    // columns, in slices of 16 (PoolGemm): every transpose on both sides of the split.
+    [[20, 33], [33, 150], false, false],
+    [[33, 20], [150, 33], true, true],
+    [[33, 20], [33, 150], true, false],
+    [[5, 40], [150, 40], false, true], // fewer rows than one slice
+    [[150, 40], [40, 5], false, false],
   ];
   for (const [sa, sb, ta, tb] of cases) {
     it(`[${sa}]${ta ? 'ᵀ' : ''} x [${sb}]${tb ? 'ᵀ' : ''}`, async () => {
@@ -166,6 +174,23 @@ describe('matmul (OpenBLAS) matches cpu', () => {
     expect(Array.from(z!.values)).toEqual(new Array(12).fill(0));
     await compare('int matmul', [ints([3, 4], 5), ints([4, 2], 5)], (a, b) => tf.matMul(a!, b!), 0);
   });
+
+  for (const [rows, inF, outF, transposeWeight] of [
+    [20, 33, 150, false],
+    [150, 33, 20, true],
+    [3, 7, 5, false],
+  ] as const) {
+    it(`linear [${rows},${inF}]·${transposeWeight ? `[${outF},${inF}]ᵀ` : `[${inF},${outF}]`} + bias (the bias rows accumulated onto)`, async () => {
+      const f = (x?: Tensor, w?: Tensor, b?: Tensor) =>
+        linearOp({ x: x!, weight: w!, bias: b! }, { transposeWeight })[0]!;
+      await compare(
+        'linear',
+        [randn([rows, inF]), randn(transposeWeight ? [outF, inF] : [inF, outF]), randn([outF])],
+        withGrads(f, [0, 1, 2]),
+        MATMUL_RTOL(inF),
+      );
+    });
+  }
 
   it("inner-dimension mismatch throws tfjs's own error", async () => {
     await expect(runOn('native', [randn([2, 3]), randn([4, 2])], (a, b) => tf.matMul(a!, b!))).rejects.toThrow(
