@@ -2,7 +2,7 @@
 // Every read is asynchronous (await data()), as WebGPU requires; the state the
 // end-to-end test checks is published on window.tessera.
 import '@tessera/kernels-cpu';
-import '@tessera/kernels-webgpu';
+import { webgpuAccumulatorLimit, webgpuStatus, webgpuSubgroupSize } from '@tessera/kernels-webgpu';
 import { AdamW } from '@tessera/optim';
 import { Rng, tf, useBackend, valueAndGrads } from '@tessera/tensor-core';
 import { GPT2LMHeadModel, parseGptConfig } from '@tessera/transformer';
@@ -19,6 +19,11 @@ interface PageState {
   /** Time to the first loss (GPU program compilation included), and for the 48 sampled characters. */
   firstStepMs: number | null;
   sampleMs: number | null;
+  /** The WebGPU adapter (vendor, architecture, subgroup sizes), null before the backend starts or on cpu. */
+  adapter: { vendor: string; architecture: string; subgroupMinSize?: number; subgroupMaxSize?: number } | null;
+  /** The subgroup size the matmul relies on (null: the register-block kernel), and its accumulator budget. */
+  subgroupSize: number | null;
+  accumulatorLimit: number | null;
 }
 
 const params = new URLSearchParams(location.search);
@@ -32,6 +37,9 @@ const state: PageState = {
   msPerStep: null,
   firstStepMs: null,
   sampleMs: null,
+  adapter: null,
+  subgroupSize: null,
+  accumulatorLimit: null,
 };
 (window as unknown as { tessera: PageState }).tessera = state;
 
@@ -64,6 +72,15 @@ async function main() {
   say(`starting backend ${backend}…`);
   await useBackend(backend, { log: (line) => say(line) });
   state.backend = tf.getBackend();
+  if (state.backend === 'webgpu') {
+    const info = (await webgpuStatus()).adapter;
+    if (info) {
+      const { vendor, architecture, subgroupMinSize, subgroupMaxSize } = info;
+      state.adapter = { vendor, architecture, subgroupMinSize, subgroupMaxSize };
+    }
+    state.subgroupSize = webgpuSubgroupSize() ?? null;
+    state.accumulatorLimit = webgpuAccumulatorLimit() ?? null;
+  }
 
   // Character vocabulary of the text; one id per distinct character.
   const chars = [...new Set(TEXT)].sort();

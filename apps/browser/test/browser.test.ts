@@ -19,6 +19,9 @@ interface PageState {
   error: string | null;
   sample: string | null;
   msPerStep: number | null;
+  adapter: { vendor: string; architecture: string; subgroupMinSize?: number; subgroupMaxSize?: number } | null;
+  subgroupSize: number | null;
+  accumulatorLimit: number | null;
 }
 
 describe.skipIf(!haveChromium && !required)('browser page (headless Chromium, WebGPU)', () => {
@@ -80,6 +83,24 @@ describe.skipIf(!haveChromium && !required)('browser page (headless Chromium, We
     // The curve is drawn: one polyline point per step.
     const points = await page.locator('#curve polyline').getAttribute('points');
     expect(points?.trim().split(/\s+/)).toHaveLength(40);
+    // Regression: the subgroup matmul runs in the browser too, wherever the adapter offers
+    // subgroups at one fixed size (headless Chromium without a GPU: SwiftShader, 4), and
+    // within the compiler's accumulator budget on SwiftShader, whose compile of the default
+    // 32 × 2 block never finished (the device was lost) when the browser had no budget.
+    const offered = await page.evaluate(async () => {
+      interface Adapter {
+        features: { has(name: string): boolean };
+        info: { subgroupMinSize?: number; subgroupMaxSize?: number };
+      }
+      const gpu = (navigator as unknown as { gpu: { requestAdapter(): Promise<Adapter | null> } }).gpu;
+      const a = await gpu.requestAdapter();
+      return { subgroups: !!a?.features.has('subgroups'), min: a?.info.subgroupMinSize, max: a?.info.subgroupMaxSize };
+    });
+    const where = `adapter ${JSON.stringify(state.adapter)}, offered ${JSON.stringify(offered)}`;
+    if (offered.subgroups && offered.min === offered.max && offered.min! >= 4 && offered.min! <= 64) {
+      expect(state.subgroupSize, where).toBe(offered.min);
+    }
+    if (state.adapter?.architecture === 'swiftshader') expect(state.accumulatorLimit, where).toBe(16);
     await page.close();
   });
 });

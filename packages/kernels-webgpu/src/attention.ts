@@ -36,7 +36,7 @@ import {
   zeros,
 } from './program.js';
 import { autoTiling, batchedProblem, DEFAULT_TILING, matMulProgram, runMatMul } from './matmul.js';
-import { subgroupSize } from './subgroups.js';
+import { maxAccumulators, subgroupSize } from './subgroups.js';
 
 /** Below any real score: exp(NEG - max) underflows to 0, so masked keys need no second test. */
 const NEG = '-3.0e38';
@@ -319,7 +319,7 @@ function headProduct(
   // With subgroups: the subgroup kernel, whose workgroups (32 rows) are finer still.
   const subgroup = subgroupSize(backend);
   const tiling = subgroup
-    ? autoTiling(problem, subgroup)
+    ? autoTiling(problem, subgroup, maxAccumulators(backend))
     : a.causal
       ? { ...DEFAULT_TILING, workgroup: 8 }
       : DEFAULT_TILING;

@@ -12,7 +12,7 @@
 import * as tfc from '@tessera/tensor-core/tfjs';
 import { autoTiling, deviceTiling, type MatMulTiling, matMulProblem, matMulProgram, runMatMul } from './matmul.js';
 import { zeros } from './program.js';
-import { subgroupSize } from './subgroups.js';
+import { maxAccumulators, subgroupSize } from './subgroups.js';
 
 const BACKEND = 'webgpu';
 const KERNEL = 'BatchMatMul';
@@ -24,7 +24,9 @@ let tiling: MatMulTiling | undefined;
 
 /**
  * Sets the tiling ./matmul.ts compiles (bench/matmul-tiles.mjs compares them); undefined:
- * chosen per product (the subgroup kernel where the device has subgroups).
+ * chosen per product (the subgroup kernel where the device has subgroups, its block within
+ * the device's accumulator budget). A set tiling compiles as given, budget or not: on
+ * SwiftShader a block over 16 vec4 accumulators (rows × colGroups) stalls the compile.
  */
 export function setWebGpuMatMulTiling(t: MatMulTiling | undefined): void {
   tiling = t;
@@ -46,7 +48,10 @@ const tesseraBatchMatMul: KernelFunc = (args) => {
   const program =
     typeof problem === 'string'
       ? problem
-      : matMulProgram(problem, tiling ? deviceTiling(tiling, subgroup) : autoTiling(problem, subgroup));
+      : matMulProgram(
+          problem,
+          tiling ? deviceTiling(tiling, subgroup) : autoTiling(problem, subgroup, maxAccumulators(args.backend)),
+        );
   if (typeof problem === 'string' || typeof program === 'string') return upstream!.kernelFunc(args);
   return runMatMul(args.backend, a, b, problem, program);
 };

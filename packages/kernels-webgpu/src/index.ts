@@ -18,7 +18,15 @@ import { registerChunkedAddN } from './add_n.js';
 import { useWebGpuMatMul } from './batch_matmul.js';
 import { webgpuKernels } from './kernels.js';
 import { describeAdapter, type GpuAdapterLike, requestAdapter, type WebGpuStatus, webgpuStatus } from './gpu.js';
-import { enableSubgroupShaders, fixedSubgroupSize, setSubgroupSize, subgroupSize } from './subgroups.js';
+import {
+  accumulatorLimit,
+  enableSubgroupShaders,
+  fixedSubgroupSize,
+  maxAccumulators,
+  setMaxAccumulators,
+  setSubgroupSize,
+  subgroupSize,
+} from './subgroups.js';
 
 export { setWebGpuMatMulTiling, useWebGpuMatMul, webgpuMatMul } from './batch_matmul.js';
 export type { MatMulTiling } from './matmul.js';
@@ -34,6 +42,15 @@ export const BACKEND_NAME = 'webgpu';
  */
 export function webgpuSubgroupSize(): number | undefined {
   return subgroupSize(tfc.engine().registry[BACKEND_NAME]);
+}
+
+/**
+ * The most vec4 accumulators one invocation of Tessera's matmul keeps on the "webgpu"
+ * backend's device (its shader compiler's budget: 16 on SwiftShader, see ./subgroups.ts), or
+ * undefined: no limit known there, or the backend not created yet.
+ */
+export function webgpuAccumulatorLimit(): number | undefined {
+  return maxAccumulators(tfc.engine().registry[BACKEND_NAME]);
 }
 
 interface DeviceLike {
@@ -127,6 +144,8 @@ async function createWebGpuBackend(): Promise<tfc.KernelBackend> {
   const backend = new TesseraWebGpuBackend(device as never, adapter.info as never);
   guardBufferSizes(backend, device);
   if (subgroups) setSubgroupSize(backend, subgroups);
+  const limit = accumulatorLimit(adapter);
+  if (limit) setMaxAccumulators(backend, limit);
   return backend;
 }
 

@@ -52,12 +52,23 @@ export const DEFAULT_TILING: MatMulTiling = { lanes: 'rows', rows: 8, colGroups:
  * the subgroup kernel, 32 rows × 2 column groups (4·subgroup·2 columns) per workgroup, or
  * half of either where the full tile would pad the product more (lm-head: 65 columns or
  * rows); else DEFAULT_TILING.
+ *
+ * Where the device's shader compiler takes at most `maxAccumulators` vec4 accumulators per
+ * invocation (rows × colGroups in the subgroup kernel; SwiftShader: 16, see
+ * ./subgroups.ts), the rows shrink to fit (a multiple of the subgroup size still), then the
+ * column groups to 1; DEFAULT_TILING (8 × 2 = 16) if no subgroup tile fits.
  */
-export function autoTiling(p: MatMulProblem, subgroup: number | undefined): MatMulTiling {
+export function autoTiling(p: MatMulProblem, subgroup: number | undefined, maxAccumulators?: number): MatMulTiling {
   if (!subgroup) return DEFAULT_TILING;
   const padded = (n: number, tile: number) => Math.ceil(n / tile) * tile;
-  const colGroups = padded(p.N, 8 * subgroup) > padded(p.N, 4 * subgroup) ? 1 : 2;
-  const rows = Math.max(subgroup, padded(p.M, 32) > padded(p.M, 16) ? 16 : 32);
+  let colGroups = padded(p.N, 8 * subgroup) > padded(p.N, 4 * subgroup) ? 1 : 2;
+  let rows = Math.max(subgroup, padded(p.M, 32) > padded(p.M, 16) ? 16 : 32);
+  if (maxAccumulators !== undefined && rows * colGroups > maxAccumulators) {
+    const fit = (groups: number) => Math.floor(maxAccumulators / groups / subgroup) * subgroup;
+    if (fit(colGroups) < subgroup) colGroups = 1;
+    rows = Math.min(rows, fit(colGroups));
+    if (rows < subgroup) return DEFAULT_TILING;
+  }
   return { lanes: 'subgroup', rows, colGroups, workgroup: subgroup };
 }
 
