@@ -139,6 +139,9 @@ std::string MissingBuildIsa() {
 #ifdef __AVX512FP16__
       TESSERA_ISA(true, "avx512fp16"),
 #endif
+#ifdef __AVX512VP2INTERSECT__
+      TESSERA_ISA(true, "avx512vp2intersect"),
+#endif
 #undef TESSERA_ISA
       {"", false, true},
   };
