@@ -391,11 +391,27 @@ inline int64_t CountNotBelowInf(const float* __restrict x, int64_t n) {
   return count;
 }
 
-inline double RowLogSumExp(const float* row, int V) {
+// log Σ exp(row) in float64, exactly (std::exp per element): for rows holding NaN, +Inf or
+// only -Inf, whose result the fast path below would not reproduce.
+inline double RowLogSumExpExact(const float* row, int V) {
   const float max = RowMax(row, V);
   double sum = 0;
-#pragma omp simd reduction(+ : sum)
   for (int v = 0; v < V; v++) sum += std::exp(static_cast<double>(row[v]) - max);
+  return max + std::log(sum);
+}
+
+// Writes e[v] = exp(row[v] - max) in fp32 (VecExp, vectorised; std::exp on doubles is a
+// scalar call, two per logit before) and returns max + log Σ e in float64, or NaN when the
+// row needs the exact path (NaN, +Inf, or no finite logit). exp's argument is rounded to
+// fp32 first: its error, p·|arg|·2^-24, stays below 3e-8 for any p = e^arg.
+inline double RowLogSumExpFast(const float* row, int V, float* e) {
+  if (CountNotBelowInf(row, V) > 0) return NAN;
+  const float max = RowMax(row, V);
+  if (max == -INFINITY) return NAN;
+  for (int v = 0; v < V; v++) e[v] = VecExp(row[v] - max);
+  double sum = 0;
+#pragma omp simd reduction(+ : sum)
+  for (int v = 0; v < V; v++) sum += e[v];
   return max + std::log(sum);
 }
 
@@ -404,11 +420,14 @@ inline double RowLogSumExp(const float* row, int V) {
 double CrossEntropy(const float* logits, const int32_t* labels, int64_t N, int V, int ignoreIndex) {
   std::vector<double> rowLoss(N, 0.0);
   ParallelFor(N, std::max<int64_t>(1, kElementGrain / std::max(V, 1)), [&](int64_t n0, int64_t n1) {
+    std::vector<float> e(V);
     for (int64_t n = n0; n < n1; n++) {
       const int y = labels[n];
       if (y == ignoreIndex) continue;
       const float* row = logits + n * V;
-      rowLoss[n] = RowLogSumExp(row, V) - row[y];
+      double lse = RowLogSumExpFast(row, V, e.data());
+      if (std::isnan(lse)) lse = RowLogSumExpExact(row, V);
+      rowLoss[n] = lse - row[y];
     }
   });
   double total = 0;
@@ -427,9 +446,18 @@ void CrossEntropyGrad(const float* logits, const int32_t* labels, float* dlogits
         continue;
       }
       const float* row = logits + n * V;
-      const double lse = RowLogSumExp(row, V);
+      // The fast path leaves exp(row - max) in d: the softmax is that times exp(max - lse).
+      const double lse = RowLogSumExpFast(row, V, d);
+      if (!std::isnan(lse)) {
+        const double toP = std::exp(static_cast<double>(RowMax(row, V)) - lse) * scale;
+        const double ey = d[y];
+        for (int v = 0; v < V; v++) d[v] = static_cast<float>(d[v] * toP);
+        d[y] = static_cast<float>(ey * toP - scale);
+        continue;
+      }
+      const double exact = RowLogSumExpExact(row, V);
       for (int v = 0; v < V; v++) {
-        d[v] = static_cast<float>((std::exp(row[v] - lse) - (v == y ? 1.0 : 0.0)) * scale);
+        d[v] = static_cast<float>((std::exp(row[v] - exact) - (v == y ? 1.0 : 0.0)) * scale);
       }
     }
   });

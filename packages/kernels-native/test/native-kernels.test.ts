@@ -405,6 +405,7 @@ describe('fused ops on native match the cpu reference kernels (forward and gradi
     [[6, 11], 'mean', true],
     [[2, 5, 65], 'sum', true],
     [[4, 3, 1000], 'mean', false],
+    [[3, 2048], 'sum', false], // a BERT/T5-sized vocabulary
   ] as const) {
     it(`softmax cross-entropy [${shape}] ${reduction}${ignore ? ' with ignored positions' : ''}`, async () => {
       const V = shape[shape.length - 1]!;
@@ -419,6 +420,31 @@ describe('fused ops on native match the cpu reference kernels (forward and gradi
       );
     });
   }
+
+  it('cross-entropy: -Inf logits (a masked vocabulary) and wide logits agree with cpu; a NaN logit makes the loss NaN', async () => {
+    const V = 300;
+    const wide = randn([4, V], 30); // exp arguments down to about -200
+    const masked = randn([4, V], 2);
+    for (let v = 0; v < V; v += 3) masked.data[V + v] = Number.NEGATIVE_INFINITY; // row 1, never its label
+    const labels: Input = { data: Int32Array.from([5, 7, 8, 299]), shape: [4], dtype: 'int32' };
+    for (const logits of [wide, masked]) {
+      await compare(
+        'crossEntropy special',
+        [logits, labels],
+        (l, y) =>
+          withGrads((x) => softmaxCrossEntropyOp({ logits: x!, labels: y! }, { reduction: 'sum' })[0]!, [0])(l!),
+        FUSED_RTOL,
+      );
+    }
+    const poisoned = randn([4, V], 2);
+    poisoned.data[2 * V + 17] = Number.NaN;
+    for (const backend of ['native', 'cpu']) {
+      const [loss] = await runOn(backend, [poisoned, labels], (l, y) =>
+        softmaxCrossEntropyOp({ logits: l!, labels: y! }, { reduction: 'sum' }),
+      );
+      expect(Number.isNaN(loss!.values[0]), backend).toBe(true);
+    }
+  });
 
   it('cross-entropy rejects a label outside the vocabulary with the reference message', async () => {
     const labels: Input = { data: Int32Array.from([1, 7]), shape: [2], dtype: 'int32' };
