@@ -23,6 +23,7 @@
 
 #include "addon_module.h"
 #include "cpu_features.h"
+#include "lanes.h"
 #include "napi_args.h"
 #include "pool.h"
 
@@ -185,27 +186,6 @@ __attribute__((noinline, optimize("fp-contract=off"))) void Epilogue(const int32
   }
 }
 
-// max |x[k]| (0 for none), NaN skipped as std::max(amax, |x|) skips it. Sixteen lanes so
-// that it vectorises: the running std::max was a chain of scalar maxss (4 cycles per element).
-inline float AbsMax(const float* __restrict x, int64_t n) {
-  constexpr int kLanes = 16;
-  float lane[kLanes] = {};
-  int64_t k = 0;
-  for (; k + kLanes <= n; k += kLanes) {
-    for (int l = 0; l < kLanes; l++) {
-      const float a = std::fabs(x[k + l]);
-      lane[l] = a > lane[l] ? a : lane[l];
-    }
-  }
-  for (; k < n; k++) {
-    const float a = std::fabs(x[k]);
-    lane[0] = a > lane[0] ? a : lane[0];
-  }
-  float m = 0.f;
-  for (int l = 0; l < kLanes; l++) m = lane[l] > m ? lane[l] : m;
-  return m;
-}
-
 // Symmetric s8 per row, with the row's scale; `flip` stores q ^ 0x80 (u8 = q + 128) for VNNI.
 // K is padded to the 4-deep groups with q = 0.
 void QuantizeRows(const float* x, int64_t rows, int64_t K, int64_t Kp, bool flip, int8_t* qx, float* sx) {
@@ -213,7 +193,7 @@ void QuantizeRows(const float* x, int64_t rows, int64_t K, int64_t Kp, bool flip
     for (int64_t r = r0; r < r1; r++) {
       const float* row = x + r * K;
       int8_t* q = qx + r * Kp;
-      const float amax = AbsMax(row, K);
+      const float amax = LaneMax(row, K, 0.f, [](float v) { return std::fabs(v); });
       const uint8_t mask = flip ? 0x80 : 0;
       if (!(amax > 0.f)) {
         sx[r] = 0.f;

@@ -15,6 +15,7 @@
 #include <cstring>
 #include <vector>
 
+#include "lanes.h"
 #include "pool.h"
 
 namespace tessera {
@@ -113,9 +114,6 @@ class SingleThreadedBlas {
  private:
   int saved_;
 };
-}  // namespace
-
-namespace {
 
 // Products up to this many multiply-adds (batch·M·N·K) run as single-threaded sgemm calls on
 // our own pool's threads, one slice of rows (or columns) each, instead of through OpenBLAS's
@@ -365,22 +363,9 @@ void RmsNormGrad(const float* x, const float* dy, const float* gamma, float* dx,
 
 namespace {
 
-// Largest of x[0, n) for n >= 0 (-Inf when empty), NaN-blind: callers that care count NaN
-// apart. Sixteen independent lanes, so that GCC emits vector max instructions: the plain
-// running max was a chain of scalar maxss (4 cycles per element), a quarter of the
-// attention forward; GCC will not vectorise that reduction without -ffast-math.
-inline float RowMax(const float* __restrict x, int64_t n) {
-  constexpr int kLanes = 16;
-  float lane[kLanes];
-  for (int l = 0; l < kLanes; l++) lane[l] = -INFINITY;
-  int64_t j = 0;
-  for (; j + kLanes <= n; j += kLanes) {
-    for (int l = 0; l < kLanes; l++) lane[l] = lane[l] > x[j + l] ? lane[l] : x[j + l];
-  }
-  for (; j < n; j++) lane[0] = lane[0] > x[j] ? lane[0] : x[j];
-  float m = lane[0];
-  for (int l = 1; l < kLanes; l++) m = m > lane[l] ? m : lane[l];
-  return m;
+// Largest of x[0, n) (-Inf when empty), NaN skipped: callers that care count NaN apart.
+inline float RowMax(const float* x, int64_t n) {
+  return LaneMax(x, n, -INFINITY, [](float v) { return v; });
 }
 
 // How many of x[0, n) are NaN or +Inf.
@@ -401,12 +386,13 @@ inline double RowLogSumExpExact(const float* row, int V) {
 }
 
 // Writes e[v] = exp(row[v] - max) in fp32 (VecExp, vectorised; std::exp on doubles is a
-// scalar call, two per logit before) and returns max + log Σ e in float64, or NaN when the
-// row needs the exact path (NaN, +Inf, or no finite logit). exp's argument is rounded to
+// scalar call, two per logit before), sets *max and returns max + log Σ e in float64, or NaN
+// when the row needs the exact path (NaN, +Inf, or no finite logit). exp's argument is rounded to
 // fp32 first: its error, p·|arg|·2^-24, stays below 3e-8 for any p = e^arg.
-inline double RowLogSumExpFast(const float* row, int V, float* e) {
+inline double RowLogSumExpFast(const float* row, int V, float* e, float* rowMax) {
   if (CountNotBelowInf(row, V) > 0) return NAN;
   const float max = RowMax(row, V);
+  *rowMax = max;
   if (max == -INFINITY) return NAN;
   for (int v = 0; v < V; v++) e[v] = VecExp(row[v] - max);
   double sum = 0;
@@ -425,7 +411,8 @@ double CrossEntropy(const float* logits, const int32_t* labels, int64_t N, int V
       const int y = labels[n];
       if (y == ignoreIndex) continue;
       const float* row = logits + n * V;
-      double lse = RowLogSumExpFast(row, V, e.data());
+      float max;
+      double lse = RowLogSumExpFast(row, V, e.data(), &max);
       if (std::isnan(lse)) lse = RowLogSumExpExact(row, V);
       rowLoss[n] = lse - row[y];
     }
@@ -447,9 +434,10 @@ void CrossEntropyGrad(const float* logits, const int32_t* labels, float* dlogits
       }
       const float* row = logits + n * V;
       // The fast path leaves exp(row - max) in d: the softmax is that times exp(max - lse).
-      const double lse = RowLogSumExpFast(row, V, d);
+      float max;
+      const double lse = RowLogSumExpFast(row, V, d, &max);
       if (!std::isnan(lse)) {
-        const double toP = std::exp(static_cast<double>(RowMax(row, V)) - lse) * scale;
+        const double toP = std::exp(static_cast<double>(max) - lse) * scale;
         const double ey = d[y];
         for (int v = 0; v < V; v++) d[v] = static_cast<float>(d[v] * toP);
         d[y] = static_cast<float>(ey * toP - scale);
