@@ -151,7 +151,7 @@ export async function runLevel1(options: Level1Options): Promise<LevelResult> {
   }
   const flakyNote = flaky.length
     ? `; ${flaky.length} failed once and passed when run again on its own (flaky, counted as passed): ${flaky
-        .map((f) => `${f.name}: ${f.message.slice(0, 300)}`)
+        .map(describeFailure)
         .join(' | ')}`
     : '';
   const durationMs = Math.round(performance.now() - started);
@@ -230,7 +230,12 @@ export async function runLevel1(options: Level1Options): Promise<LevelResult> {
 
 function unexpectedNote(unexpected: { name: string; message: string }[]): string {
   if (unexpected.length === 0) return '';
-  const shown = unexpected.slice(0, 3).map((f) => `${f.name}: ${f.message.slice(0, 300)}`);
+  const shown = unexpected.slice(0, 3).map(describeFailure);
   const more = unexpected.length > shown.length ? ` | and ${unexpected.length - shown.length} more` : '';
   return `; not expected to fail: ${shown.join(' | ')}${more}`;
+}
+
+/** A failed spec in one line of a summary: its name and the start of its message. */
+function describeFailure(f: { name: string; message: string }): string {
+  return `${f.name}: ${f.message.slice(0, 300)}`;
 }
