@@ -213,11 +213,6 @@ interface Layout {
 }
 
 /**
- * WGSL for one k step of 4 (k = kk .. kk+3, all < K): loads A's rows × 4 and B's 4 ×
- * columns block into `a{i}_{t}` / `b{t}_{c}` and accumulates. vec4 loads where the
- * contiguous dimension is packed; the components land in separate registers either way.
- */
-/**
  * Bounds-checked stores of accumulators acc{i}_{g} (rows `rowBase + i`, 4 columns from
  * colOf(g)) times alpha: one vec4 store per accumulator when the output is packed, else four.
  */
@@ -247,6 +242,11 @@ function accumulatorWrites(
   return writes;
 }
 
+/**
+ * WGSL for one k step of 4 (k = kk .. kk+3, all < K): loads A's rows × 4 and B's 4 ×
+ * columns block into `a{i}_{t}` / `b{t}_{c}` and accumulates. vec4 loads where the
+ * contiguous dimension is packed; the components land in separate registers either way.
+ */
 function kBlock(l: Layout): string {
   const { t, tA, tB, packA, packB } = l;
   const R = t.rows;
