@@ -58,7 +58,7 @@ const CpuFeatures& Cpu() {
     f.avx512bf16 = __builtin_cpu_supports("avx512bf16");
     f.avxvnni = __builtin_cpu_supports("avxvnni");
 #endif
-    // TESSERA_NATIVE_DISABLE=avx512bf16,avx512vnni hides features, so the paths for CPUs
+    // TESSERA_NATIVE_DISABLE=avx512bf16,avx512vnni (or avx512f) hides features, so the paths for CPUs
     // without them (and their errors) can be tested on a machine that has them.
     const char* off = std::getenv("TESSERA_NATIVE_DISABLE");
     const std::string hidden = off ? "," + std::string(off) + "," : "";
@@ -66,6 +66,10 @@ const CpuFeatures& Cpu() {
       if (hidden.find("," + std::string(name) + ",") != std::string::npos) flag = false;
     };
     hide("avx2", f.avx2);
+    // Without AVX-512F none of its extensions can run: hiding it hides them all.
+    if (hidden.find(",avx512f,") != std::string::npos) {
+      f.avx512f = f.avx512bw = f.avx512vl = f.avx512vnni = f.avx512bf16 = false;
+    }
     hide("avx512vnni", f.avx512vnni);
     hide("avx512bf16", f.avx512bf16);
     hide("avxvnni", f.avxvnni);

@@ -43,6 +43,46 @@ describe('cpu feature detection', () => {
     expect(run({ TESSERA_NATIVE_DISABLE: 'avx512bf16' }).amxBf16).toBe(false);
   });
 
+  it('TESSERA_NATIVE_DISABLE=avx512f hides every AVX-512 set; attention then runs on sgemm, same values', () => {
+    // Packed causal attention and its gradient over three query blocks, from fixed inputs.
+    const script = `
+      import { nativeCpuFeatures } from '@tessera/kernels-native';
+      import { packedAttentionGradOp, packedAttentionOp, tf, useBackend } from '@tessera/tensor-core';
+      await useBackend('native', { log: () => {} });
+      const [B, T, H, D] = [2, 150, 2, 24];
+      const wave = (n, f) => tf.tensor(Float32Array.from({ length: n }, (_, i) => Math.sin(i * f)));
+      const qkv = wave(B * T * 3 * H * D, 0.37).reshape([B, T, 3 * H * D]);
+      const dy = wave(B * T * H * D, 0.11).reshape([B, T, H * D]);
+      const attrs = { nHead: H, causal: true, scale: null };
+      const y = packedAttentionOp({ qkv }, attrs)[0];
+      const [dqkv] = packedAttentionGradOp({ dy, qkv }, attrs);
+      console.log(JSON.stringify({ features: nativeCpuFeatures(), y: Array.from(y.dataSync()), dqkv: Array.from(dqkv.dataSync()) }));`;
+    const run = (env: Record<string, string>) =>
+      JSON.parse(
+        execFileSync(process.execPath, ['--input-type=module', '-e', script], {
+          cwd: new URL('..', import.meta.url),
+          env: { ...process.env, ...env },
+          encoding: 'utf8',
+          maxBuffer: 64 * 2 ** 20,
+        })
+          .trim()
+          .split('\n')
+          .pop()!,
+      ) as { features: Record<string, boolean>; y: number[]; dqkv: number[] };
+    const base = run({});
+    const hidden = run({ TESSERA_NATIVE_DISABLE: 'avx512f' });
+    for (const name of ['avx512f', 'avx512bw', 'avx512vl', 'avx512vnni', 'avx512bf16', 'amxBf16']) {
+      expect(hidden.features[name], name).toBe(false);
+    }
+    expect(hidden.features.avx2).toBe(base.features.avx2);
+    // Both paths sum each product in k order in fp32 (FMA); only sgemm's blocking may differ.
+    for (const key of ['y', 'dqkv'] as const) {
+      const scale = Math.max(...base[key].map(Math.abs));
+      const worst = Math.max(...base[key].map((v, i) => Math.abs(v - hidden[key][i]!)));
+      expect(worst, key).toBeLessThanOrEqual(1e-5 * scale);
+    }
+  });
+
   it('the build records its compiler flags', () => {
     const info = JSON.parse(readFileSync(new URL('../dist/native/build-info.json', import.meta.url), 'utf8'));
     expect(info.flags.length).toBeGreaterThan(0);

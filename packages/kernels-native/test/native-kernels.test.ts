@@ -477,6 +477,19 @@ describe('fused ops on native match the cpu reference kernels (forward and gradi
       mask: true,
       bias: [2, 1, 1, 6],
     },
+    // Past one 64-row query block and one 64-column tile of the products, widths that are
+    // not multiples of 16 (masked lanes), row tiles that do not divide by 6.
+    { name: 'causal, three query blocks, head 24', q: [1, 2, 150, 24], causal: true },
+    {
+      name: 'padding mask, Tk 200 (four key tiles), Dv 70',
+      q: [2, 1, 130, 20],
+      Tk: 200,
+      Dv: 70,
+      causal: false,
+      mask: true,
+    },
+    { name: 'causal, Tk > Tq over two query blocks (KV cache)', q: [1, 1, 100, 16], Tk: 180, causal: true },
+    { name: 'full bias over two query blocks', q: [1, 2, 80, 12], Tk: 90, causal: false, bias: [1, 2, 80, 90] },
   ];
   for (const c of attentionCases) {
     it(`attention: ${c.name}`, async () => {
