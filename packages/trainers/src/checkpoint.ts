@@ -14,8 +14,9 @@ export interface TrainerState {
   epoch: number;
   /** Examples of the current epoch's order consumed so far, by all ranks together. */
   position: number;
+  /** The model's generator (dropout). Data order and collation draw nothing from a saved
+   * state: they derive from the seed, the epoch and each example's index (order.ts). */
   rng: RngState;
-  dataRng: RngState;
   bestMetric: number | null;
   bestCheckpoint: string | null;
   evalsWithoutImprovement: number;
@@ -146,7 +147,12 @@ export function resolveModelDir(path: string): { dir: string; trainerCheckpoint:
 export function readTrainerState(checkpoint: string): TrainerState {
   const path = join(checkpoint, 'trainer_state.json');
   try {
-    return JSON.parse(readFileSync(path, 'utf8')) as TrainerState;
+    // Checkpoints written before 2026-12-03 also hold `dataRng`, a generator that was saved
+    // but never drawn from: dropped here so a resumed run does not carry it on.
+    const { dataRng: _unused, ...state } = JSON.parse(readFileSync(path, 'utf8')) as TrainerState & {
+      dataRng?: unknown;
+    };
+    return state;
   } catch (err) {
     throw new CheckpointStateError(`${path} is unreadable: ${(err as Error).message}`);
   }

@@ -108,7 +108,6 @@ export class Trainer {
     readonly dataReport: DataReport,
     readonly callbacks: TrainerCallback[],
     private state: TrainerState,
-    private readonly dataRng: Rng,
     private readonly options: TrainerOptions,
     readonly totalSteps: number,
     /** The config's adapter, applied to `model`; undefined for full fine-tuning. */
@@ -189,13 +188,11 @@ export class Trainer {
     const stepsPerEpoch = Math.max(1, Math.ceil(data.train.length / (perUpdate * world.size)));
     const totalSteps = config.training.max_steps ?? Math.ceil(config.training.num_train_epochs * stepsPerEpoch);
     const optimizer = createOptimizer(withScheduleLength(config.optimizer, totalSteps), model);
-    const dataRng = root.fork('data');
     let state: TrainerState = {
       step: 0,
       epoch: 0,
       position: 0,
       rng: model.rng.getState(),
-      dataRng: dataRng.getState(),
       bestMetric: null,
       bestCheckpoint: null,
       evalsWithoutImprovement: 0,
@@ -207,7 +204,6 @@ export class Trainer {
       state = { ...resumed };
       if (options.dataOverride) state = { ...state, epoch: 0, position: 0 };
       model.rng.setState(resumed.rng);
-      dataRng.setState(resumed.dataRng);
       const ranks =
         (resumed.worldSize ?? 1) !== world.size
           ? ` (written by ${resumed.worldSize ?? 1} ranks, now ${world.size})`
@@ -244,7 +240,6 @@ export class Trainer {
       r,
       callbacks,
       state,
-      dataRng,
       options,
       totalSteps,
       adapter,
@@ -391,7 +386,6 @@ export class Trainer {
       log: (line) => this.#log(line),
       save: async () => {
         this.state.rng = this.model.rng.getState();
-        this.state.dataRng = this.dataRng.getState();
         this.state.worldSize = this.world.size;
         await emit(this.callbacks, 'onSave', ctx);
         control.shouldSave = false;

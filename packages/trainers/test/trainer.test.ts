@@ -50,8 +50,17 @@ describe('Trainer', () => {
     const b = workspace();
     const first = await run(tinyGptConfig(b, { max_steps: 3 }), b);
     expect(first.losses).toEqual(full.losses.slice(0, 3));
+    // As written before 2026-12-03: with a `dataRng` that nothing drew from. It is dropped.
+    const statePath = join(listCheckpoints(join(b, 'run')).at(-1)!.path, 'trainer_state.json');
+    const old = { ...JSON.parse(readFileSync(statePath, 'utf8')), dataRng: { s: [1, 2, 3, 4] } };
+    writeFileSync(statePath, JSON.stringify(old));
     const rest = await run(tinyGptConfig(b, { max_steps: 7 }), b, join(b, 'run'));
     expect(rest.losses).toEqual(full.losses.slice(3));
+    const last = JSON.parse(
+      readFileSync(join(listCheckpoints(join(b, 'run')).at(-1)!.path, 'trainer_state.json'), 'utf8'),
+    );
+    expect(last.step).toBe(7);
+    expect(last).not.toHaveProperty('dataRng');
   });
 
   it('gradient accumulation: 2 micro-batches of 2 equal one batch of 4', async () => {
