@@ -9,7 +9,13 @@ import {
   resolveConfig,
   z,
 } from '@tessera/tensor-core';
-import { normalizeTokenizer, pluginProblems, type RunCheckMeta, resolveOptionPaths } from './validate.js';
+import {
+  namedBackendPrecisionProblems,
+  normalizeTokenizer,
+  pluginProblems,
+  type RunCheckMeta,
+  resolveOptionPaths,
+} from './validate.js';
 import { trainingArgumentsSchema } from './arguments.js';
 
 /**
@@ -118,6 +124,7 @@ function checkRunDocument(document: Record<string, unknown>, source: string, bas
   const problems = parsed.success ? [] : problemsFromIssues(parsed.error.issues, document);
   const plugins = Array.isArray(document.plugins) ? document.plugins : [];
   problems.push(...pluginProblems(document, { allowUnknown: plugins.length > 0, base }));
+  problems.push(...namedBackendPrecisionProblems(document));
   if (problems.length || !parsed.success) throw new ConfigError(source, problems);
   return resolvePaths(parsed.data, base);
 }

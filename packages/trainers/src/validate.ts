@@ -193,6 +193,22 @@ export async function precisionProblems(config: RunConfig): Promise<ConfigProble
   } catch {
     return [];
   }
+  return bf16Problems(backend);
+}
+
+/**
+ * The same question for a config document that names a registered backend, answered with
+ * the schema's problems (resolving "auto" is async and waits for precisionProblems): one
+ * round of fixes, not a second error once the first ones are gone.
+ */
+export function namedBackendPrecisionProblems(document: Record<string, unknown>): ConfigProblem[] {
+  const { backend, training } = document;
+  if (!isBlock(training) || training.bf16 !== true) return [];
+  if (typeof backend !== 'string' || backend === 'auto' || !registry.backend.has(backend)) return [];
+  return bf16Problems(backend);
+}
+
+function bf16Problems(backend: string): ConfigProblem[] {
   const support = matmulPrecisionSupport(backend, 'bf16');
   return support.supported ? [] : [{ path: 'training.bf16', found: true, expected: `false: ${support.reason}` }];
 }

@@ -15,14 +15,32 @@ const nativeBf16 = await useBackend('native', { log: () => {} }).then(
 describe('training.bf16', () => {
   it('defaults to false, and on a backend without bf16 matmul is a ConfigError before any work', async () => {
     const dir = workspace();
-    const doc = tinyGptConfig(dir, { bf16: true });
-    const err = await Trainer.create(runConfigFrom(doc, dir), quiet).catch((e: unknown) => e);
+    // A config object made without the document check (runConfigFrom reports a named
+    // backend itself, see below): Trainer.create asks the backend it resolves.
+    const config = runConfigFrom(tinyGptConfig(dir), dir);
+    const err = await Trainer.create({ ...config, training: { ...config.training, bf16: true } }, quiet).catch(
+      (e: unknown) => e,
+    );
     expect(err).toBeInstanceOf(ConfigError);
     expect(String((err as Error).message)).toContain(
       'training.bf16: found true; expected false: backend cpu does not support bf16 matmul; remove bf16 or use a backend that has it',
     );
     expect(existsSync(join(dir, 'run'))).toBe(false); // nothing ran, nothing written
     expect(runConfigFrom(tinyGptConfig(dir), dir).training.bf16).toBe(false);
+  });
+
+  it('a named backend without bf16 is reported with the schema problems, in one ConfigError', () => {
+    const dir = workspace();
+    const doc = tinyGptConfig(dir, { bf16: true, learning_rate: 'fast' });
+    let message = '';
+    try {
+      runConfigFrom(doc, dir);
+    } catch (err) {
+      expect(err).toBeInstanceOf(ConfigError);
+      message = String((err as Error).message);
+    }
+    expect(message).toContain('training.learning_rate');
+    expect(message).toContain('training.bf16: found true; expected false: backend cpu does not support bf16 matmul');
   });
 
   it.runIf(nativeBf16)('on native with AVX-512 BF16: trains with bf16 matmuls, close to the fp32 run', async () => {
