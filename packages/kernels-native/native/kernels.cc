@@ -804,13 +804,32 @@ void ReduceSum(const float* x, int64_t outer, int64_t reduce, int64_t inner, flo
   constexpr int64_t kSumRows = 64;
   if (inner >= 16 && reduce >= 2 * kSumRows) {
     const int64_t nBlocks = CeilDiv(reduce, kSumRows);
-    std::vector<double> partial(outer * nBlocks * inner);
+    // Kept between calls (the calling thread's; the largest column sum's size): a fresh
+    // buffer of hundreds of KiB is mmapped and page-faulted in on every call. Each task
+    // clears its own part before summing into it. The pool's threads reach it through
+    // `partial`, not by name: a thread_local named in the lambda would be their own, empty.
+    static thread_local std::vector<double> kept;
+    if (kept.size() < static_cast<size_t>(outer * nBlocks * inner)) kept.resize(outer * nBlocks * inner);
+    double* const partial = kept.data();
     ParallelFor(outer * nBlocks, 1, [&](int64_t t0, int64_t t1) {
       for (int64_t t = t0; t < t1; t++) {
         const int64_t o = t / nBlocks, blk = t % nBlocks;
-        double* __restrict acc = partial.data() + t * inner;
+        double* __restrict acc = partial + t * inner;
         std::fill(acc, acc + inner, 0.0);
-        for (int64_t r = blk * kSumRows; r < std::min(reduce, (blk + 1) * kSumRows); r++) {
+        const int64_t r1 = std::min(reduce, (blk + 1) * kSumRows);
+        int64_t r = blk * kSumRows;
+        // Four rows per pass over the partial: one load and store of acc per four elements
+        // (the store port, not memory, bounded the one-row loop).
+        for (; r + 4 <= r1; r += 4) {
+          const float* __restrict x0 = x + (o * reduce + r) * inner;
+          const float* __restrict x1 = x0 + inner;
+          const float* __restrict x2 = x1 + inner;
+          const float* __restrict x3 = x2 + inner;
+          for (int64_t c = 0; c < inner; c++) {
+            acc[c] += (static_cast<double>(x0[c]) + x1[c]) + (static_cast<double>(x2[c]) + x3[c]);
+          }
+        }
+        for (; r < r1; r++) {
           const float* __restrict xr = x + (o * reduce + r) * inner;
           for (int64_t c = 0; c < inner; c++) acc[c] += xr[c];
         }
@@ -820,7 +839,7 @@ void ReduceSum(const float* x, int64_t outer, int64_t reduce, int64_t inner, flo
     for (int64_t o = 0; o < outer; o++) {
       std::fill(sum.begin(), sum.end(), 0.0);
       for (int64_t blk = 0; blk < nBlocks; blk++) {
-        const double* pr = partial.data() + (o * nBlocks + blk) * inner;
+        const double* pr = partial + (o * nBlocks + blk) * inner;
         for (int64_t c = 0; c < inner; c++) sum[c] += pr[c];
       }
       for (int64_t c = 0; c < inner; c++) out[o * inner + c] = static_cast<float>(sum[c]);
