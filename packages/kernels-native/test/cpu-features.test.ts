@@ -5,6 +5,17 @@ import { nativeCpuFeatures } from '@tessera/kernels-native';
 
 // The run-time detection must agree with what the kernel reports, so a kernel that
 // dispatches on these flags never takes a path the CPU cannot execute.
+
+/** The JSON line a module script prints last, run in a fresh process (features load once). */
+function jsonFromChild(script: string, env: Record<string, string>): unknown {
+  const out = execFileSync(process.execPath, ['--input-type=module', '-e', script], {
+    cwd: new URL('..', import.meta.url),
+    env: { ...process.env, ...env },
+    encoding: 'utf8',
+    maxBuffer: 64 * 2 ** 20,
+  });
+  return JSON.parse(out.trim().split('\n').pop()!);
+}
 describe('cpu feature detection', () => {
   const cpuinfo = existsSync('/proc/cpuinfo') ? readFileSync('/proc/cpuinfo', 'utf8') : '';
   const flags = new Set((/^flags\s*:\s*(.*)$/m.exec(cpuinfo)?.[1] ?? '').split(/\s+/));
@@ -27,17 +38,7 @@ describe('cpu feature detection', () => {
 
   it('TESSERA_NATIVE_DISABLE=amx hides the tiles and nothing else', () => {
     const script = `import { nativeCpuFeatures } from '@tessera/kernels-native'; console.log(JSON.stringify(nativeCpuFeatures()));`;
-    const run = (env: Record<string, string>) =>
-      JSON.parse(
-        execFileSync(process.execPath, ['--input-type=module', '-e', script], {
-          cwd: new URL('..', import.meta.url),
-          env: { ...process.env, ...env },
-          encoding: 'utf8',
-        })
-          .trim()
-          .split('\n')
-          .pop()!,
-      );
+    const run = (env: Record<string, string>) => jsonFromChild(script, env);
     const hidden = run({ TESSERA_NATIVE_DISABLE: 'amx' });
     expect(hidden).toEqual({ ...nativeCpuFeatures(), amxBf16: false });
     expect(run({ TESSERA_NATIVE_DISABLE: 'avx512bf16' }).amxBf16).toBe(false);
@@ -58,17 +59,7 @@ describe('cpu feature detection', () => {
       const [dqkv] = packedAttentionGradOp({ dy, qkv }, attrs);
       console.log(JSON.stringify({ features: nativeCpuFeatures(), y: Array.from(y.dataSync()), dqkv: Array.from(dqkv.dataSync()) }));`;
     const run = (env: Record<string, string>) =>
-      JSON.parse(
-        execFileSync(process.execPath, ['--input-type=module', '-e', script], {
-          cwd: new URL('..', import.meta.url),
-          env: { ...process.env, ...env },
-          encoding: 'utf8',
-          maxBuffer: 64 * 2 ** 20,
-        })
-          .trim()
-          .split('\n')
-          .pop()!,
-      ) as { features: Record<string, boolean>; y: number[]; dqkv: number[] };
+      jsonFromChild(script, env) as { features: Record<string, boolean>; y: number[]; dqkv: number[] };
     const base = run({});
     const hidden = run({ TESSERA_NATIVE_DISABLE: 'avx512f' });
     for (const name of ['avx512f', 'avx512bw', 'avx512vl', 'avx512vnni', 'avx512bf16', 'amxBf16']) {
