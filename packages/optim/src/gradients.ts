@@ -87,32 +87,73 @@ export function globalNorm(grads: Grads): tf.Scalar {
 }
 
 /**
+ * allFinite and globalNorm from one pass: each gradient's sumSquares gives its finiteness
+ * probe and its Σg², and both results come back in one read. The norm is globalNorm's value
+ * (the same ops on the same sums). For callers inside a tidy scope: `norm` belongs to it.
+ */
+export function finiteAndNormInScope(grads: Grads): { finite: boolean; norm: tf.Scalar; normValue: number } {
+  const tensors = gradEntries(grads).map(([, g]) => g);
+  if (tensors.length === 0) return { finite: true, norm: tf.scalar(0), normValue: 0 };
+  const stats = tensors.map((g) =>
+    sumSquaresOp.hasKernel()
+      ? sumSquares(g)
+      : { probe: tf.sum(tf.mul(g, 0)) as tf.Scalar, sumSquares: tf.sum(tf.mul(g, g)) as tf.Scalar },
+  );
+  const probe = tf.addN(stats.map((s) => s.probe));
+  const norm = tf.norm(tf.stack(stats.map((s) => tf.sqrt(s.sumSquares)))) as tf.Scalar;
+  const [probeValue, normValue] = tf.stack([probe, norm]).dataSync();
+  return { finite: probeValue === 0, norm, normValue: normValue! };
+}
+
+/**
+ * Whether clipping's coefficient min(maxNorm / (norm + 1e-6), 1) is exactly 1 in float32, as
+ * the tensors compute it (each float32 operation is the correctly rounded double result
+ * rounded again, so Math.fround reproduces it): then every g·coef is g, and the pass over
+ * the gradients that multiplies them can be skipped.
+ */
+function coefficientIsOne(maxNorm: number, norm: number): boolean {
+  return Math.fround(Math.fround(maxNorm) / Math.fround(Math.fround(norm) + Math.fround(1e-6))) >= 1;
+}
+
+/**
  * Scales the gradients so their global L2 norm is at most `maxNorm`
  * (torch.nn.utils.clip_grad_norm_: coefficient maxNorm / (norm + 1e-6), capped at 1).
  * Returns new tensors (the caller owns them) and the norm before clipping.
  */
 export function clipGradNorm(grads: Grads, maxNorm: number): { grads: Map<string, tf.Tensor>; norm: number } {
   return scoped(() => {
-    const { grads: out, norm } = clipGradNormInScope(grads, maxNorm);
-    for (const g of out.values()) tf.keep(g);
+    const inputs = new Set(gradEntries(grads).map(([, g]) => g));
+    const { grads: clipped, norm } = clipGradNormInScope(grads, maxNorm);
+    // Unscaled gradients come back as themselves; the caller owns what this returns.
+    const out = new Map([...clipped].map(([name, g]) => [name, tf.keep(inputs.has(g) ? tf.clone(g) : g)] as const));
     return { grads: out, norm };
   });
 }
 
-/** clipGradNorm for callers already inside a tidy scope: the clipped tensors belong to that scope. */
+/**
+ * clipGradNorm for callers already inside a tidy scope: the clipped tensors belong to that
+ * scope, and when the norm is within `maxNorm` (coefficient 1) the gradients are returned as
+ * they are, not multiplied by 1.
+ */
 export function clipGradNormInScope(
   grads: Grads,
   maxNorm: number,
-  /** The norm already read (asynchronously) by the caller: skips the synchronous read. */
+  /** The norm already read by the caller (asynchronously, or with the finiteness probe): no read here. */
   knownNorm?: number,
+  /** That norm as a tensor, when the caller has it: not computed again. */
+  normTensor?: tf.Scalar,
 ): { grads: Map<string, tf.Tensor>; norm: number } {
   if (!(maxNorm > 0) || !Number.isFinite(maxNorm)) {
     throw new TesseraError(`clipGradNorm: maxNorm must be a finite number > 0; got ${maxNorm}.`);
   }
-  const norm = globalNorm(grads);
+  let norm = normTensor;
+  if (knownNorm === undefined) norm ??= globalNorm(grads);
+  const value = knownNorm ?? norm!.dataSync()[0]!;
+  if (coefficientIsOne(maxNorm, value)) return { grads: new Map(gradEntries(grads)), norm: value };
+  norm ??= globalNorm(grads);
   const coef = tf.minimum(tf.div(maxNorm, tf.add(norm, 1e-6)), 1);
   const out = new Map(gradEntries(grads).map(([name, g]) => [name, tf.mul(g, coef)] as const));
-  return { grads: out, norm: knownNorm ?? norm.dataSync()[0]! };
+  return { grads: out, norm: value };
 }
 
 /** Clamps every gradient element to [−value, value] (torch.nn.utils.clip_grad_value_). New tensors. */

@@ -15,6 +15,7 @@ import {
   allFinite,
   finiteProbe,
   clipGradNormInScope,
+  finiteAndNormInScope,
   clipGradValue,
   gradEntries,
   globalNorm,
@@ -408,7 +409,13 @@ export abstract class Optimizer<G extends GroupOptions = GroupOptions> {
         const inv = 1 / scaler.scale;
         work = new Map([...work].map(([n, g]) => [n, tf.mul(g, inv)] as const));
       }
-      if (!(known ? known.finite : allFinite(work))) {
+      // With norm clipping (and no value clipping in between), one sumSquares pass per
+      // gradient answers both questions: is everything finite, and the global norm.
+      const shared =
+        !known && this.clipGradNorm !== undefined && this.clipGradValue === undefined
+          ? finiteAndNormInScope(work)
+          : undefined;
+      if (!(known ? known.finite : shared ? shared.finite : allFinite(work))) {
         if (scaler || this.nonFinite === 'skip') {
           scaler?.update(true);
           this.#skipped++;
@@ -419,7 +426,7 @@ export abstract class Optimizer<G extends GroupOptions = GroupOptions> {
       if (this.clipGradValue !== undefined) work = clipGradValue(work, this.clipGradValue);
       let gradNorm: number | undefined;
       if (this.clipGradNorm !== undefined) {
-        const clipped = clipGradNormInScope(work, this.clipGradNorm, known?.norm);
+        const clipped = clipGradNormInScope(work, this.clipGradNorm, known?.norm ?? shared?.normValue, shared?.norm);
         work = clipped.grads;
         gradNorm = clipped.norm;
       }

@@ -48,6 +48,45 @@ describe('clipping', () => {
   });
 });
 
+describe('clipping inside a step', () => {
+  it('one sumSquares pass per gradient; within maxNorm no multiply, the same update bit for bit', async () => {
+    const run = (clipGradNorm?: number) => {
+      const p = new MlpProblem(doc);
+      const opt = createOptimizer({ name: 'adamw', lr: 0.01, ...(clipGradNorm ? { clipGradNorm } : {}) }, p.params);
+      return { p, opt };
+    };
+    const plain = run();
+    const loose = run(1e6); // never reached: coefficient 1
+    const tight = run(1e-3); // always clips
+    const kernels: Record<string, string[]> = {};
+    for (const [name, { p, opt }] of Object.entries({ plain, loose, tight })) {
+      for (let step = 0; step < 3; step++) {
+        const { grads } = p.grads();
+        if (step === 2) {
+          const info = await tf.profile(() => {
+            opt.step(grads);
+          });
+          kernels[name] = info.kernels.map((k) => k.name);
+        } else opt.step(grads);
+        disposeGrads(grads);
+      }
+    }
+    const count = (name: string, kernel: string) => kernels[name]!.filter((k) => k === kernel).length;
+    const nGrads = Object.keys(plain.p.params).length;
+    for (const name of ['plain', 'loose', 'tight']) expect(count(name, 'TesseraSumSquares'), name).toBe(nGrads);
+    expect(count('loose', 'Multiply')).toBe(count('plain', 'Multiply'));
+    expect(count('tight', 'Multiply')).toBeGreaterThanOrEqual(count('plain', 'Multiply') + nGrads);
+    for (const k of Object.keys(plain.p.params)) {
+      expect(values(loose.p.params[k]!), k).toEqual(values(plain.p.params[k]!));
+      expect(maxAbsDiff(values(tight.p.params[k]!), values(plain.p.params[k]!)), k).toBeGreaterThan(0);
+    }
+    for (const r of [plain, loose, tight]) {
+      r.opt.dispose();
+      for (const v of Object.values(r.p.params)) v.dispose();
+    }
+  });
+});
+
 describe('gradient accumulation', () => {
   function updateFrom(source: 'full' | 'equal' | 'weighted'): Record<string, Float32Array> {
     const p = new MlpProblem(doc);
