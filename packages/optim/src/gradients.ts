@@ -92,17 +92,23 @@ export function globalNorm(grads: Grads): tf.Scalar {
  * (the same ops on the same sums). For callers inside a tidy scope: `norm` belongs to it.
  */
 export function finiteAndNormInScope(grads: Grads): { finite: boolean; norm: tf.Scalar; normValue: number } {
+  const { probe, norm } = finiteProbeAndNorm(grads);
+  const [probeValue, normValue] = tf.stack([probe, norm]).dataSync();
+  return { finite: probeValue === 0, norm, normValue: normValue! };
+}
+
+/** finiteProbe and globalNorm as tensors from one sumSquares pass (for an asynchronous read). */
+export function finiteProbeAndNorm(grads: Grads): { probe: tf.Scalar; norm: tf.Scalar } {
   const tensors = gradEntries(grads).map(([, g]) => g);
-  if (tensors.length === 0) return { finite: true, norm: tf.scalar(0), normValue: 0 };
+  if (tensors.length === 0) return { probe: tf.scalar(0), norm: tf.scalar(0) };
   const stats = tensors.map((g) =>
     sumSquaresOp.hasKernel()
       ? sumSquares(g)
       : { probe: tf.sum(tf.mul(g, 0)) as tf.Scalar, sumSquares: tf.sum(tf.mul(g, g)) as tf.Scalar },
   );
-  const probe = tf.addN(stats.map((s) => s.probe));
+  const probe = tf.addN(stats.map((s) => s.probe)) as tf.Scalar;
   const norm = tf.norm(tf.stack(stats.map((s) => tf.sqrt(s.sumSquares)))) as tf.Scalar;
-  const [probeValue, normValue] = tf.stack([probe, norm]).dataSync();
-  return { finite: probeValue === 0, norm, normValue: normValue! };
+  return { probe, norm };
 }
 
 /**

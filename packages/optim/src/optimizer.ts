@@ -16,6 +16,7 @@ import {
   finiteProbe,
   clipGradNormInScope,
   finiteAndNormInScope,
+  finiteProbeAndNorm,
   clipGradValue,
   gradEntries,
   globalNorm,
@@ -366,8 +367,12 @@ export abstract class Optimizer<G extends GroupOptions = GroupOptions> {
     const probe = tf.tidy(() => {
       let work = new Map(entries);
       if (scaler) work = new Map([...work].map(([n, g]) => [n, tf.mul(g, 1 / scaler.scale)] as const));
+      if (this.clipGradValue === undefined) {
+        const { probe, norm } = finiteProbeAndNorm(work);
+        return { finite: probe, norm };
+      }
       const finite = finiteProbe([...work.values()]);
-      if (this.clipGradValue !== undefined) work = clipGradValue(work, this.clipGradValue);
+      work = clipGradValue(work, this.clipGradValue);
       return { finite, norm: globalNorm(work) };
     });
     const [finite, norm] = await Promise.all([probe.finite.data(), probe.norm.data()]);

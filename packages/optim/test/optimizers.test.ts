@@ -321,28 +321,32 @@ describe('parameters', () => {
 });
 
 describe('stepAsync (backends without synchronous reads)', () => {
-  for (const [kind, spec] of Object.entries(SPECS)) {
-    it(`${kind}: stepAsync gives the same parameters as step, bit for bit`, async () => {
-      const a = new MlpProblem(doc);
-      const b = new MlpProblem(doc);
-      const optA = createOptimizer({ ...spec, clipGradValue: 0.5, clipGradNorm: 0.3 }, a.params);
-      const optB = createOptimizer({ ...spec, clipGradValue: 0.5, clipGradNorm: 0.3 }, b.params);
-      for (let i = 0; i < 5; i++) {
-        const ga = a.grads().grads;
-        const gb = b.grads().grads;
-        const ra = optA.step(ga);
-        const rb = await optB.stepAsync(gb);
-        expect(rb.gradNorm).toBe(ra.gradNorm);
-        disposeGrads(ga);
-        disposeGrads(gb);
-      }
-      const sa = a.snapshot();
-      const sb = b.snapshot();
-      for (const name of Object.keys(sa)) expect(Array.from(sb[name]!)).toEqual(Array.from(sa[name]!));
-      optA.dispose();
-      optB.dispose();
-    });
-  }
+  // Value and norm clipping, norm clipping alone (the finiteness probe and the norm share a
+  // pass), and a norm limit never reached (no multiply by 1).
+  const clipping = [{ clipGradValue: 0.5, clipGradNorm: 0.3 }, { clipGradNorm: 0.3 }, { clipGradNorm: 1e6 }];
+  for (const [kind, spec] of Object.entries(SPECS))
+    for (const clip of clipping) {
+      it(`${kind}, ${JSON.stringify(clip)}: stepAsync gives the same parameters as step, bit for bit`, async () => {
+        const a = new MlpProblem(doc);
+        const b = new MlpProblem(doc);
+        const optA = createOptimizer({ ...spec, ...clip }, a.params);
+        const optB = createOptimizer({ ...spec, ...clip }, b.params);
+        for (let i = 0; i < 5; i++) {
+          const ga = a.grads().grads;
+          const gb = b.grads().grads;
+          const ra = optA.step(ga);
+          const rb = await optB.stepAsync(gb);
+          expect(rb.gradNorm).toBe(ra.gradNorm);
+          disposeGrads(ga);
+          disposeGrads(gb);
+        }
+        const sa = a.snapshot();
+        const sb = b.snapshot();
+        for (const name of Object.keys(sa)) expect(Array.from(sb[name]!)).toEqual(Array.from(sa[name]!));
+        optA.dispose();
+        optB.dispose();
+      });
+    }
 
   it('stepAsync detects non-finite gradients like step', async () => {
     const p = new MlpProblem(doc);
