@@ -565,7 +565,9 @@ struct Rows {
 };
 Rows Contiguous(const float* x, int64_t ld, int rows, int width, std::vector<float>& scratch) {
   if (ld == width) return {x, ld};
-  for (int r = 0; r < rows; r++) std::copy(x + r * ld, x + r * ld + width, scratch.data() + static_cast<int64_t>(r) * width);
+  for (int r = 0; r < rows; r++) {
+    std::copy(x + r * ld, x + r * ld + width, scratch.data() + static_cast<int64_t>(r) * width);
+  }
   return {scratch.data(), width};
 }
 
@@ -613,8 +615,9 @@ void AttentionGrad(const AttentionShape& s, const float* dy, const float* q, con
   const bool keepScores = dbias != nullptr;
   float* dScores = fullBias ? dbias : dScoresFull.data();
   const int64_t ldq = s.ql.row, ldk = s.kl.row, ldv = s.vl.row, ldo = s.ol.row;
-  // The last query block sees the most keys (all of them unless causal with Tq > Tk): going
-  // backwards, its products write dK and dV outright and the earlier blocks add to them.
+  // The last query block sees the most keys (all of them, as causal attention requires
+  // Tk >= Tq): going backwards, its products write dK and dV outright and the earlier
+  // blocks add to them.
   const int lastBlock = s.Tq == 0 ? -1 : (s.Tq - 1) / kQueryBlock * kQueryBlock;  // -1: no block
   const int mostKeys = s.Tq == 0 ? 0 : BlockKeys(s, s.Tq);
   SingleThreadedBlas blas;
