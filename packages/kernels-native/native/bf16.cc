@@ -24,6 +24,7 @@
 #include "addon_module.h"
 #include "cpu_features.h"
 #include "kernels.h"
+#include "lanes.h"
 #include "napi_args.h"
 #include "pool.h"
 
@@ -53,9 +54,6 @@ struct Operand {
   int64_t rs, ks;
 };
 
-inline __mmask16 Lanes(int64_t n) {
-  return n >= 16 ? static_cast<__mmask16>(0xFFFF) : n <= 0 ? 0 : static_cast<__mmask16>((1u << n) - 1);
-}
 
 // Packs rows [r0, r0 + W) × k [k0, k0 + kc) of `x` as bf16 pairs: dst[p·W + r] holds
 // (k0 + 2p, k0 + 2p + 1) of row r0 + r. Rows at or past `rows` and the odd k past the
@@ -74,8 +72,8 @@ TESSERA_BF16_TARGET void PackPairs(const Operand& x, int64_t rows, int64_t r0, i
         const int64_t k = 2 * p;
         __m512i v = _mm512_setzero_si512();
         if (live) {
-          const __m512 lo = _mm512_maskz_loadu_ps(Lanes(kc - k), src + k);
-          const __m512 hi = _mm512_maskz_loadu_ps(Lanes(kc - k - 16), src + k + 16);
+          const __m512 lo = _mm512_maskz_loadu_ps(LaneMask(kc - k), src + k);
+          const __m512 hi = _mm512_maskz_loadu_ps(LaneMask(kc - k - 16), src + k + 16);
           v = reinterpret_cast<__m512i>(_mm512_cvtne2ps_pbh(hi, lo));
         }
         _mm512_store_si512(pairs, v);
@@ -93,12 +91,12 @@ TESSERA_BF16_TARGET void PackPairs(const Operand& x, int64_t rows, int64_t r0, i
     const float* row0 = x.p + k * x.ks;
     const bool second = 2 * p + 1 < kc;
     for (int64_t r = 0; r < W; r += 16) {
-      const __mmask16 m = Lanes(std::min<int64_t>(rows - r0 - r, W - r));
+      const __mmask16 m = LaneMask(std::min<int64_t>(rows - r0 - r, W - r));
       const __m512 lo = _mm512_maskz_loadu_ps(m, row0 + r0 + r);
       const __m512 hi = second ? _mm512_maskz_loadu_ps(m, row0 + x.ks + r0 + r) : _mm512_setzero_ps();
       const __m512i v =
           _mm512_permutexvar_epi16(interleave, reinterpret_cast<__m512i>(_mm512_cvtne2ps_pbh(hi, lo)));
-      _mm512_mask_storeu_epi32(dst + p * W + r, Lanes(W - r), v);
+      _mm512_mask_storeu_epi32(dst + p * W + r, LaneMask(W - r), v);
     }
   }
 }
@@ -125,7 +123,7 @@ TESSERA_BF16_TARGET void MicroKernel(const uint32_t* a, const uint32_t* b, int64
   for (int i = 0; i < mr; i++) {
     float* row = c + i * ldc;
     for (int j = 0; j < kNv; j++) {
-      const __mmask16 m = Lanes(nr - 16 * j);
+      const __mmask16 m = LaneMask(nr - 16 * j);
       if (!m) break;
       __m512 v = acc[i][j];
       if (add) v = _mm512_add_ps(v, _mm512_maskz_loadu_ps(m, row + 16 * j));

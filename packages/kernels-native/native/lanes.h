@@ -1,9 +1,16 @@
-// Reductions written so that GCC vectorises them without -ffast-math.
+// Sixteen-lane helpers: reductions written so that GCC vectorises them without -ffast-math,
+// and the lane mask of a partial AVX-512 vector.
 #pragma once
 
 #include <cstdint>
 
 namespace tessera {
+
+// The mask of the first n of sixteen lanes (all for n >= 16, none for n <= 0): what a masked
+// AVX-512 load or store of a row's last, partial vector takes (converts to __mmask16).
+inline uint16_t LaneMask(int64_t n) {
+  return n >= 16 ? uint16_t{0xFFFF} : n <= 0 ? uint16_t{0} : static_cast<uint16_t>((1u << n) - 1);
+}
 
 // The largest f(x[k]) over k, starting from `init`; a NaN value is skipped (as a running
 // std::max(m, v) skips it). Sixteen independent lanes: a plain running max is a chain of

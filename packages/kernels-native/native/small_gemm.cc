@@ -9,6 +9,7 @@
 #include <cstdint>
 
 #include "cpu_features.h"
+#include "lanes.h"
 
 namespace tessera {
 namespace {
@@ -81,7 +82,7 @@ TESSERA_SMALL_GEMM_TARGET void TransposeAvx512(const float* src, int64_t ld, int
   const __m512i lanes = _mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0);
   for (int r0 = 0; r0 < rows; r0 += 16) {
     const int n = std::min(16, rows - r0);
-    const __mmask16 m = static_cast<__mmask16>(n == 16 ? 0xFFFF : (1u << n) - 1);
+    const __mmask16 m = LaneMask(n);
     // Offsets of rows r0 .. r0 + 15 from row r0, in floats (the caller checked ld · 15 fits int32).
     const __m512i offsets = _mm512_mullo_epi32(lanes, _mm512_set1_epi32(static_cast<int>(ld)));
     const float* block = src + r0 * ld;
@@ -117,8 +118,7 @@ void SmallGemm(int M, int N, int K, float alpha, const float* a, int64_t rsA, in
   for (int j0 = 0; j0 < N; j0 += kTileColumns) {
     const int width = std::min(kTileColumns, N - j0);
     const int nv = (width + 15) / 16;
-    const int lastLanes = width - 16 * (nv - 1);
-    const __mmask16 last = static_cast<__mmask16>(lastLanes == 16 ? 0xFFFF : (1u << lastLanes) - 1);
+    const __mmask16 last = LaneMask(width - 16 * (nv - 1));
     for (int i0 = 0; i0 < M; i0 += kTileRows) {
       const int mr = std::min(kTileRows, M - i0);
       TileOf(mr, nv)(K, alpha, a + i0 * rsA, rsA, csA, b + j0, ldb, c + i0 * ldc + j0, ldc, last, accumulate);
