@@ -81,15 +81,19 @@ export function globalNorm(grads: Grads): tf.Scalar {
     // Each norm as sqrt(Σg²) from the fused sumSquares op (one pass, float64 accumulation on
     // the cpu and native kernels): the value of tf.norm(g), whose |g|^2 goes through the
     // generic Abs and Pow kernels (slow JS on cpu-derived backends, two extra passes).
-    const norms = entries.map(([, g]) => tf.sqrt(sumSquaresOf(g)));
-    return tf.norm(tf.stack(norms)) as tf.Scalar;
+    return normOfSums(entries.map(([, g]) => sumSquaresOf(g)));
   });
+}
+
+/** The global norm from each gradient's Σg²: the norm of the per-tensor norms, as torch takes it. */
+function normOfSums(sumsOfSquares: tf.Scalar[]): tf.Scalar {
+  return tf.norm(tf.stack(sumsOfSquares.map((s) => tf.sqrt(s)))) as tf.Scalar;
 }
 
 /**
  * allFinite and globalNorm from one pass: each gradient's sumSquares gives its finiteness
  * probe and its Σg², and both results come back in one read. The norm is globalNorm's value
- * (the same ops on the same sums). For callers inside a tidy scope: `norm` belongs to it.
+ * (normOfSums on the same sums). For callers inside a tidy scope: `norm` belongs to it.
  */
 export function finiteAndNormInScope(grads: Grads): { finite: boolean; norm: tf.Scalar; normValue: number } {
   const { probe, norm } = finiteProbeAndNorm(grads);
@@ -101,14 +105,12 @@ export function finiteAndNormInScope(grads: Grads): { finite: boolean; norm: tf.
 export function finiteProbeAndNorm(grads: Grads): { probe: tf.Scalar; norm: tf.Scalar } {
   const tensors = gradEntries(grads).map(([, g]) => g);
   if (tensors.length === 0) return { probe: tf.scalar(0), norm: tf.scalar(0) };
+  // One fused call per gradient gives both; without the kernel, the two compositions.
   const stats = tensors.map((g) =>
-    sumSquaresOp.hasKernel()
-      ? sumSquares(g)
-      : { probe: tf.sum(tf.mul(g, 0)) as tf.Scalar, sumSquares: tf.sum(tf.mul(g, g)) as tf.Scalar },
+    sumSquaresOp.hasKernel() ? sumSquares(g) : { probe: probeOf(g), sumSquares: sumSquaresOf(g) },
   );
   const probe = tf.addN(stats.map((s) => s.probe)) as tf.Scalar;
-  const norm = tf.norm(tf.stack(stats.map((s) => tf.sqrt(s.sumSquares)))) as tf.Scalar;
-  return { probe, norm };
+  return { probe, norm: normOfSums(stats.map((s) => s.sumSquares)) };
 }
 
 /**
