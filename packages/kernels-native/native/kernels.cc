@@ -17,6 +17,7 @@
 
 #include "lanes.h"
 #include "pool.h"
+#include "gemm.h"
 #include "small_gemm.h"
 
 namespace tessera {
@@ -134,6 +135,14 @@ bool UsePoolGemm(int64_t batch, int64_t M, int64_t N, int64_t K) {
   return Pool().Size() > 1 && batch * M * N * K <= PoolGemmMaxMacs();
 }
 
+// Products of at least this many multiply-adds per batch item run on our own GEMM (gemm.h)
+// where the CPU has AVX-512F, ahead of both sgemm paths: no beta pass, no bias broadcast
+// before it, no per-call packing of A, and no OpenBLAS threads competing with the pool's.
+// Smaller ones stay on sgemm, where packing B would cost more than it saves.
+constexpr int64_t kOwnGemmMinItemMacs = int64_t{1} << 22;
+
+bool UseOwnGemm(int64_t M, int64_t N, int64_t K) { return OwnGemmAvailable() && M * N * K >= kOwnGemmMinItemMacs; }
+
 // C = op(A)·op(B) (+ C when accumulate) for every batch item, split across the pool: whole
 // items when there are enough, else each item's rows (or columns, when wider than tall) in
 // slices of 16. Each element's sum over K runs in the same order whatever the split.
@@ -178,6 +187,13 @@ void MatMul(const float* a, const float* b, float* out, int64_t batch, const int
             int M, int N, int K, bool transA, bool transB, const float* bias) {
   const int lda = transA ? M : K;
   const int ldb = transB ? K : N;
+  if (K > 0 && UseOwnGemm(M, N, K)) {
+    for (int64_t i = 0; i < batch; i++) {
+      OwnGemm(M, N, K, a + aOff[i], transA ? 1 : K, transA ? M : 1, b + bOff[i], ldb, transB, bias,
+              out + i * static_cast<int64_t>(M) * N, N);
+    }
+    return;
+  }
   // With a bias, C starts as the bias rows and sgemm adds onto it (beta 1): the pass that
   // zeroes C for beta 0 becomes the bias broadcast, so the bias costs no pass of its own.
   if (bias) FillRows(out, batch * M, N, bias);

@@ -16,7 +16,7 @@ export interface NativeAddon {
     K: number,
     transA: boolean,
     transB: boolean,
-    /** [N], added to every output row (the output starts as the bias rows; sgemm accumulates onto them). */
+    /** [N], added to every output row (the output starts as the bias rows; the product accumulates onto them). */
     bias?: Float32Array | null,
   ): void;
   /** matmul with operands rounded to bf16 and fp32 accumulation (native/bf16.cc); throws without AVX-512 BF16. */

@@ -44,8 +44,9 @@ describe('cpu feature detection', () => {
     expect(run({ TESSERA_NATIVE_DISABLE: 'avx512bf16' }).amxBf16).toBe(false);
   });
 
-  it('TESSERA_NATIVE_DISABLE=avx512f hides every AVX-512 set; attention then runs on sgemm, same values', () => {
-    // Packed causal attention and its gradient over three query blocks, from fixed inputs.
+  it('TESSERA_NATIVE_DISABLE=avx512f hides every AVX-512 set; attention and large matmuls then run on sgemm, same values', () => {
+    // Packed causal attention and its gradient over three query blocks, and a linear large
+    // enough for our own GEMM (with its bias), from fixed inputs.
     const script = `
       import { nativeCpuFeatures } from '@tessera/kernels-native';
       import { packedAttentionGradOp, packedAttentionOp, tf, useBackend } from '@tessera/tensor-core';
@@ -57,9 +58,16 @@ describe('cpu feature detection', () => {
       const attrs = { nHead: H, causal: true, scale: null };
       const y = packedAttentionOp({ qkv }, attrs)[0];
       const [dqkv] = packedAttentionGradOp({ dy, qkv }, attrs);
-      console.log(JSON.stringify({ features: nativeCpuFeatures(), y: Array.from(y.dataSync()), dqkv: Array.from(dqkv.dataSync()) }));`;
+      const x = wave(200 * 300, 0.23).reshape([200, 300]), w = wave(300 * 130, 0.07).reshape([300, 130]);
+      const linear = tf.add(tf.matMul(x, w), wave(130, 0.5));
+      console.log(JSON.stringify({ features: nativeCpuFeatures(), y: Array.from(y.dataSync()), dqkv: Array.from(dqkv.dataSync()), linear: Array.from(linear.dataSync()) }));`;
     const run = (env: Record<string, string>) =>
-      jsonFromChild(script, env) as { features: Record<string, boolean>; y: number[]; dqkv: number[] };
+      jsonFromChild(script, env) as {
+        features: Record<string, boolean>;
+        y: number[];
+        dqkv: number[];
+        linear: number[];
+      };
     const base = run({});
     const hidden = run({ TESSERA_NATIVE_DISABLE: 'avx512f' });
     for (const name of ['avx512f', 'avx512bw', 'avx512vl', 'avx512vnni', 'avx512bf16', 'amxBf16']) {
@@ -67,7 +75,7 @@ describe('cpu feature detection', () => {
     }
     expect(hidden.features.avx2).toBe(base.features.avx2);
     // Both paths sum each product in k order in fp32 (FMA); only sgemm's blocking may differ.
-    for (const key of ['y', 'dqkv'] as const) {
+    for (const key of ['y', 'dqkv', 'linear'] as const) {
       const scale = Math.max(...base[key].map(Math.abs));
       const worst = Math.max(...base[key].map((v, i) => Math.abs(v - hidden[key][i]!)));
       expect(worst, key).toBeLessThanOrEqual(1e-5 * scale);

@@ -128,7 +128,7 @@ describe('backend "native"', () => {
   });
 });
 
-describe('matmul (OpenBLAS) matches cpu', () => {
+describe('matmul (OpenBLAS and our own GEMM) matches cpu', () => {
   const cases: [number[], number[], boolean, boolean][] = [
     [[1, 1], [1, 1], false, false],
     [[7, 5], [5, 3], false, false],
@@ -149,6 +149,16 @@ describe('matmul (OpenBLAS) matches cpu', () => {
     [[33, 20], [33, 150], true, false],
     [[5, 40], [150, 40], false, true], // fewer rows than one slice
     [[150, 40], [40, 5], false, false],
+    // From 2^22 multiply-adds per item our own GEMM takes over (native/gemm.cc, AVX-512F):
+    // rows not a multiple of its 6-row tile, columns not of its 64-column panel, K over
+    // more than one 384 block, and both ways of splitting the work between threads.
+    [[150, 300], [300, 130], false, false],
+    [[301, 151], [301, 97], true, false], // Aᵀ: its rows are packed
+    [[140, 700], [70, 700], false, true], // Bᵀ: panels gathered; two K blocks
+    [[600, 77], [130, 600], true, true],
+    [[5, 1000], [1000, 1000], false, false], // one row tile: the panels are split instead
+    [[1100, 50], [1100, 1000], true, false], // a B over 2^20 floats: each thread packs its own panels
+    [[2, 100, 300], [2, 300, 150], false, false], // a batch, item by item
   ];
   for (const [sa, sb, ta, tb] of cases) {
     it(`[${sa}]${ta ? 'ᵀ' : ''} x [${sb}]${tb ? 'ᵀ' : ''}`, async () => {
@@ -179,6 +189,8 @@ describe('matmul (OpenBLAS) matches cpu', () => {
     [20, 33, 150, false],
     [150, 33, 20, true],
     [3, 7, 5, false],
+    [200, 300, 100, false], // own GEMM: C starts from the bias row
+    [130, 400, 90, true],
   ] as const) {
     it(`linear [${rows},${inF}]·${transposeWeight ? `[${outF},${inF}]ᵀ` : `[${inF},${outF}]`} + bias (the bias rows accumulated onto)`, async () => {
       const f = (x?: Tensor, w?: Tensor, b?: Tensor) =>

@@ -1,0 +1,27 @@
+// Our own fp32 GEMM for the large products of training (the linears' forward and both
+// gradients), on AVX-512F, threaded on our pool.
+//
+// Why not sgemm for these: OpenBLAS packs both operands afresh on every call and, for
+// beta 0, first zeroes C in a pass of its own; in the large GPT step that was 10 % of the
+// time on top of its micro-kernel. Here A is read in place (a 6-row tile broadcasts its six
+// values of column k straight from A, so Aᵀ costs nothing either), only B is packed, and C is
+// written from registers, starting from the bias row or zero.
+#pragma once
+
+#include <cstdint>
+
+namespace tessera {
+
+// Whether OwnGemm runs on this CPU (AVX-512F) and is not turned off by
+// TESSERA_NATIVE_OWN_GEMM=0 (for measuring against sgemm).
+bool OwnGemmAvailable();
+
+// C[M, N] = op(A) · op(B) (+ bias[n] on every row when bias is not null), C row-major with
+// row stride ldc. op(A)[i, k] is a[i·rsA + k·csA]; op(B)[k, n] is b[n·ldb + k] when transB,
+// else b[k·ldb + n]. K = 0 gives the bias rows (or zeros). Every C element sums its K
+// products in order, one FMA each, starting from the bias: the result does not depend on
+// the thread count or on how the work is split.
+void OwnGemm(int M, int N, int K, const float* a, int64_t rsA, int64_t csA, const float* b, int64_t ldb, bool transB,
+             const float* bias, float* c, int64_t ldc);
+
+}  // namespace tessera
