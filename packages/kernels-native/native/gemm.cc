@@ -124,11 +124,19 @@ TESSERA_GEMM_TARGET void PackPanel(const float* b, int64_t ldb, bool transB, int
 // tile's missing rows zero), for Aᵀ: there a tile's six values of column k sit in one line,
 // but the lines of successive k are M floats apart, and at the training widths (M of 384
 // or 1536) that stride maps them onto a few L1 sets, which thrash.
-void PackRows(const float* a, int64_t rsA, int64_t csA, int i0, int rows, int k0, int kc, float* dst) {
+TESSERA_GEMM_TARGET void PackRows(const float* a, int64_t rsA, int64_t csA, int i0, int rows, int k0, int kc,
+                                  float* dst) {
   for (int t = 0; t < rows; t += kMr) {
     const int mr = std::min(kMr, rows - t);
     float* d = dst + static_cast<int64_t>(t) * kc;
     const float* src = a + static_cast<int64_t>(i0 + t) * rsA + static_cast<int64_t>(k0) * csA;
+    if (rsA == 1) {  // Aᵀ: the tile's values of column k are adjacent, one masked move each
+      const __mmask8 m = static_cast<__mmask8>((1u << mr) - 1);
+      for (int k = 0; k < kc; k++) {
+        _mm256_mask_storeu_ps(d + k * kMr, 0x3F, _mm256_maskz_loadu_ps(m, src + k * csA));
+      }
+      continue;
+    }
     for (int k = 0; k < kc; k++) {
       const float* col = src + k * csA;
       int r = 0;
@@ -234,11 +242,14 @@ void OwnGemm(int M, int N, int K, const float* a, int64_t rsA, int64_t csA, cons
   // A large B (a gradient's dY as the right operand), or a share of the panels per thread: a
   // shared packed copy would be written out to memory and read back. Each thread packs the
   // panels it uses itself, just before its tiles read them, while they are in L2 (a large B
-  // split by rows is then packed once per thread: cheaper than the round trip).
-  ParallelFor(parts, 1, [&](int64_t s0, int64_t s1) {
-    const int i0 = byRows ? static_cast<int>(s0) * kMr : 0;
-    const int i1 = byRows ? std::min(M, static_cast<int>(s1) * kMr) : M;
-    const int p0 = byRows ? 0 : static_cast<int>(s0), p1 = byRows ? nPanels : static_cast<int>(s1);
+  // split by rows is then packed once per thread: still cheaper than the round trip).
+  // Threads split the panels, not the rows, when A is the smaller operand (a weight
+  // gradient Xᵀ·dY with fewer rows than columns): then A is the one read by every thread.
+  const bool ownRows = byRows && !(M < N && nPanels >= 2 * T);
+  ParallelFor(ownRows ? rowTiles : nPanels, 1, [&](int64_t s0, int64_t s1) {
+    const int i0 = ownRows ? static_cast<int>(s0) * kMr : 0;
+    const int i1 = ownRows ? std::min(M, static_cast<int>(s1) * kMr) : M;
+    const int p0 = ownRows ? 0 : static_cast<int>(s0), p1 = ownRows ? nPanels : static_cast<int>(s1);
     thread_local std::vector<float> panelScratch;
     if (panelScratch.size() < static_cast<size_t>(panelFloats) + 16) panelScratch.resize(panelFloats + 16);
     float* panel = reinterpret_cast<float*>((reinterpret_cast<uintptr_t>(panelScratch.data()) + 63) & ~uintptr_t{63});
