@@ -556,15 +556,26 @@ constexpr int kQueryBlock = 64;
 // Keys the rows [i0, i1) may see together: those of the last row.
 inline int BlockKeys(const AttentionShape& s, int i1) { return VisibleKeys(s, i1 - 1); }
 
+// The row stride of a head's scratch rows of Tk floats (P, dP, dS, Kᵀ, Vᵀ): whole cache
+// lines, an odd number of them. The products walk these down a column (dSᵀ·Q and Pᵀ·dY read
+// one line per row of a 64-row block, the B operand four per row): at a stride of exactly
+// 256 floats the 64 rows fell into 4 of L1's 64 sets and evicted each other.
+inline int64_t ScratchStride(int Tk) {
+  int64_t lines = (static_cast<int64_t>(Tk) + 15) / 16;
+  if (lines % 2 == 0) lines++;
+  return lines * 16;
+}
+
 // P[i0:i1, 0:nk] = softmax(scale · Q·Kᵀ + bias, masked) for head (b, h), p with row stride
-// Tk; qBlock is the block's first query row (rows ldq apart), kt the head's Kᵀ [D, Tk].
+// ldp; qBlock is the block's first query row (rows ldq apart), kt the head's Kᵀ [D, Tk] with
+// row stride ldkt.
 inline void BlockProbabilities(const AttentionShape& s, int b, int h, int i0, int i1, int nk, const float* qBlock,
-                               int64_t ldq, const float* kt, float* p) {
+                               int64_t ldq, const float* kt, int64_t ldkt, float* p, int64_t ldp) {
   // [rows, D]·[D, nk]
-  Product(false, i1 - i0, nk, s.D, s.scale, qBlock, ldq, kt, s.Tk, p, s.Tk, false);
+  Product(false, i1 - i0, nk, s.D, s.scale, qBlock, ldq, kt, ldkt, p, ldp, false);
   for (int i = i0; i < i1; i++) {
     // Row i's own visible keys may be fewer than the block's: SoftmaxRow zeroes the rest.
-    SoftmaxRow(s, b, h, i, std::min(nk, VisibleKeys(s, i)), nk, p + static_cast<int64_t>(i - i0) * s.Tk);
+    SoftmaxRow(s, b, h, i, std::min(nk, VisibleKeys(s, i)), nk, p + static_cast<int64_t>(i - i0) * ldp);
   }
 }
 
@@ -593,11 +604,12 @@ void Attention(const AttentionShape& s, const float* q, const float* k, const fl
   const int64_t BH = static_cast<int64_t>(s.B) * s.H;
   SingleThreadedBlas blas;
   ParallelFor(BH, 1, [&](int64_t p0, int64_t p1) {
-    std::vector<float> p(static_cast<int64_t>(kQueryBlock) * s.Tk);
-    std::vector<float> kt(static_cast<int64_t>(s.D) * s.Tk), vHead(static_cast<int64_t>(s.Tk) * s.Dv);
+    const int64_t lds = ScratchStride(s.Tk);
+    std::vector<float> p(static_cast<int64_t>(kQueryBlock) * lds);
+    std::vector<float> kt(static_cast<int64_t>(s.D) * lds), vHead(static_cast<int64_t>(s.Tk) * s.Dv);
     for (int64_t bh = p0; bh < p1; bh++) {
       const int b = static_cast<int>(bh / s.H), h = static_cast<int>(bh % s.H);
-      Transpose(k + s.kl.At(b, h), s.kl.row, s.Tk, s.D, kt.data());  // [D, Tk]
+      Transpose(k + s.kl.At(b, h), s.kl.row, s.Tk, s.D, kt.data(), lds);  // [D, Tk]
       const Rows V = Contiguous(v + s.vl.At(b, h), s.vl.row, s.Tk, s.Dv, vHead);  // [Tk, Dv]
       for (int i0 = 0; i0 < s.Tq; i0 += kQueryBlock) {
         const int i1 = std::min(s.Tq, i0 + kQueryBlock);
@@ -607,9 +619,10 @@ void Attention(const AttentionShape& s, const float* q, const float* k, const fl
           ZeroRows(O, i1 - i0, s.ol.row, s.Dv);
           continue;
         }
-        BlockProbabilities(s, b, h, i0, i1, nk, q + s.ql.At(b, h) + i0 * s.ql.row, s.ql.row, kt.data(), p.data());
+        BlockProbabilities(s, b, h, i0, i1, nk, q + s.ql.At(b, h) + i0 * s.ql.row, s.ql.row, kt.data(), lds,
+                           p.data(), lds);
         // O[i0:i1] = P·V[0:nk]: [rows, nk]·[nk, Dv]
-        Product(false, i1 - i0, s.Dv, nk, 1.0f, p.data(), s.Tk, V.p, V.ld, O, s.ol.row, false);
+        Product(false, i1 - i0, s.Dv, nk, 1.0f, p.data(), lds, V.p, V.ld, O, s.ol.row, false);
       }
     }
   });
@@ -638,9 +651,12 @@ void AttentionGrad(const AttentionShape& s, const float* dy, const float* q, con
   const int mostKeys = s.Tq == 0 ? 0 : BlockKeys(s, s.Tq);
   SingleThreadedBlas blas;
   ParallelFor(BH, 1, [&](int64_t p0, int64_t p1) {
-    std::vector<float> p(static_cast<int64_t>(kQueryBlock) * s.Tk), dp(static_cast<int64_t>(kQueryBlock) * s.Tk);
-    std::vector<float> dsBlock(keepScores ? 0 : static_cast<int64_t>(kQueryBlock) * s.Tk);
-    std::vector<float> kt(static_cast<int64_t>(s.D) * s.Tk), vt(static_cast<int64_t>(s.Dv) * s.Tk);
+    const int64_t lds = ScratchStride(s.Tk);
+    // dS lives in dbias (row stride Tk) when its values are wanted, else in scratch.
+    const int64_t ldds = keepScores ? s.Tk : lds;
+    std::vector<float> p(static_cast<int64_t>(kQueryBlock) * lds), dp(static_cast<int64_t>(kQueryBlock) * lds);
+    std::vector<float> dsBlock(keepScores ? 0 : static_cast<int64_t>(kQueryBlock) * lds);
+    std::vector<float> kt(static_cast<int64_t>(s.D) * lds), vt(static_cast<int64_t>(s.Dv) * lds);
     std::vector<float> qHead(static_cast<int64_t>(s.Tq) * s.D), kHead(static_cast<int64_t>(s.Tk) * s.D),
         dyHead(static_cast<int64_t>(s.Tq) * s.Dv);
     for (int64_t bh = p0; bh < p1; bh++) {
@@ -651,8 +667,8 @@ void AttentionGrad(const AttentionShape& s, const float* dy, const float* q, con
       float* dQ = dq + s.ql.At(b, h);
       float* dK = dk + s.kl.At(b, h);
       float* dV = dv + s.vl.At(b, h);
-      Transpose(K.p, K.ld, s.Tk, s.D, kt.data());                  // [D, Tk]
-      Transpose(v + s.vl.At(b, h), ldv, s.Tk, s.Dv, vt.data());  // [Dv, Tk]
+      Transpose(K.p, K.ld, s.Tk, s.D, kt.data(), lds);                  // [D, Tk]
+      Transpose(v + s.vl.At(b, h), ldv, s.Tk, s.Dv, vt.data(), lds);  // [Dv, Tk]
       // Keys no query block sees get no gradient.
       ZeroRows(dK + mostKeys * ldk, s.Tk - mostKeys, ldk, s.D);
       ZeroRows(dV + mostKeys * ldv, s.Tk - mostKeys, ldv, s.Dv);
@@ -668,15 +684,15 @@ void AttentionGrad(const AttentionShape& s, const float* dy, const float* q, con
           if (keepScores) std::fill(dS, dS + static_cast<int64_t>(rows) * s.Tk, 0.0f);
           continue;
         }
-        BlockProbabilities(s, b, h, i0, i1, nk, Q.p + i0 * Q.ld, Q.ld, kt.data(), p.data());
+        BlockProbabilities(s, b, h, i0, i1, nk, Q.p + i0 * Q.ld, Q.ld, kt.data(), lds, p.data(), lds);
         const float* dYb = dY.p + i0 * dY.ld;
         // dP = dY·Vᵀ: [rows, Dv]·[Dv, nk]
-        Product(false, rows, nk, s.Dv, 1.0f, dYb, dY.ld, vt.data(), s.Tk, dp.data(), s.Tk, false);
+        Product(false, rows, nk, s.Dv, 1.0f, dYb, dY.ld, vt.data(), lds, dp.data(), lds, false);
         // dS = P ∘ (dP − rowsum(P ∘ dP)); zero where the key is hidden (P is zero there).
         for (int i = 0; i < rows; i++) {
-          const float* pr = p.data() + static_cast<int64_t>(i) * s.Tk;
-          const float* dpr = dp.data() + static_cast<int64_t>(i) * s.Tk;
-          float* dsr = dS + static_cast<int64_t>(i) * s.Tk;
+          const float* pr = p.data() + static_cast<int64_t>(i) * lds;
+          const float* dpr = dp.data() + static_cast<int64_t>(i) * lds;
+          float* dsr = dS + static_cast<int64_t>(i) * ldds;
           double dot = 0;
 #pragma omp simd reduction(+ : dot)
           for (int j = 0; j < nk; j++) dot += static_cast<double>(pr[j]) * dpr[j];
@@ -686,9 +702,9 @@ void AttentionGrad(const AttentionShape& s, const float* dy, const float* q, con
         }
         // dQ = scale·dS·K: [rows, nk]·[nk, D];  dK += scale·dSᵀ·Q: [nk, rows]·[rows, D];
         // dV += Pᵀ·dY: [nk, rows]·[rows, Dv]
-        Product(false, rows, s.D, nk, s.scale, dS, s.Tk, K.p, K.ld, dQ + i0 * ldq, ldq, false);
-        Product(true, nk, s.D, rows, s.scale, dS, s.Tk, Q.p + i0 * Q.ld, Q.ld, dK, ldk, accumulate);
-        Product(true, nk, s.Dv, rows, 1.0f, p.data(), s.Tk, dYb, dY.ld, dV, ldv, accumulate);
+        Product(false, rows, s.D, nk, s.scale, dS, ldds, K.p, K.ld, dQ + i0 * ldq, ldq, false);
+        Product(true, nk, s.D, rows, s.scale, dS, ldds, Q.p + i0 * Q.ld, Q.ld, dK, ldk, accumulate);
+        Product(true, nk, s.Dv, rows, 1.0f, p.data(), lds, dYb, dY.ld, dV, ldv, accumulate);
       }
     }
   });

@@ -78,7 +78,8 @@ TileFn TileOf(int mr, int nv) {
 }
 
 // Columns [0, cols) of sixteen rows (fewer, masked, at the end), one gather per column.
-TESSERA_SMALL_GEMM_TARGET void TransposeAvx512(const float* src, int64_t ld, int rows, int cols, float* dst) {
+TESSERA_SMALL_GEMM_TARGET void TransposeAvx512(const float* src, int64_t ld, int rows, int cols, float* dst,
+                                               int64_t ldDst) {
   const __m512i lanes = _mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0);
   for (int r0 = 0; r0 < rows; r0 += 16) {
     const int n = std::min(16, rows - r0);
@@ -88,20 +89,20 @@ TESSERA_SMALL_GEMM_TARGET void TransposeAvx512(const float* src, int64_t ld, int
     const float* block = src + r0 * ld;
     for (int c = 0; c < cols; c++) {
       const __m512 column = _mm512_mask_i32gather_ps(_mm512_setzero_ps(), m, offsets, block + c, 4);
-      _mm512_mask_storeu_ps(dst + static_cast<int64_t>(c) * rows + r0, m, column);
+      _mm512_mask_storeu_ps(dst + static_cast<int64_t>(c) * ldDst + r0, m, column);
     }
   }
 }
 
 }  // namespace
 
-void Transpose(const float* src, int64_t ld, int rows, int cols, float* dst) {
+void Transpose(const float* src, int64_t ld, int rows, int cols, float* dst, int64_t ldDst) {
   if (SmallGemmAvailable() && ld * 15 <= INT32_MAX) {
-    TransposeAvx512(src, ld, rows, cols, dst);
+    TransposeAvx512(src, ld, rows, cols, dst, ldDst);
     return;
   }
   for (int r = 0; r < rows; r++) {
-    for (int c = 0; c < cols; c++) dst[static_cast<int64_t>(c) * rows + r] = src[r * ld + c];
+    for (int c = 0; c < cols; c++) dst[static_cast<int64_t>(c) * ldDst + r] = src[r * ld + c];
   }
 }
 

@@ -21,10 +21,11 @@ bool SmallGemmAvailable();
 void SmallGemm(int M, int N, int K, float alpha, const float* a, int64_t rsA, int64_t csA, const float* b,
                int64_t ldb, float* c, int64_t ldc, bool accumulate);
 
-// dst[c, r] = src[r, c] for r < rows, c < cols: [rows, cols] with row stride ld becomes
-// row-major [cols, rows], the form SmallGemm takes for a Bᵀ (attention's Kᵀ and Vᵀ).
+// dst[c·ldDst + r] = src[r·ld + c] for r < rows, c < cols: [rows, cols] with row stride ld
+// becomes [cols, rows] with row stride ldDst, the form SmallGemm takes for a Bᵀ
+// (attention's Kᵀ and Vᵀ).
 // Sixteen rows at a time by gathers on AVX-512: the scalar walk cost a fifth of a head's
 // forward.
-void Transpose(const float* src, int64_t ld, int rows, int cols, float* dst);
+void Transpose(const float* src, int64_t ld, int rows, int cols, float* dst, int64_t ldDst);
 
 }  // namespace tessera
