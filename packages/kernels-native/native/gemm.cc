@@ -131,9 +131,10 @@ TESSERA_GEMM_TARGET void PackRows(const float* a, int64_t rsA, int64_t csA, int 
     float* d = dst + static_cast<int64_t>(t) * kc;
     const float* src = a + static_cast<int64_t>(i0 + t) * rsA + static_cast<int64_t>(k0) * csA;
     if (rsA == 1) {  // Aᵀ: the tile's values of column k are adjacent, one masked move each
-      const __mmask8 m = static_cast<__mmask8>((1u << mr) - 1);
+      // (512-bit masked moves: AVX-512F alone, no VL).
+      const __mmask16 m = LaneMask(mr);
       for (int k = 0; k < kc; k++) {
-        _mm256_mask_storeu_ps(d + k * kMr, 0x3F, _mm256_maskz_loadu_ps(m, src + k * csA));
+        _mm512_mask_storeu_ps(d + k * kMr, LaneMask(kMr), _mm512_maskz_loadu_ps(m, src + k * csA));
       }
       continue;
     }

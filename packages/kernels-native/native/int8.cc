@@ -60,12 +60,19 @@ using TileFn = void (*)(const int8_t* qx, int64_t ldq, const int8_t* panels, int
 // accumulators as named variables: GCC 12 keeps an array of vectors in registers only by
 // copying each one around every vpdpbusd (the destination is also a source), which halved
 // the throughput of the generic template below.
+// A named function with its own target, not a lambda: a lambda does not inherit the target
+// of the function it is written in, so on a build without -mavx512f its intrinsics fail to
+// inline ("target specific option mismatch") and the whole addon does not build.
+__attribute__((target("avx512f"), always_inline)) inline __m512i LoadOrZero(const int32_t* p, bool add) {
+  return add ? _mm512_loadu_si512(p) : _mm512_setzero_si512();
+}
+
 __attribute__((target("avx512f,avx512bw,avx512vnni"))) void TileVnni44(const int8_t* qx, int64_t ldq,
                                                                       const int8_t* panels, int64_t panelStride,
                                                                       int64_t groups, int32_t* acc, bool add) {
-  const auto init = [&](int k) { return add ? _mm512_loadu_si512(acc + k * kPanel) : _mm512_setzero_si512(); };
-#define TESSERA_ROW(i) \
-  __m512i c##i##0 = init(i * 4), c##i##1 = init(i * 4 + 1), c##i##2 = init(i * 4 + 2), c##i##3 = init(i * 4 + 3);
+#define TESSERA_ROW(i)                                                                                  \
+  __m512i c##i##0 = LoadOrZero(acc + (i * 4) * kPanel, add), c##i##1 = LoadOrZero(acc + (i * 4 + 1) * kPanel, add), \
+          c##i##2 = LoadOrZero(acc + (i * 4 + 2) * kPanel, add), c##i##3 = LoadOrZero(acc + (i * 4 + 3) * kPanel, add);
   TESSERA_ROW(0) TESSERA_ROW(1) TESSERA_ROW(2) TESSERA_ROW(3)
 #undef TESSERA_ROW
   const int8_t* p0 = panels;

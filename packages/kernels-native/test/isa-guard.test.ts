@@ -44,4 +44,32 @@ describe('instruction-set guard', () => {
     },
     120_000,
   );
+
+  // The AVX-512 kernels are compiled per function (target attributes) and chosen at run
+  // time, so a build on a CPU with AVX2 alone must still compile them: an intrinsic outside
+  // its function's target (a 256-bit masked move needs AVX-512VL, not just F) fails there
+  // with "target specific option mismatch", which a build on this CPU never shows.
+  it.runIf(flags.has('avx2') && flags.has('fma'))(
+    'the addon builds and loads as built for an AVX2-only CPU (-march=x86-64-v3)',
+    () => {
+      const out = mkdtempSync(join(tmpdir(), 'tessera-v3-'));
+      try {
+        const r = spawnSync(process.execPath, ['scripts/build-native.mjs'], {
+          cwd: join(import.meta.dirname, '..'),
+          env: {
+            ...process.env,
+            TESSERA_NATIVE_OUT_DIR: out,
+            TESSERA_NATIVE_CXXFLAGS: '-O1 -march=x86-64-v3',
+            TESSERA_NATIVE_REQUIRED: '1',
+          },
+          encoding: 'utf8',
+        });
+        expect(r.status, `${r.stdout}${r.stderr}`).toBe(0);
+        expect(existsSync(join(out, 'tessera_native.node'))).toBe(true);
+      } finally {
+        rmSync(out, { recursive: true, force: true });
+      }
+    },
+    180_000,
+  );
 });
