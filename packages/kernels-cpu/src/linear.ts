@@ -1,7 +1,10 @@
 import type { FusedKernelTable } from '@tessera/tensor-core';
 import { output, values } from './access.js';
 
-/** TesseraLinear: each output row accumulated in float64 (the reference the others are held to), bias added last. */
+/**
+ * TesseraLinear and its gradient: every sum accumulated in float64 (the reference the other
+ * backends are held to), each result rounded once.
+ */
 export const linearKernels = {
   TesseraLinear: ({ inputs, attrs, backend }) => {
     const { x, weight, bias } = inputs;
@@ -35,5 +38,44 @@ export const linearKernels = {
       for (let o = 0; o < N; o++) out[r * N + o] = b ? acc[o]! + b[o]! : acc[o]!;
     }
     return output(backend, [rows, N], out);
+  },
+  TesseraLinearGrad: ({ inputs, attrs, backend }) => {
+    const { x, weight, dy } = inputs;
+    const [rows, inF] = x.shape as [number, number];
+    const outF = dy.shape[1]!;
+    const { transposeWeight, withBias } = attrs;
+    const xs = values(backend, x);
+    const w = values(backend, weight);
+    const g = values(backend, dy);
+    // W(i, o) in either layout: [in, out] or [out, in].
+    const wAt = transposeWeight
+      ? (i: number, o: number) => w[o * inF + i]!
+      : (i: number, o: number) => w[i * outF + o]!;
+    const dx = new Float32Array(rows * inF);
+    for (let r = 0; r < rows; r++) {
+      for (let i = 0; i < inF; i++) {
+        let s = 0;
+        for (let o = 0; o < outF; o++) s += g[r * outF + o]! * wAt(i, o);
+        dx[r * inF + i] = s;
+      }
+    }
+    const dW = new Float32Array(inF * outF);
+    const acc = new Float64Array(inF * outF); // [in, out]
+    for (let r = 0; r < rows; r++) {
+      for (let i = 0; i < inF; i++) {
+        const a = xs[r * inF + i]!;
+        for (let o = 0; o < outF; o++) acc[i * outF + o]! += a * g[r * outF + o]!;
+      }
+    }
+    for (let i = 0; i < inF; i++) {
+      for (let o = 0; o < outF; o++) dW[transposeWeight ? o * inF + i : i * outF + o] = acc[i * outF + o]!;
+    }
+    const results = [output(backend, [rows, inF], dx), output(backend, [...weight.shape], dW)];
+    if (withBias) {
+      const db = new Float64Array(outF);
+      for (let r = 0; r < rows; r++) for (let o = 0; o < outF; o++) db[o]! += g[r * outF + o]!;
+      results.push(output(backend, [outF], Float32Array.from(db)));
+    }
+    return results;
   },
 } satisfies Partial<FusedKernelTable>;

@@ -5,6 +5,7 @@ import {
   attentionOp,
   geluOp,
   layerNormOp,
+  linearGradOp,
   linearOp,
   packedAttentionOp,
   rmsNormOp,
@@ -318,6 +319,43 @@ describe('fused kernels on cpu match their reference compositions', () => {
       });
     }
   }
+
+  for (const [rows, K, N] of [
+    [1, 1, 1],
+    [9, 70, 13],
+  ] as const) {
+    for (const transposeWeight of [false, true]) {
+      it(`linear gradient [${rows}, ${K}]→${N} (${transposeWeight ? '[out, in]' : '[in, out]'}): every output, with and without bias`, () => {
+        tf.tidy(() => {
+          const x = randn([rows, K]);
+          const weight = randn(transposeWeight ? [N, K] : [K, N]);
+          const dy = randn([rows, N]);
+          for (const withBias of [true, false]) {
+            const got = linearGradOp({ x, weight, dy }, { transposeWeight, withBias });
+            const want = linearGradOp.reference({ x, weight, dy }, { transposeWeight, withBias });
+            expect(got.map((t) => t.shape)).toEqual(want.map((t) => t.shape));
+            expect(got).toHaveLength(withBias ? 3 : 2);
+            ['dx', 'dWeight', 'dBias'].slice(0, got.length).forEach((name, i) => {
+              expectClose(got[i]!, want[i]!, { rtol: RTOL, atol: ATOL }, `linear grad ${name}`);
+            });
+          }
+        });
+      });
+    }
+  }
+
+  it("linear gradient names a dy that is not the forward output's shape", () => {
+    tf.tidy(() => {
+      const x = tf.zeros([2, 3]);
+      const weight = tf.zeros([3, 5]);
+      expect(() => linearGradOp({ x, weight, dy: tf.zeros([2, 4]) }, {})).toThrow(
+        /TesseraLinearGrad: dy must be the forward output's shape \[2, 5\]; got \[2, 4\]/,
+      );
+      expect(() => linearGradOp({ x, weight: tf.zeros([4, 5]), dy: tf.zeros([2, 5]) }, {})).toThrow(
+        /TesseraLinearGrad: x has 3 features/,
+      );
+    });
+  });
 
   it('linear names a feature mismatch and a wrong bias before running', () => {
     const x = tf.zeros([2, 3]);

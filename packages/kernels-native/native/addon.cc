@@ -61,6 +61,21 @@ Napi::Value MatMulJs(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
+// linearWeightGrad(x, dy, dW, db | null, rows, inF, outF, transposeWeight)
+Napi::Value LinearWeightGradJs(const Napi::CallbackInfo& info) {
+  constexpr const char* fn = "linearWeightGrad";
+  const F32Arg x = F32(info, 0), dy = F32(info, 1), dW = F32(info, 2), db = F32(info, 3);
+  const int64_t rows = Int(info, 4), inF = Int(info, 5), outF = Int(info, 6);
+  NonNeg(info, fn, {rows, inF, outF});
+  Require(info, rows <= INT32_MAX && inF <= INT32_MAX && outF <= INT32_MAX, fn, "dimension too large for BLAS");
+  NeedLen(info, fn, "x", x, rows * inF);
+  NeedLen(info, fn, "dy", dy, rows * outF);
+  NeedLen(info, fn, "dW", dW, inF * outF);
+  if (db.p) NeedLen(info, fn, "db", db, outF);
+  LinearWeightGrad(x.p, dy.p, dW.p, db.p, rows, static_cast<int>(inF), static_cast<int>(outF), Bool(info, 7));
+  return info.Env().Undefined();
+}
+
 // gelu(x, y, tanh) / geluGrad(x, dy, dx, tanh)
 Napi::Value GeluJs(const Napi::CallbackInfo& info) {
   const F32Arg x = F32(info, 0), y = F32(info, 1);
@@ -398,6 +413,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
                                     "(npm run build -w @tessera/kernels-native)");
   }
   exports.Set("matmul", Napi::Function::New(env, MatMulJs));
+  exports.Set("linearWeightGrad", Napi::Function::New(env, LinearWeightGradJs));
   exports.Set("gelu", Napi::Function::New(env, GeluJs));
   exports.Set("geluGrad", Napi::Function::New(env, GeluGradJs));
   exports.Set("layerNorm", Napi::Function::New(env, LayerNormJs));

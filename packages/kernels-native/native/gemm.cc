@@ -86,8 +86,8 @@ using TileFn = void (*)(int, const float*, int64_t, int64_t, const float*, float
 constexpr TileFn kTiles[kMr + 1] = {nullptr, Tile<1>, Tile<2>, Tile<3>, Tile<4>, Tile<5>, Tile<6>};
 
 // Packs op(B)[k0 : k0 + kc, j0 : j0 + 64] into dst [kc, 64], zeros past N.
-TESSERA_GEMM_TARGET void PackPanel(const float* b, int64_t ldb, bool transB, int N, int k0, int kc, int j0,
-                                   float* dst) {
+TESSERA_GEMM_TARGET void PackPanelValues(const float* b, int64_t ldb, bool transB, int N, int k0, int kc, int j0,
+                                         float* dst) {
   const int width = std::min(kNr, N - j0);
   if (!transB) {
     for (int k = 0; k < kc; k++) {
@@ -120,12 +120,30 @@ TESSERA_GEMM_TARGET void PackPanel(const float* b, int64_t ldb, bool transB, int
   }
 }
 
+// colSums[j] = Σ_k packed[k, j] in float64 for the 64 columns of a packed panel [kc, 64].
+TESSERA_GEMM_TARGET void PanelColumnSums(const float* packed, int kc, double* colSums) {
+  __m512d acc[8];
+  for (int h = 0; h < 8; h++) acc[h] = _mm512_setzero_pd();
+  for (int k = 0; k < kc; k++) {
+    const float* row = packed + k * kNr;
+    for (int h = 0; h < 8; h++) acc[h] = _mm512_add_pd(acc[h], _mm512_cvtps_pd(_mm256_load_ps(row + 8 * h)));
+  }
+  for (int h = 0; h < 8; h++) _mm512_storeu_pd(colSums + 8 * h, acc[h]);
+}
+
+// PackPanelValues and, with colSums, the panel's 64 column sums while it is in L1/L2.
+TESSERA_GEMM_TARGET void PackPanel(const float* b, int64_t ldb, bool transB, int N, int k0, int kc, int j0,
+                                   float* dst, double* colSums) {
+  PackPanelValues(b, ldb, transB, N, k0, kc, j0, dst);
+  if (colSums) PanelColumnSums(dst, kc, colSums);
+}
+
 // Packs op(A)[i0 : i0 + rows, k0 : k0 + kc] as tiles of kMr rows, each [kc, kMr] (a last
-// tile's missing rows zero), for Aᵀ: there a tile's six values of column k sit in one line,
+// tile's missing rows zero), and with rowSums each row's sum over the block. For Aᵀ: there a tile's six values of column k sit in one line,
 // but the lines of successive k are M floats apart, and at the training widths (M of 384
 // or 1536) that stride maps them onto a few L1 sets, which thrash.
 TESSERA_GEMM_TARGET void PackRows(const float* a, int64_t rsA, int64_t csA, int i0, int rows, int k0, int kc,
-                                  float* dst) {
+                                  float* dst, double* rowSums) {
   for (int t = 0; t < rows; t += kMr) {
     const int mr = std::min(kMr, rows - t);
     float* d = dst + static_cast<int64_t>(t) * kc;
@@ -133,9 +151,13 @@ TESSERA_GEMM_TARGET void PackRows(const float* a, int64_t rsA, int64_t csA, int 
     if (rsA == 1) {  // Aᵀ: the tile's values of column k are adjacent, one masked move each
       // (512-bit masked moves: AVX-512F alone, no VL).
       const __mmask16 m = LaneMask(mr);
+      __m512d sum = _mm512_setzero_pd();
       for (int k = 0; k < kc; k++) {
-        _mm512_mask_storeu_ps(d + k * kMr, LaneMask(kMr), _mm512_maskz_loadu_ps(m, src + k * csA));
+        const __m512 column = _mm512_maskz_loadu_ps(m, src + k * csA);
+        _mm512_mask_storeu_ps(d + k * kMr, LaneMask(kMr), column);
+        if (rowSums) sum = _mm512_add_pd(sum, _mm512_cvtps_pd(_mm512_castps512_ps256(column)));
       }
+      if (rowSums) _mm512_mask_storeu_pd(rowSums + t, static_cast<__mmask8>(m), sum);
       continue;
     }
     for (int k = 0; k < kc; k++) {
@@ -143,6 +165,13 @@ TESSERA_GEMM_TARGET void PackRows(const float* a, int64_t rsA, int64_t csA, int 
       int r = 0;
       for (; r < mr; r++) d[k * kMr + r] = col[r * rsA];
       for (; r < kMr; r++) d[k * kMr + r] = 0.0f;
+    }
+    if (rowSums) {
+      for (int r = 0; r < mr; r++) {
+        double sum = 0;
+        for (int k = 0; k < kc; k++) sum += d[k * kMr + r];
+        rowSums[t + r] = sum;
+      }
     }
   }
 }
@@ -159,6 +188,27 @@ float* PackedBuffer(size_t floats) {
   return reinterpret_cast<float*>((p + 63) & ~uintptr_t{63});
 }
 
+// Adds the K blocks' partial sums in block order into sums.out. Row sums of an A read in
+// place (never packed, so never summed on the way) are taken here in one plain pass.
+void FinishSums(const GemmSums& sums, const std::vector<double>& partial, int nKb, int64_t width, int M, int N, int K,
+                const float* a, int64_t rsA, int64_t csA, bool packA) {
+  if (!sums.out) return;
+  if (sums.ofRowsOfA && !packA) {
+    for (int i = 0; i < M; i++) {
+      double s = 0;
+      for (int k = 0; k < K; k++) s += a[i * rsA + k * csA];
+      sums.out[i] = static_cast<float>(s);
+    }
+    return;
+  }
+  const int n = sums.ofRowsOfA ? M : N;
+  for (int j = 0; j < n; j++) {
+    double s = 0;
+    for (int kb = 0; kb < nKb; kb++) s += partial[kb * width + j];
+    sums.out[j] = static_cast<float>(s);
+  }
+}
+
 }  // namespace
 
 bool OwnGemmAvailable() {
@@ -170,8 +220,9 @@ bool OwnGemmAvailable() {
 }
 
 void OwnGemm(int M, int N, int K, const float* a, int64_t rsA, int64_t csA, const float* b, int64_t ldb, bool transB,
-             const float* bias, float* c, int64_t ldc) {
+             const float* bias, float* c, int64_t ldc, GemmSums sums) {
   if (M <= 0 || N <= 0) return;
+  if (sums.out && K <= 0) std::fill(sums.out, sums.out + (sums.ofRowsOfA ? M : N), 0.0f);
   if (K <= 0) {
     for (int i = 0; i < M; i++) {
       float* ci = c + static_cast<int64_t>(i) * ldc;
@@ -191,18 +242,27 @@ void OwnGemm(int M, int N, int K, const float* a, int64_t rsA, int64_t csA, cons
   // Aᵀ's rows are packed (PackRows) once per row range and K block, into each pool thread's
   // own buffer; A itself is read in place.
   const bool packA = csA != 1;
+  // The sums' float64 partials, one row per K block: [nKb, M] of A's rows or [nKb, nPanels·64]
+  // of B's columns, each written by the one pass that packs its rows or panel.
+  const bool rowSums = sums.out && sums.ofRowsOfA && packA, colSums = sums.out && !sums.ofRowsOfA;
+  const int64_t sumsWidth = rowSums ? M : static_cast<int64_t>(nPanels) * kNr;
+  std::vector<double> partial(rowSums || colSums ? nKb * sumsWidth : 0);
+  auto colSumsAt = [&](int kb, int p) { return colSums ? partial.data() + kb * sumsWidth + p * kNr : nullptr; };
   struct RowsOfA {
     const float* p;
     int64_t rs, cs;
     int origin;  // the first row, when packed
   };
-  auto rowsOf = [&](int i0, int i1, int kb) {
+  // `record`: this call's pass is the one that writes the rows' sums (others may pack the
+  // same rows again).
+  auto rowsOf = [&](int i0, int i1, int kb, bool record) {
     const int k0 = kb * kc, kcb = std::min(kc, K - k0);
     if (!packA) return RowsOfA{a + k0 * csA, rsA, csA, 0};
     thread_local std::vector<float> rowsScratch;
     const size_t need = static_cast<size_t>(i1 - i0 + kMr) * kcb;
     if (rowsScratch.size() < need) rowsScratch.resize(need);
-    PackRows(a, rsA, csA, i0, i1 - i0, k0, kcb, rowsScratch.data());
+    double* sumsOut = rowSums && record ? partial.data() + kb * sumsWidth + i0 : nullptr;
+    PackRows(a, rsA, csA, i0, i1 - i0, k0, kcb, rowsScratch.data(), sumsOut);
     return RowsOfA{rowsScratch.data(), 1, kMr, i0};
   };
   // Rows [ib, ie) of C over K block kb against one packed panel p of B.
@@ -225,7 +285,7 @@ void OwnGemm(int M, int N, int K, const float* a, int64_t rsA, int64_t csA, cons
       for (int64_t u = u0; u < u1; u++) {
         const int kb = static_cast<int>(u / nPanels), p = static_cast<int>(u % nPanels);
         const int k0 = kb * kc;
-        PackPanel(b, ldb, transB, N, k0, std::min(kc, K - k0), p * kNr, panelAt(kb, p));
+        PackPanel(b, ldb, transB, N, k0, std::min(kc, K - k0), p * kNr, panelAt(kb, p), colSumsAt(kb, p));
       }
     });
     ParallelFor(parts, 1, [&](int64_t s0, int64_t s1) {
@@ -233,11 +293,12 @@ void OwnGemm(int M, int N, int K, const float* a, int64_t rsA, int64_t csA, cons
       for (int ib = i0; ib < i1; ib += kMc) {
         const int ie = std::min(i1, ib + kMc);
         for (int kb = 0; kb < nKb; kb++) {
-          const RowsOfA A = rowsOf(ib, ie, kb);
+          const RowsOfA A = rowsOf(ib, ie, kb, true);
           for (int p = 0; p < nPanels; p++) tiles(A, ib, ie, kb, p, panelAt(kb, p));
         }
       }
     });
+    FinishSums(sums, partial, nKb, sumsWidth, M, N, K, a, rsA, csA, packA);
     return;
   }
   // A large B (a gradient's dY as the right operand), or a share of the panels per thread: a
@@ -258,14 +319,17 @@ void OwnGemm(int M, int N, int K, const float* a, int64_t rsA, int64_t csA, cons
       const int ie = std::min(i1, ib + kMcOwnPanels);
       for (int kb = 0; kb < nKb; kb++) {
         const int k0 = kb * kc;
-        const RowsOfA A = rowsOf(ib, ie, kb);
+        // Split by rows, every thread packs every panel (the first row block records the
+        // sums); split by panels, every thread packs every row (the first panel's does).
+        const RowsOfA A = rowsOf(ib, ie, kb, ownRows || p0 == 0);
         for (int p = p0; p < p1; p++) {
-          PackPanel(b, ldb, transB, N, k0, std::min(kc, K - k0), p * kNr, panel);
+          PackPanel(b, ldb, transB, N, k0, std::min(kc, K - k0), p * kNr, panel, ib == 0 ? colSumsAt(kb, p) : nullptr);
           tiles(A, ib, ie, kb, p, panel);
         }
       }
     }
   });
+  FinishSums(sums, partial, nKb, sumsWidth, M, N, K, a, rsA, csA, packA);
 }
 
 }  // namespace tessera

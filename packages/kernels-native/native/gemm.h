@@ -21,7 +21,16 @@ bool OwnGemmAvailable();
 // else b[k·ldb + n]. K = 0 gives the bias rows (or zeros). Every C element sums its K
 // products in order, one FMA each, starting from the bias: the result does not depend on
 // the thread count or on how the work is split.
+//
+// `sums`, when its out is set, also receives the sums over k of one operand, from the pass
+// that packs it: out[n] = Σ_k op(B)[k, n], or (ofRowsOfA) out[i] = Σ_k op(A)[i, k]. A
+// linear's bias gradient is exactly that for its weight gradient's dY, which then is not
+// read a second time. Sums run in float64, per K block in k order, then over the blocks.
+struct GemmSums {
+  float* out = nullptr;
+  bool ofRowsOfA = false;
+};
 void OwnGemm(int M, int N, int K, const float* a, int64_t rsA, int64_t csA, const float* b, int64_t ldb, bool transB,
-             const float* bias, float* c, int64_t ldc);
+             const float* bias, float* c, int64_t ldc, GemmSums sums = {});
 
 }  // namespace tessera

@@ -212,6 +212,22 @@ void MatMul(const float* a, const float* b, float* out, int64_t batch, const int
   }
 }
 
+void LinearWeightGrad(const float* x, const float* dy, float* dW, float* db, int64_t rows, int inF, int outF,
+                      bool transposeWeight) {
+  // dW = op(A)·op(B) with K = rows: xᵀ·dy (A = x, B = dy: db sums B's columns), or dyᵀ·x
+  // (A = dy, B = x: db sums A's rows).
+  const int M = transposeWeight ? outF : inF, N = transposeWeight ? inF : outF;
+  const float* a = transposeWeight ? dy : x;
+  const float* b = transposeWeight ? x : dy;
+  if (rows > 0 && rows <= INT32_MAX && UseOwnGemm(M, N, rows)) {
+    OwnGemm(M, N, static_cast<int>(rows), a, 1, M, b, N, false, nullptr, dW, N, GemmSums{db, transposeWeight});
+    return;
+  }
+  const int64_t zero = 0;
+  MatMul(a, b, dW, 1, &zero, &zero, M, N, static_cast<int>(rows), true, false, nullptr);
+  if (db) ReduceSum(dy, 1, rows, outF, db);
+}
+
 // GELU in fp32 math (VecOnePlusMinusTanh, VecErfc and VecExp above): the reference
 // computes in float64 and rounds, so the two agree to a few ulps of the output.
 void Gelu(const float* x, float* y, int64_t n, bool tanhForm) {

@@ -11,6 +11,13 @@ namespace tessera {
 void MatMul(const float* a, const float* b, float* out, int64_t batch, const int64_t* aOff, const int64_t* bOff,
             int M, int N, int K, bool transA, bool transB, const float* bias = nullptr);
 
+// A linear's weight and bias gradients from x [rows, in] and dy [rows, out]: dW = xᵀ·dy
+// [in, out], or dyᵀ·x [out, in] when transposeWeight (nn.Linear's layout); db[out] = the
+// column sums of dy (float64), when db is not null. On our own GEMM the sums come from the
+// pass that packs dy for the product, so dy is read once.
+void LinearWeightGrad(const float* x, const float* dy, float* dW, float* db, int64_t rows, int inF, int outF,
+                      bool transposeWeight);
+
 // out[r, 0:N] = row[0:N] for r in [0, rows): the bias a matmul then accumulates onto.
 void FillRows(float* out, int64_t rows, int64_t N, const float* row);
 

@@ -19,6 +19,21 @@ export interface NativeAddon {
     /** [N], added to every output row (the output starts as the bias rows; the product accumulates onto them). */
     bias?: Float32Array | null,
   ): void;
+  /**
+   * A linear's weight gradient dW = xᵀ·dy [in, out] (dyᵀ·x [out, in] when transposeWeight) and,
+   * when db is given, the bias gradient db[out] = dy's column sums, taken while our own GEMM
+   * packs dy (native/gemm.cc).
+   */
+  linearWeightGrad(
+    x: Float32Array,
+    dy: Float32Array,
+    dW: Float32Array,
+    db: Float32Array | null,
+    rows: number,
+    inF: number,
+    outF: number,
+    transposeWeight: boolean,
+  ): void;
   /** matmul with operands rounded to bf16 and fp32 accumulation (native/bf16.cc); throws without AVX-512 BF16. */
   bf16Matmul: NativeAddon['matmul'];
   gelu(x: Float32Array, y: Float32Array, tanh: boolean): void;

@@ -191,6 +191,8 @@ describe('matmul (OpenBLAS and our own GEMM) matches cpu', () => {
     [3, 7, 5, false],
     [200, 300, 100, false], // own GEMM: C starts from the bias row
     [130, 400, 90, true],
+    [900, 96, 80, false], // dW's K (rows) over three GEMM K blocks: db summed across them
+    [800, 70, 100, true],
   ] as const) {
     it(`linear [${rows},${inF}]·${transposeWeight ? `[${outF},${inF}]ᵀ` : `[${inF},${outF}]`} + bias (the bias rows accumulated onto)`, async () => {
       const f = (x?: Tensor, w?: Tensor, b?: Tensor) =>
@@ -200,6 +202,21 @@ describe('matmul (OpenBLAS and our own GEMM) matches cpu', () => {
         [randn([rows, inF]), randn(transposeWeight ? [outF, inF] : [inF, outF]), randn([outF])],
         withGrads(f, [0, 1, 2]),
         MATMUL_RTOL(inF),
+      );
+    });
+  }
+
+  for (const [rows, inF, outF, transposeWeight] of [
+    [40, 9, 6, true],
+    [900, 96, 80, false],
+  ] as const) {
+    it(`linear [${rows},${inF}]→${outF} without bias: dx and dW (TesseraLinearGrad with no bias output)`, async () => {
+      const f = (x?: Tensor, w?: Tensor) => linearOp({ x: x!, weight: w! }, { transposeWeight })[0]!;
+      await compare(
+        'linear no bias',
+        [randn([rows, inF]), randn(transposeWeight ? [outF, inF] : [inF, outF])],
+        withGrads(f, [0, 1]),
+        MATMUL_RTOL(Math.max(rows, inF, outF)),
       );
     });
   }

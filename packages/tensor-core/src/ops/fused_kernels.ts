@@ -8,7 +8,7 @@ import { softmaxCrossEntropyGradOp, softmaxCrossEntropyOp } from './cross_entrop
 import { geluGradOp, geluOp } from './gelu.js';
 import { int8LinearOp } from './int8_linear.js';
 import { layerNormGradOp, layerNormOp, rmsNormGradOp, rmsNormOp } from './layer_norm.js';
-import { linearOp } from './linear.js';
+import { linearGradOp, linearOp } from './linear.js';
 import { packedAttentionGradOp, packedAttentionOp } from './packed_attention.js';
 import { seqAttentionGradOp, seqAttentionOp } from './seq_attention.js';
 import { sumSquaresOp } from './sum_squares.js';
@@ -38,6 +38,7 @@ export const FUSED_KERNELS = {
   TesseraSumSquares: sumSquaresOp,
   TesseraInt8Linear: int8LinearOp,
   TesseraLinear: linearOp,
+  TesseraLinearGrad: linearGradOp,
 } as const;
 
 export type FusedKernelName = keyof typeof FUSED_KERNELS;
@@ -57,8 +58,9 @@ export type FusedKernel<K extends FusedKernelName> = (args: FusedKernelArgs<K>) 
  * them out: the attention layouts that only save the head split/transposes (the composition
  * runs the backend's own TesseraAttention), the one-pass gradient statistics (optim then
  * composes only the statistic it needs), the inference-only int8 linear (the composition
- * is an fp32 matmul of the quantized values), and the fp32 linear (the composition is the
- * backend's own matmul and add; a kernel only saves the add's pass over the output).
+ * is an fp32 matmul of the quantized values), and the fp32 linear and its gradient
+ * (the compositions are the backend's own matmul, add and sum; a kernel only saves a pass
+ * over the output, or one over dy and a call).
  */
 export const FALLBACK_FUSED_KERNELS = [
   'TesseraPackedAttention',
@@ -68,6 +70,7 @@ export const FALLBACK_FUSED_KERNELS = [
   'TesseraSumSquares',
   'TesseraInt8Linear',
   'TesseraLinear',
+  'TesseraLinearGrad',
 ] as const;
 type FallbackKernelName = (typeof FALLBACK_FUSED_KERNELS)[number];
 
