@@ -1,7 +1,8 @@
 // The twelve GEMMs of one GPT L6 E384 T256 B8 layer (forward x·W, dX = dY·Wᵀ, dW = Xᵀ·dY for
 // qkv, proj, fc, fc2) through OwnGemm alone, 2 pool threads, median of 15; FLUSH=1 evicts the
-// caches before each timing, as in a training step where every operand arrives cold.
-//   g++ -O3 -march=native -pthread -I../native gemm_shapes.cc ../native/gemm.cc -o /tmp/gemm_shapes
+// caches before each timing, as in a training step where every operand arrives cold;
+// NO_AVX512=1 takes the AVX2 kernels on a CPU that has AVX-512.
+//   g++ -O3 -march=native -pthread -I../native gemm_shapes.cc ../native/gemm*.cc -o /tmp/gemm_shapes
 //   /tmp/gemm_shapes; FLUSH=1 /tmp/gemm_shapes
 // The pool and the CPU probe come from the addon in the real build; this stands in for both.
 #include <chrono>
@@ -14,7 +15,16 @@
 #include "cpu_features.h"
 namespace tessera {
 ThreadPool& Pool() { static ThreadPool p(2); return p; }
-const CpuFeatures& Cpu() { static CpuFeatures c = [] { CpuFeatures f; f.avx512f = true; f.avx2 = true; f.fma = true; return f; }(); return c; }
+const CpuFeatures& Cpu() {
+  static CpuFeatures c = [] {
+    CpuFeatures f;
+    f.avx512f = __builtin_cpu_supports("avx512f") && !getenv("NO_AVX512");
+    f.avx2 = __builtin_cpu_supports("avx2");
+    f.fma = __builtin_cpu_supports("fma");
+    return f;
+  }();
+  return c;
+}
 }
 using namespace tessera;
 struct Shape { const char* name; int M, N, K; int64_t rsA, csA; bool transB; int64_t ldb; bool bias; bool sums; };
@@ -46,5 +56,5 @@ int main(int argc, char** argv) {
     printf("%-5s M%5d N%5d K%5d %s: %6.2f ms %6.1f GFLOP/s\n", s.name, s.M, s.N, s.K, s.csA != 1 ? "AT" : (s.transB ? "BT" : "AB"), t[7] * 1e3, f / t[7] / 1e9);
     total += t[7]; flops += f;
   }
-  printf("total %.2f ms  %.1f GFLOP/s  (x6 layers: %.1f ms)\n", total * 1e3, flops / total / 1e9, 6 * total * 1e3);
+  printf("%s: total %.2f ms  %.1f GFLOP/s  (x6 layers: %.1f ms)\n", OwnGemmKernelName(), total * 1e3, flops / total / 1e9, 6 * total * 1e3);
 }

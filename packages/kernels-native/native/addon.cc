@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <climits>
+#include <cstdio>
 #include <cstdint>
 #include <initializer_list>
 #include <string>
@@ -16,6 +17,7 @@
 
 #include "addon_module.h"
 #include "cpu_features.h"
+#include "gemm.h"
 #include "kernels.h"
 #include "napi_args.h"
 #include "pool.h"
@@ -405,13 +407,11 @@ Napi::Value BlasConfigJs(const Napi::CallbackInfo& info) {
   return Napi::String::New(info.Env(), openblas_get_config());
 }
 
+// ownGemm(): the instruction set our own GEMM runs on here ("avx512f", "avx2"), or "" where
+// every product goes to sgemm.
+Napi::Value OwnGemmJs(const Napi::CallbackInfo& info) { return Napi::String::New(info.Env(), OwnGemmKernelName()); }
+
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
-  const std::string missing = MissingBuildIsa();
-  if (!missing.empty()) {
-    throw Napi::Error::New(env, "this addon was compiled for a CPU with " + missing +
-                                    " and this CPU lacks it; rebuild it here: node scripts/build-native.mjs "
-                                    "(npm run build -w @tessera/kernels-native)");
-  }
   exports.Set("matmul", Napi::Function::New(env, MatMulJs));
   exports.Set("linearWeightGrad", Napi::Function::New(env, LinearWeightGradJs));
   exports.Set("gelu", Napi::Function::New(env, GeluJs));
@@ -434,6 +434,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("setNumThreads", Napi::Function::New(env, SetNumThreadsJs));
   exports.Set("getNumThreads", Napi::Function::New(env, GetNumThreadsJs));
   exports.Set("blasConfig", Napi::Function::New(env, BlasConfigJs));
+  exports.Set("ownGemm", Napi::Function::New(env, OwnGemmJs));
   for (const AddonModuleEntry& m : AddonModules()) m.fn(env, exports);
   return exports;
 }
@@ -442,6 +443,21 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
 
 }  // namespace tessera
 
-static Napi::Object InitTesseraNative(Napi::Env env, Napi::Object exports) { return tessera::Init(env, exports); }
+// The module entry, in baseline code: it checks the CPU before anything compiled for the
+// build's -march runs, and refuses with a JS error (plain C calls, no C++ wrappers) rather
+// than dying by SIGILL.
+TESSERA_BASELINE_ISA static napi_value InitTesseraNative(napi_env env, napi_value exports) {
+  const char* missing = tessera::MissingBuildIsa();
+  if (missing[0] != '\0') {
+    char message[256];
+    std::snprintf(message, sizeof message,
+                  "this addon was compiled for a CPU with %s, which this CPU lacks; rebuild it here: node "
+                  "scripts/build-native.mjs (npm run build -w @tessera/kernels-native)",
+                  missing);
+    napi_throw_error(env, nullptr, message);
+    return nullptr;
+  }
+  return Napi::RegisterModule(env, exports, tessera::Init);
+}
 
-NODE_API_MODULE(tessera_native, InitTesseraNative)
+NAPI_MODULE(tessera_native, InitTesseraNative)

@@ -1,5 +1,7 @@
 #include "cpu_features.h"
 
+#include <cstdio>
+
 #include <napi.h>
 
 #include <cstdlib>
@@ -81,7 +83,7 @@ const CpuFeatures& Cpu() {
   return features;
 }
 
-std::string MissingBuildIsa() {
+TESSERA_BASELINE_ISA const char* MissingBuildIsa() {
 #if defined(__x86_64__) || defined(__i386__)
   __builtin_cpu_init();
   // Every instruction set -march can switch on that code generation may use, as
@@ -149,11 +151,21 @@ std::string MissingBuildIsa() {
 #undef TESSERA_ISA
       {"", false, true},
   };
+  // Every missing one, so the message names the set the build was asked for (-mavx512fp16
+  // implies avx512f, bw, dq, vl, ...), not only the first it implies.
+  static char missing[512];
+  size_t used = 0;
+  missing[0] = '\0';
   for (const auto& set : sets) {
-    if (set.built && !set.present) return set.name;
+    if (!set.built || set.present) continue;
+    const int n = std::snprintf(missing + used, sizeof missing - used, "%s%s", used ? ", " : "", set.name);
+    if (n < 0 || used + n >= sizeof missing) break;
+    used += n;
   }
-#endif
+  return missing;
+#else
   return "";
+#endif
 }
 
 namespace {

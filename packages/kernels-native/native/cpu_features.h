@@ -24,9 +24,19 @@ struct CpuFeatures {
 
 const CpuFeatures& Cpu();
 
-// The first instruction set this binary was compiled to assume (by -march) that the running
-// CPU lacks, or "" when it has them all. Calling into code built for a missing set would
-// die by SIGILL, so Init refuses to load instead.
-std::string MissingBuildIsa();
+// Code that must run on any x86-64 CPU whatever -march the build took: the load-time guard
+// below and the module entry that calls it (GCC otherwise vectorises even its table's
+// initialisation with the build's widest registers, and it died by SIGILL on an AVX2 CPU
+// when built for AVX-512).
+#if defined(__x86_64__) || defined(__i386__)
+#define TESSERA_BASELINE_ISA __attribute__((target("arch=x86-64")))
+#else
+#define TESSERA_BASELINE_ISA
+#endif
+
+// The instruction sets this binary was compiled to assume (by -march) that the running CPU
+// lacks, comma-separated, or "" when it has them all. Calling into code built for a missing set would
+// die by SIGILL, so the module entry refuses to load instead (addon.cc).
+TESSERA_BASELINE_ISA const char* MissingBuildIsa();
 
 }  // namespace tessera

@@ -1,5 +1,5 @@
 // Our own fp32 GEMM for the large products of training (the linears' forward and both
-// gradients), on AVX-512F, threaded on our pool.
+// gradients), on AVX-512F or AVX2 + FMA, threaded on our pool.
 //
 // Why not sgemm for these: OpenBLAS packs both operands afresh on every call and, for
 // beta 0, first zeroes C in a pass of its own; in the large GPT step that was 10 % of the
@@ -12,9 +12,12 @@
 
 namespace tessera {
 
-// Whether OwnGemm runs on this CPU (AVX-512F) and is not turned off by
+// Whether OwnGemm runs on this CPU (AVX-512F, or AVX2 with FMA) and is not turned off by
 // TESSERA_NATIVE_OWN_GEMM=0 (for measuring against sgemm).
 bool OwnGemmAvailable();
+
+// The instruction set OwnGemm runs on here ("avx512f", "avx2"), or "" when it does not run.
+const char* OwnGemmKernelName();
 
 // C[M, N] = op(A) · op(B) (+ bias[n] on every row when bias is not null), C row-major with
 // row stride ldc. op(A)[i, k] is a[i·rsA + k·csA]; op(B)[k, n] is b[n·ldb + k] when transB,

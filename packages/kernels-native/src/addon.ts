@@ -144,6 +144,8 @@ export interface NativeAddon {
   setNumThreads(n: number): void;
   getNumThreads(): number;
   blasConfig(): string;
+  /** The instruction set the large products' own GEMM runs on ("avx512f", "avx2"), or "" when they go to sgemm. */
+  ownGemm(): string;
   /** What the running CPU has (cpuid at run time; kernels dispatch on these). */
   cpuFeatures(): CpuFeatures;
   /** Packs an int32 [N, K] weight of int8 values into 16-output panels (native/int8.cc); colsum[o] = Σ_k w[o, k]. */

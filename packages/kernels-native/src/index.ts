@@ -98,7 +98,14 @@ registerBackend(
 function describeBlas(): string {
   const config = loaded.addon!.blasConfig();
   const m = /^OpenBLAS (\S+).*?\b(\w+) MAX_THREADS/.exec(config);
-  return m ? `OpenBLAS ${m[1]} (${m[2]})` : config;
+  const blas = m ? `OpenBLAS ${m[1]} (${m[2]})` : config;
+  const own = loaded.addon!.ownGemm();
+  return own ? `${blas}, own GEMM on ${own}` : blas;
+}
+
+/** The instruction set the large products' own GEMM runs on ("avx512f", "avx2"), or "" where they go to sgemm. */
+export function nativeOwnGemm(): string {
+  return requireAddon().ownGemm();
 }
 
 /** Whether the addon loaded, and if not why (one line, naming what to install). */

@@ -44,12 +44,14 @@ describe('cpu feature detection', () => {
     expect(run({ TESSERA_NATIVE_DISABLE: 'avx512bf16' }).amxBf16).toBe(false);
   });
 
-  it('TESSERA_NATIVE_DISABLE=avx512f hides every AVX-512 set; attention and large matmuls then run on sgemm, same values', () => {
-    // Packed causal attention and its gradient over three query blocks, and a linear large
-    // enough for our own GEMM (with its bias), from fixed inputs.
+  it('TESSERA_NATIVE_DISABLE=avx512f hides every AVX-512 set, and avx2 the AVX2 kernels; every path gives the same values', () => {
+    // Packed causal attention and its gradient over three query blocks, and products large
+    // enough for our own GEMM, from fixed inputs: a linear with its bias and its gradient
+    // (TesseraLinearGrad: db summed while dy is packed), Aᵀ and Bᵀ, rows not a multiple of the
+    // 6-row tile, columns not of either panel width (16 or 64), K over two K blocks.
     const script = `
-      import { nativeCpuFeatures } from '@tessera/kernels-native';
-      import { packedAttentionGradOp, packedAttentionOp, tf, useBackend } from '@tessera/tensor-core';
+      import { nativeCpuFeatures, nativeOwnGemm } from '@tessera/kernels-native';
+      import { linearOp, packedAttentionGradOp, packedAttentionOp, tf, useBackend } from '@tessera/tensor-core';
       await useBackend('native', { log: () => {} });
       const [B, T, H, D] = [2, 150, 2, 24];
       const wave = (n, f) => tf.tensor(Float32Array.from({ length: n }, (_, i) => Math.sin(i * f)));
@@ -59,26 +61,37 @@ describe('cpu feature detection', () => {
       const y = packedAttentionOp({ qkv }, attrs)[0];
       const [dqkv] = packedAttentionGradOp({ dy, qkv }, attrs);
       const x = wave(200 * 300, 0.23).reshape([200, 300]), w = wave(300 * 130, 0.07).reshape([300, 130]);
-      const linear = tf.add(tf.matMul(x, w), wave(130, 0.5));
-      console.log(JSON.stringify({ features: nativeCpuFeatures(), y: Array.from(y.dataSync()), dqkv: Array.from(dqkv.dataSync()), linear: Array.from(linear.dataSync()) }));`;
-    const run = (env: Record<string, string>) =>
-      jsonFromChild(script, env) as {
-        features: Record<string, boolean>;
-        y: number[];
-        dqkv: number[];
-        linear: number[];
-      };
+      const bias = wave(130, 0.5), dOut = wave(200 * 130, 0.19).reshape([200, 130]);
+      const f = (x, w, b) => tf.sum(tf.mul(linearOp({ x, weight: w, bias: b }, { transposeWeight: false })[0], dOut));
+      const [dx, dw, db] = tf.grads(f)([x, w, bias]);
+      const at = tf.matMul(wave(701 * 151, 0.3).reshape([701, 151]), wave(701 * 97, 0.13).reshape([701, 97]), true, false);
+      const bt = tf.matMul(wave(143 * 700, 0.29).reshape([143, 700]), wave(70 * 700, 0.41).reshape([70, 700]), false, true);
+      const values = (t) => Array.from(t.dataSync());
+      console.log(JSON.stringify({ features: nativeCpuFeatures(), ownGemm: nativeOwnGemm(), y: values(y), dqkv: values(dqkv),
+        linear: values(linearOp({ x, weight: w, bias }, { transposeWeight: false })[0]), dx: values(dx), dw: values(dw), db: values(db),
+        at: values(at), bt: values(bt) }));`;
+    type Run = { features: Record<string, boolean>; ownGemm: string } & Record<Key, number[]>;
+    type Key = 'y' | 'dqkv' | 'linear' | 'dx' | 'dw' | 'db' | 'at' | 'bt';
+    const run = (env: Record<string, string>) => jsonFromChild(script, env) as Run;
+    const f = nativeCpuFeatures();
+    const avx2Gemm = f.avx2 && f.fma ? 'avx2' : '';
     const base = run({});
-    const hidden = run({ TESSERA_NATIVE_DISABLE: 'avx512f' });
+    expect(base.ownGemm).toBe(f.avx512f ? 'avx512f' : avx2Gemm);
+    const noAvx512 = run({ TESSERA_NATIVE_DISABLE: 'avx512f' });
     for (const name of ['avx512f', 'avx512bw', 'avx512vl', 'avx512vnni', 'avx512bf16', 'amxBf16']) {
-      expect(hidden.features[name], name).toBe(false);
+      expect(noAvx512.features[name], name).toBe(false);
     }
-    expect(hidden.features.avx2).toBe(base.features.avx2);
-    // Both paths sum each product in k order in fp32 (FMA); only sgemm's blocking may differ.
-    for (const key of ['y', 'dqkv', 'linear'] as const) {
-      const scale = Math.max(...base[key].map(Math.abs));
-      const worst = Math.max(...base[key].map((v, i) => Math.abs(v - hidden[key][i]!)));
-      expect(worst, key).toBeLessThanOrEqual(1e-5 * scale);
+    expect(noAvx512.features.avx2).toBe(base.features.avx2);
+    expect(noAvx512.ownGemm).toBe(avx2Gemm);
+    const sgemm = run({ TESSERA_NATIVE_DISABLE: 'avx512f,avx2' });
+    expect(sgemm.ownGemm).toBe('');
+    // Every path sums each product in k order in fp32 (FMA); only sgemm's blocking may differ.
+    for (const other of [noAvx512, sgemm]) {
+      for (const key of ['y', 'dqkv', 'linear', 'dx', 'dw', 'db', 'at', 'bt'] as const) {
+        const scale = Math.max(...base[key].map(Math.abs));
+        const worst = Math.max(...base[key].map((v, i) => Math.abs(v - other[key][i]!)));
+        expect(worst, `${key} (own GEMM "${other.ownGemm}")`).toBeLessThanOrEqual(1e-5 * scale);
+      }
     }
   });
 
