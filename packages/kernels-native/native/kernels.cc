@@ -136,8 +136,9 @@ bool UsePoolGemm(int64_t batch, int64_t M, int64_t N, int64_t K) {
 }
 
 // Products of at least this many multiply-adds per batch item run on our own GEMM (gemm.h)
-// where the CPU has AVX-512F, ahead of both sgemm paths: no beta pass, no bias broadcast
-// before it, no per-call packing of A, and no OpenBLAS threads competing with the pool's.
+// where the CPU has AVX-512F or AVX2 + FMA, ahead of both sgemm paths: no beta pass, no bias
+// broadcast before it, no per-call packing of A, and no OpenBLAS threads competing with the
+// pool's.
 // Smaller ones stay on sgemm, where packing B would cost more than it saves.
 constexpr int64_t kOwnGemmMinItemMacs = int64_t{1} << 22;
 
@@ -546,7 +547,8 @@ inline int VisibleKeys(const AttentionShape& s, int i) {
 
 // C[M, N] = alpha · op(A) · B (+ C when accumulate), all row-major; op(A) is A or Aᵀ.
 // Every attention product is in this form (K and V are transposed once per head), so that
-// on AVX-512 SmallGemm reads the operands in place instead of sgemm packing them per call.
+// SmallGemm (AVX-512F or AVX2) reads the operands in place instead of sgemm packing them per
+// call.
 inline void Product(bool transA, int M, int N, int K, float alpha, const float* A, int64_t lda, const float* B,
                     int64_t ldb, float* C, int64_t ldc, bool accumulate) {
   if (M == 0 || N == 0) return;

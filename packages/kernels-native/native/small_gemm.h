@@ -1,4 +1,5 @@
-// Single-threaded fp32 products for attention's per-head blocks, on AVX-512 without packing.
+// Single-threaded fp32 products for attention's per-head blocks, on AVX-512F or AVX2 + FMA,
+// without packing.
 //
 // Attention multiplies many small blocks per head (64 query rows by at most a few hundred
 // keys, inner size the head width): at those sizes sgemm spends a large share of its time
@@ -11,7 +12,7 @@
 
 namespace tessera {
 
-// Whether the AVX-512 kernel runs on this CPU. Callers use sgemm when it does not.
+// Whether a kernel runs on this CPU (AVX-512F, or AVX2 with FMA). Callers use sgemm when not.
 bool SmallGemmAvailable();
 
 // C[M, N] = alpha · A · B, plus C's old values when `accumulate`. A[i, k] is at
@@ -24,8 +25,8 @@ void SmallGemm(int M, int N, int K, float alpha, const float* a, int64_t rsA, in
 // dst[c·ldDst + r] = src[r·ld + c] for r < rows, c < cols: [rows, cols] with row stride ld
 // becomes [cols, rows] with row stride ldDst, the form SmallGemm takes for a Bᵀ
 // (attention's Kᵀ and Vᵀ).
-// Sixteen rows at a time by gathers on AVX-512: the scalar walk cost a fifth of a head's
-// forward.
+// A vector of rows at a time by gathers (AVX-512F or AVX2): the scalar walk cost a fifth of a
+// head's forward.
 void Transpose(const float* src, int64_t ld, int rows, int cols, float* dst, int64_t ldDst);
 
 }  // namespace tessera
