@@ -4,7 +4,7 @@
 // repetition, best of REPS (20): on a noisy VM the medians of separate runs drift by more than
 // the difference. FLUSH=1 evicts the caches before each timing, as in a training step where
 // every operand arrives cold; NO_AVX512=1 takes the AVX2 kernels on a CPU that has AVX-512.
-//   g++ -O3 -march=native -pthread -I../native gemm_shapes.cc ../native/gemm*.cc -lopenblas -o /tmp/gemm_shapes
+//   g++ -O3 -march=native -pthread -I../native gemm_shapes.cc ../native/gemm.cc ../native/isa_avx*.cc -lopenblas -o /tmp/gemm_shapes
 //   OPENBLAS_NUM_THREADS=2 OPENBLAS_THREAD_TIMEOUT=4 /tmp/gemm_shapes   (FLUSH=1 for cold operands)
 // The pool and the CPU probe come from the addon in the real build; this stands in for both.
 #include <cblas.h>

@@ -7,7 +7,7 @@
 // stays in L2 while every panel reads it. Threads split the rows (or, for a few rows, the
 // panels). A small B is packed once for all of them before any tile runs; a large one, panel
 // by panel by each thread just before use (OwnGemm). The tile, the packing and the block
-// sizes come per instruction set (gemm_kernels.h); this file is the same for all of them.
+// sizes come per instruction set (isa_kernels.h); this file is the same for all of them.
 //
 // Against OpenBLAS 0.3.21 on 2 Sapphire Rapids cores (AVX-512), the twelve products of a GPT
 // L6 E384 layer took 76.6 ms against 80.4 (each alone, operands in cache): x·W and dY·Wᵀ 3-15 %
@@ -22,7 +22,7 @@
 #include <vector>
 
 #include "cpu_features.h"
-#include "gemm_kernels.h"
+#include "isa_kernels.h"
 #include "pool.h"
 
 namespace tessera {
@@ -67,13 +67,10 @@ void FinishSums(const GemmSums& sums, const std::vector<double>& partial, int nK
 
 // The kernels of the widest instruction set this CPU has, or null for none (or when
 // TESSERA_NATIVE_OWN_GEMM=0 sends every product to sgemm, for measuring against it).
-const GemmKernels* Kernels() {
-  static const GemmKernels* const kernels = []() -> const GemmKernels* {
+const IsaKernels* Kernels() {
+  static const IsaKernels* const kernels = []() -> const IsaKernels* {
     const char* env = std::getenv("TESSERA_NATIVE_OWN_GEMM");
-    if (env && std::strcmp(env, "0") == 0) return nullptr;
-    if (Cpu().avx512f) return &GemmKernelsAvx512();
-    if (Cpu().avx2 && Cpu().fma) return &GemmKernelsAvx2();
-    return nullptr;
+    return env && std::strcmp(env, "0") == 0 ? nullptr : WidestIsaKernels();
   }();
   return kernels;
 }
@@ -87,7 +84,7 @@ const char* OwnGemmKernelName() { return Kernels() ? Kernels()->name : ""; }
 void OwnGemm(int M, int N, int K, const float* a, int64_t rsA, int64_t csA, const float* b, int64_t ldb, bool transB,
              const float* bias, float* c, int64_t ldc, GemmSums sums) {
   if (M <= 0 || N <= 0) return;
-  const GemmKernels& g = *Kernels();
+  const GemmKernels& g = Kernels()->gemm;
   const int nr = g.nr;
   if (sums.out && K <= 0) std::fill(sums.out, sums.out + (sums.ofRowsOfA ? M : N), 0.0f);
   if (K <= 0) {

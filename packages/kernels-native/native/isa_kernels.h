@@ -1,10 +1,13 @@
-// The instruction-set-specific parts of OwnGemm (gemm.h): the register tile and the packing
-// of its operands, once per vector width. gemm.cc holds the blocking and the threading, the
-// same for every width; gemm_kernels.inc is the one source of the parts below, compiled once
-// for AVX-512F (gemm_avx512.cc) and once for AVX2 + FMA (gemm_avx2.cc).
+// The instruction-set-specific kernels, once per vector width: OwnGemm's register tile and
+// packing (gemm.h; gemm.cc holds the blocking and the threading, the same for every width)
+// and attention's small GEMM (small_gemm.h). Each is written once, gemm_kernels.inc and
+// small_gemm_kernels.inc over the vector operations of simd_*.h, and compiled once per
+// instruction set through isa_kernels.inc: isa_avx512.cc (AVX-512F), isa_avx2.cc (AVX2 + FMA).
 #pragma once
 
 #include <cstdint>
+
+#include "cpu_features.h"
 
 namespace tessera {
 
@@ -12,7 +15,6 @@ namespace tessera {
 constexpr int kGemmMr = 6;
 
 struct GemmKernels {
-  const char* name;  // "avx512f", "avx2"
   // Columns per tile and per packed panel of B (four zmm or two ymm).
   int nr;
   // K per block: a panel of kc × nr and one tile's kc × 6 of A together stay in L1.
@@ -37,8 +39,28 @@ struct GemmKernels {
                    double* rowSums);
 };
 
-// Each is callable only where the CPU has its instruction set (cpu_features.h).
-const GemmKernels& GemmKernelsAvx512();
-const GemmKernels& GemmKernelsAvx2();
+using SmallGemmFn = void (*)(int M, int N, int K, float alpha, const float* a, int64_t rsA, int64_t csA,
+                            const float* b, int64_t ldb, float* c, int64_t ldc, bool accumulate);
+using TransposeFn = void (*)(const float* src, int64_t ld, int rows, int cols, float* dst, int64_t ldDst);
+
+struct IsaKernels {
+  const char* name;  // "avx512f", "avx2"
+  GemmKernels gemm;
+  // SmallGemm and Transpose (small_gemm.h); Transpose's gathers need ld · 15 to fit int32.
+  SmallGemmFn smallGemm;
+  TransposeFn transpose;
+};
+
+// Each is callable only where the CPU has its instruction set.
+const IsaKernels& IsaKernelsAvx512();
+const IsaKernels& IsaKernelsAvx2();
+
+// The kernels of the widest instruction set this CPU has, or null where it has neither.
+inline const IsaKernels* WidestIsaKernels() {
+  static const IsaKernels* const widest = Cpu().avx512f             ? &IsaKernelsAvx512()
+                                          : Cpu().avx2 && Cpu().fma ? &IsaKernelsAvx2()
+                                                                    : nullptr;
+  return widest;
+}
 
 }  // namespace tessera
