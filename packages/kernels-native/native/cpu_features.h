@@ -35,8 +35,8 @@ const CpuFeatures& Cpu();
 #endif
 
 // The instruction sets this binary was compiled to assume (by -march) that the running CPU
-// lacks, comma-separated, or "" when it has them all. Calling into code built for a missing set would
-// die by SIGILL, so the module entry refuses to load instead (addon.cc).
+// lacks, comma-separated, or "" when it has them all. Calling into code built for a missing
+// set would die by SIGILL, so the module entry refuses to load instead (addon.cc).
 TESSERA_BASELINE_ISA const char* MissingBuildIsa();
 
 }  // namespace tessera

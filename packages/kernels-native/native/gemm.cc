@@ -106,7 +106,7 @@ void OwnGemm(int M, int N, int K, const float* a, int64_t rsA, int64_t csA, cons
   // Aᵀ's rows are packed (packRows) once per row range and K block, into each pool thread's
   // own buffer; A itself is read in place.
   const bool packA = csA != 1;
-  // The sums' float64 partials, one row per K block: [nKb, M] of A's rows or [nKb, nPanels·64]
+  // The sums' float64 partials, one row per K block: [nKb, M] of A's rows or [nKb, nPanels·nr]
   // of B's columns, each written by the one pass that packs its rows or panel.
   const bool rowSums = sums.out && sums.ofRowsOfA && packA, colSums = sums.out && !sums.ofRowsOfA;
   const int64_t sumsWidth = rowSums ? M : static_cast<int64_t>(nPanels) * nr;

@@ -17,7 +17,9 @@ constexpr int kGemmMr = 6;
 struct GemmKernels {
   // Columns per tile and per packed panel of B (four zmm or two ymm).
   int nr;
-  // K per block: a panel of kc × nr and one tile's kc × 6 of A together stay in L1.
+  // K per block. 384 on both widths: the GPT's K of 384 is then one block and C is written
+  // once, though the panel (24 KiB on AVX2, 96 on AVX-512) and a tile's 9 KiB of A then
+  // outgrow L1 together (isa_avx2.cc has the measurement).
   int kc;
   // Rows per block of A when B is packed once for all threads, and when each thread packs
   // its own panels (then every block packs them afresh, so blocks are larger): A's block
