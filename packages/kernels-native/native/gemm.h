@@ -21,9 +21,10 @@ const char* OwnGemmKernelName();
 
 // C[M, N] = op(A) · op(B) (+ bias[n] on every row when bias is not null), C row-major with
 // row stride ldc. op(A)[i, k] is a[i·rsA + k·csA]; op(B)[k, n] is b[n·ldb + k] when transB,
-// else b[k·ldb + n]. K = 0 gives the bias rows (or zeros). Every C element sums its K
-// products in order, one FMA each, starting from the bias: the result does not depend on
-// the thread count or on how the work is split.
+// else b[k·ldb + n]. K = 0 gives the bias rows (or zeros). Every C element sums its products
+// in k order, one FMA each, within each block of kc (the first block starting from the bias),
+// and adds the blocks in order: the result does not depend on the thread count or on how
+// the work is split.
 //
 // `sums`, when its out is set, also receives the sums over k of one operand, from the pass
 // that packs it: out[n] = Σ_k op(B)[k, n], or (ofRowsOfA) out[i] = Σ_k op(A)[i, k]. A

@@ -23,8 +23,9 @@ struct GemmKernels {
   int kc;
   // Rows per block of A when B is packed once for all threads, and when each thread packs
   // its own panels (then every block packs them afresh, so blocks are larger): A's block
-  // stays in L2 beside a panel.
-  int mc, mcOwnPanels;
+  // stays in L2 beside a panel. mcSharedRows: rows per block of Aᵀ packed once for all
+  // threads, which then split the panels (SharedRowsGemm).
+  int mc, mcOwnPanels, mcSharedRows;
 
   // One mr × nr tile of C over one K block of kc (mr = 1..kGemmMr). `first`: C starts from
   // init (the bias's nr columns, or zero when null) rather than from its own values. Columns
