@@ -446,12 +446,19 @@ inline float RowMax(const float* x, int64_t n) {
   return LaneMax(x, n, -INFINITY, [](float v) { return v; });
 }
 
-// How many of x[0, n) are NaN or +Inf.
-inline int64_t CountNotBelowInf(const float* __restrict x, int64_t n) {
-  int64_t count = 0;
-#pragma omp simd reduction(+ : count)
-  for (int64_t j = 0; j < n; j++) count += !(x[j] < INFINITY);
-  return count;
+// The largest of x[0, n) (-Inf when empty, NaN skipped), and from the same pass whether
+// any is NaN or +Inf.
+inline float RowMaxFlaggingNonFinite(const float* __restrict x, int64_t n, bool* nonFinite) {
+  float m = -INFINITY;
+  int32_t bad = 0;
+#pragma omp simd reduction(max : m) reduction(| : bad)
+  for (int64_t j = 0; j < n; j++) {
+    const float v = x[j];
+    m = v > m ? v : m;
+    bad |= !(v < INFINITY);
+  }
+  *nonFinite = bad != 0;
+  return m;
 }
 
 // log Σ exp(row) in float64, exactly (std::exp per element): for rows holding NaN, +Inf or
@@ -468,8 +475,9 @@ inline double RowLogSumExpExact(const float* row, int V) {
 // when the row needs the exact path (NaN, +Inf, or no finite logit). exp's argument is rounded to
 // fp32 first: its error, p·|arg|·2^-24, stays below 3e-8 for any p = e^arg.
 inline double RowLogSumExpFast(const float* row, int V, float* e, float* rowMax) {
-  if (CountNotBelowInf(row, V) > 0) return NAN;
-  const float max = RowMax(row, V);
+  bool nonFinite;
+  const float max = RowMaxFlaggingNonFinite(row, V, &nonFinite);
+  if (nonFinite) return NAN;
   *rowMax = max;
   if (max == -INFINITY) return NAN;
   for (int v = 0; v < V; v++) e[v] = VecExp(row[v] - max);
@@ -559,11 +567,12 @@ inline void SoftmaxRow(const AttentionShape& s, int b, int h, int i, int nk, int
     for (int j = 0; j < nk; j++) p[j] = mask[j] == 0 ? -INFINITY : p[j];
   }
   // NaN or +Inf among the scores makes the row NaN, as in PyTorch.
-  if (CountNotBelowInf(p, nk) > 0) {
+  bool nonFinite;
+  const float max = RowMaxFlaggingNonFinite(p, nk, &nonFinite);
+  if (nonFinite) {
     std::fill(p, p + nk, NAN);
     return;
   }
-  const float max = RowMax(p, nk);
   if (max == -INFINITY) {  // no allowed key (or only -inf scores): the row is all zeros
     std::fill(p, p + nk, 0.0f);
     return;

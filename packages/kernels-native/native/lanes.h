@@ -1,5 +1,4 @@
-// Sixteen-lane helpers: reductions written so that GCC vectorises them without -ffast-math,
-// and the lane mask of a partial AVX-512 vector.
+// Reductions written so that GCC vectorises them without -ffast-math, and the lane mask of a partial AVX-512 vector.
 #pragma once
 
 #include <cstdint>
@@ -13,28 +12,19 @@ inline uint16_t LaneMask(int64_t n) {
 }
 
 // The largest f(x[k]) over k, starting from `init`; a NaN value is skipped (as a running
-// std::max(m, v) skips it). Sixteen independent lanes: a plain running max is a chain of
-// scalar maxss, one element per 4 cycles, because GCC will not reorder a float max
-// reduction without -ffast-math (not even under `omp simd`). `v > lane ? v : lane` is
-// exactly what maxps computes, so each lane step is one vector instruction.
+// std::max(m, v) skips it). A plain running max is a chain of scalar maxss, one element per
+// 4 cycles, because GCC will not reorder a float max reduction without -ffast-math; `omp
+// simd reduction(max)` allows exactly that reordering (a max is exact in any order), and
+// `v > m ? v : m` is what maxps computes. Sixteen explicit lanes, the earlier form, were
+// left scalar by GCC 12 (maxss or, under -fno-trapping-math, integer cmov per lane).
 template <typename F>
 inline float LaneMax(const float* __restrict x, int64_t n, float init, F f) {
-  constexpr int kLanes = 16;
-  float lane[kLanes];
-  for (int l = 0; l < kLanes; l++) lane[l] = init;
-  int64_t k = 0;
-  for (; k + kLanes <= n; k += kLanes) {
-    for (int l = 0; l < kLanes; l++) {
-      const float v = f(x[k + l]);
-      lane[l] = v > lane[l] ? v : lane[l];
-    }
-  }
-  for (; k < n; k++) {
-    const float v = f(x[k]);
-    lane[0] = v > lane[0] ? v : lane[0];
-  }
   float m = init;
-  for (int l = 0; l < kLanes; l++) m = lane[l] > m ? lane[l] : m;
+#pragma omp simd reduction(max : m)
+  for (int64_t k = 0; k < n; k++) {
+    const float v = f(x[k]);
+    m = v > m ? v : m;
+  }
   return m;
 }
 

@@ -39,6 +39,9 @@ struct Avx512 {
   TESSERA_SIMD_INLINE V Gather(Mask m, const float* base, Idx idx) {
     return _mm512_mask_i32gather_ps(_mm512_setzero_ps(), m, idx, base, 4);
   }
+  // No register block transpose here: Transpose gathers a column of sixteen rows at a time.
+  static constexpr bool kBlockTranspose = false;
+  static void TransposeBlock(const float*, int64_t, float*, int64_t) {}
 };
 
 #undef TESSERA_SIMD_INLINE
