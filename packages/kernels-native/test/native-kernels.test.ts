@@ -512,7 +512,7 @@ describe('fused ops on native match the cpu reference kernels (forward and gradi
       mask: true,
       bias: [2, 1, 1, 6],
     },
-    // Past one 64-row query block and one 64-column tile of the products, widths that are
+    // Past one 60-row query block and one 64-column tile of the products, widths that are
     // not multiples of 16 (masked lanes), row tiles that do not divide by 6.
     { name: 'causal, three query blocks, head 24', q: [1, 2, 150, 24], causal: true },
     {
