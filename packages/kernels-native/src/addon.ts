@@ -5,6 +5,8 @@ import { fileURLToPath } from 'node:url';
 
 /** The addon's functions (see native/addon.cc): all write into caller-owned outputs. */
 export interface NativeAddon {
+  /** Bytes from the start of `buffer`'s data to its first 64-byte boundary (0..63). */
+  alignmentSkip(buffer: ArrayBuffer): number;
   matmul(
     a: Float32Array,
     b: Float32Array,

@@ -10,7 +10,7 @@ import '@tessera/kernels-cpu';
 import { registerCpuDerivedBackend } from '@tessera/kernels-cpu';
 import { registerBackend, registerFusedKernels, TesseraError } from '@tessera/tensor-core';
 import * as tfc from '@tessera/tensor-core/tfjs';
-import { type CpuFeatures, defaultThreadCount, loadAddon } from './addon.js';
+import { type CpuFeatures, defaultThreadCount, loadAddon, type NativeAddon } from './addon.js';
 import { createNativeBackend, guardViews } from './backend.js';
 import { bf16Support } from './bf16.js';
 import { makeKernels } from './kernels.js';
@@ -22,8 +22,21 @@ export { INT8_PATHS, type Int8Path, int8Dispatch } from './int8.js';
 
 const BACKEND_NAME = 'native';
 const loaded = loadAddon();
-const pool = new BufferPool();
+const pool = new BufferPool(undefined, loaded.addon ? alignedArrays(loaded.addon) : undefined);
 const kernels = loaded.addon ? makeKernels({ addon: loaded.addon, pool }) : undefined;
+
+/**
+ * Float32Arrays whose data starts on a 64-byte boundary: a view into an ArrayBuffer 64 bytes
+ * longer, at the offset the addon reads off its address. The GEMM's rows then fill whole
+ * cache lines (V8 puts large backing stores 16 bytes past a page boundary).
+ */
+function alignedArrays(addon: NativeAddon): (length: number) => Float32Array {
+  return (length) => {
+    const buffer = new ArrayBuffer(length * Float32Array.BYTES_PER_ELEMENT + 64);
+    const skip = addon.alignmentSkip(buffer);
+    return new Float32Array(buffer, skip % Float32Array.BYTES_PER_ELEMENT === 0 ? skip : 0, length);
+  };
+}
 
 /** Kernel names the native backend runs in C++ (everything else is the cpu backend's). */
 export const nativeKernelNames: readonly string[] = kernels

@@ -47,7 +47,14 @@ export class BufferPool {
   private hits = 0;
   private misses = 0;
 
-  constructor(private capBytes = capFromEnv()) {}
+  /**
+   * `create` makes the arrays the pool hands out when none of that length is free (the
+   * native backend's start on a 64-byte boundary); a plain Float32Array without it.
+   */
+  constructor(
+    private capBytes = capFromEnv(),
+    private readonly create: (length: number) => Float32Array = (length) => new Float32Array(length),
+  ) {}
 
   /** An array of `length` floats with unspecified contents: the caller writes every element. */
   alloc(length: number): Float32Array {
@@ -60,7 +67,7 @@ export class BufferPool {
       this.touch(length, bucket!);
     } else {
       this.misses++;
-      array = new Float32Array(length);
+      array = this.create(length);
     }
     this.owned.add(array);
     return array;

@@ -1,6 +1,8 @@
 import { tf, useBackend } from '@tessera/tensor-core';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { nativePool } from '@tessera/kernels-native';
+import { createRequire } from 'node:module';
+import type { NativeAddon } from '../src/addon.js';
 import { BufferPool } from '../src/pool.js';
 // @ts-expect-error: the bench model is plain ESM JavaScript without declarations.
 import { AdamW, GPT, gptTrainStep, randomBatch } from '../bench/gpt.mjs';
@@ -44,6 +46,26 @@ describe('output buffer pool', () => {
     const s = nativePool().stats();
     expect(s.hits).toBeGreaterThanOrEqual(9);
     expect(s.pooledArrays).toBeGreaterThan(0);
+  });
+
+  it('starts its arrays on a 64-byte boundary (views into a slightly longer buffer), and makes new ones with its create function', () => {
+    const addon = createRequire(import.meta.url)('../dist/native/tessera_native.node') as NativeAddon;
+    const y = pooledTensor(0);
+    const values = y.dataSync() as Float32Array;
+    // The view's offset is exactly the distance from the buffer's data to its first boundary.
+    expect(values.byteOffset).toBe(addon.alignmentSkip(values.buffer as ArrayBuffer));
+    expect(values.byteOffset % 16).toBe(0);
+    expect(Array.from(values.subarray(0, 3))).toEqual([0, 1, 2]);
+    y.dispose();
+    const made: number[] = [];
+    const pool = new BufferPool(1 << 20, (length) => {
+      made.push(length);
+      return new Float32Array(length);
+    });
+    pool.release(pool.alloc(n));
+    pool.alloc(n); // served from the pool: not made again
+    pool.alloc(10); // below the pooled length: a plain array
+    expect(made).toEqual([n]);
   });
 
   it('never recycles an array handed out by dataSync() or data()', async () => {
