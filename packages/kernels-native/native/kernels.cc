@@ -655,7 +655,21 @@ struct Rows {
   const float* p;
   int64_t ld;
 };
-Rows Contiguous(const float* x, int64_t ld, int rows, int width, std::vector<float>& scratch) {
+// Float scratch whose data starts on a 64-byte boundary: the scratch row strides
+// (ScratchStride) are whole cache lines, which only line up from an aligned start.
+class AlignedFloats {
+ public:
+  explicit AlignedFloats(int64_t n) : storage_(static_cast<size_t>(n) + 16) {
+    data_ = reinterpret_cast<float*>((reinterpret_cast<uintptr_t>(storage_.data()) + 63) & ~uintptr_t{63});
+  }
+  float* data() { return data_; }
+
+ private:
+  std::vector<float> storage_;
+  float* data_;
+};
+
+Rows Contiguous(const float* x, int64_t ld, int rows, int width, AlignedFloats& scratch) {
   if (ld == width) return {x, ld};
   for (int r = 0; r < rows; r++) {
     std::copy(x + r * ld, x + r * ld + width, scratch.data() + static_cast<int64_t>(r) * width);
@@ -670,8 +684,8 @@ void Attention(const AttentionShape& s, const float* q, const float* k, const fl
   SingleThreadedBlas blas;
   ParallelFor(BH, 1, [&](int64_t p0, int64_t p1) {
     const int64_t lds = ScratchStride(s.Tk);
-    std::vector<float> p(static_cast<int64_t>(kQueryBlock) * lds);
-    std::vector<float> kt(static_cast<int64_t>(s.D) * lds), vHead(static_cast<int64_t>(s.Tk) * s.Dv);
+    AlignedFloats p(static_cast<int64_t>(kQueryBlock) * lds);
+    AlignedFloats kt(static_cast<int64_t>(s.D) * lds), vHead(static_cast<int64_t>(s.Tk) * s.Dv);
     for (int64_t bh = p0; bh < p1; bh++) {
       const int b = static_cast<int>(bh / s.H), h = static_cast<int>(bh % s.H);
       Transpose(k + s.kl.At(b, h), s.kl.row, s.Tk, s.D, kt.data(), lds);  // [D, Tk]
@@ -719,10 +733,10 @@ void AttentionGrad(const AttentionShape& s, const float* dy, const float* q, con
     const int64_t lds = ScratchStride(s.Tk);
     // dS lives in dbias (row stride Tk) when its values are wanted, else in scratch.
     const int64_t ldds = keepScores ? s.Tk : lds;
-    std::vector<float> p(static_cast<int64_t>(kQueryBlock) * lds), dp(static_cast<int64_t>(kQueryBlock) * lds);
-    std::vector<float> dsBlock(keepScores ? 0 : static_cast<int64_t>(kQueryBlock) * lds);
-    std::vector<float> kt(static_cast<int64_t>(s.D) * lds), vt(static_cast<int64_t>(s.Dv) * lds);
-    std::vector<float> qHead(static_cast<int64_t>(s.Tq) * s.D), kHead(static_cast<int64_t>(s.Tk) * s.D),
+    AlignedFloats p(static_cast<int64_t>(kQueryBlock) * lds), dp(static_cast<int64_t>(kQueryBlock) * lds);
+    AlignedFloats dsBlock(keepScores ? 0 : static_cast<int64_t>(kQueryBlock) * lds);
+    AlignedFloats kt(static_cast<int64_t>(s.D) * lds), vt(static_cast<int64_t>(s.Dv) * lds);
+    AlignedFloats qHead(static_cast<int64_t>(s.Tq) * s.D), kHead(static_cast<int64_t>(s.Tk) * s.D),
         dyHead(static_cast<int64_t>(s.Tq) * s.Dv);
     for (int64_t bh = p0; bh < p1; bh++) {
       const int b = static_cast<int>(bh / s.H), h = static_cast<int>(bh % s.H);
