@@ -15,11 +15,11 @@
 #include "gemm.h"
 
 #include <algorithm>
+#include <atomic>
 #include <climits>
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
-#include <atomic>
 #include <thread>
 #include <vector>
 
@@ -79,7 +79,7 @@ const IsaKernels* Kernels() {
 
 // Threads split the panels, not the rows, when A is the smaller operand (a weight gradient
 // Xᵀ·dY with fewer rows than columns): then A is the one read by every thread.
-bool ownRowsFor(bool byRows, int M, int N, int nPanels, int64_t T) { return byRows && !(M < N && nPanels >= 2 * T); }
+bool SplitByRows(bool byRows, int M, int N, int nPanels, int64_t T) { return byRows && !(M < N && nPanels >= 2 * T); }
 
 // The pool's threads meeting between the phases of one Run (all of them take part, each on
 // its own thread). Spins, as the phases are tens of microseconds apart, then yields: on a
@@ -95,11 +95,13 @@ class SpinBarrier {
       return;
     }
     for (int spins = 0; gen_.load(std::memory_order_acquire) == gen; spins++) {
+#if defined(__x86_64__) || defined(__i386__)
       if (spins < 20000) {
         __builtin_ia32_pause();
-      } else {
-        std::this_thread::yield();
+        continue;
       }
+#endif
+      std::this_thread::yield();
     }
   }
 
@@ -112,8 +114,9 @@ class SpinBarrier {
 // Aᵀ·B split by panels (Xᵀ·dY: every thread needs all of Aᵀ's rows), with Aᵀ's rows packed
 // once into a buffer all threads read: each thread packs its share of the row tiles of a
 // block, all meet, then each runs its own panels over the whole block. Packing every row on
-// every thread, as the other paths do, read all of X once per thread: 4-7 % of the product
-// on 2 Zen 3 cores, where OpenBLAS (which shares its packing) was that much faster. Two
+// every thread, as the other paths do, read all of X once per thread: sharing it made the
+// GPT's Xᵀ·dY 3-4 % faster on 2 Zen 3 cores, where OpenBLAS (which shares its packing) had
+// been 5-9 % ahead. Two
 // buffers alternate, so one meeting per block suffices: a thread that reaches the next
 // block's meeting has finished reading this block's buffer.
 void SharedRowsGemm(const GemmKernels& g, int M, int N, int K, int kc, int nKb, int nPanels, const float* a,
@@ -255,7 +258,7 @@ void OwnGemm(int M, int N, int K, const float* a, int64_t rsA, int64_t csA, cons
     FinishSums(sums, partial, nKb, sumsWidth, M, N, K, a, rsA, csA, packA);
     return;
   }
-  if (packA && !ownRowsFor(byRows, M, N, nPanels, T) && T > 1) {
+  if (packA && !SplitByRows(byRows, M, N, nPanels, T) && T > 1) {
     SharedRowsGemm(g, M, N, K, kc, nKb, nPanels, a, rsA, csA, b, ldb, transB, c, ldc, rowSums, colSums, partial,
                    sumsWidth);
     FinishSums(sums, partial, nKb, sumsWidth, M, N, K, a, rsA, csA, packA);
@@ -265,7 +268,7 @@ void OwnGemm(int M, int N, int K, const float* a, int64_t rsA, int64_t csA, cons
   // shared packed copy would be written out to memory and read back. Each thread packs the
   // panels it uses itself, just before its tiles read them, while they are in L2 (a large B
   // split by rows is then packed once per thread: still cheaper than the round trip).
-  const bool ownRows = ownRowsFor(byRows, M, N, nPanels, T);
+  const bool ownRows = SplitByRows(byRows, M, N, nPanels, T);
   ParallelFor(ownRows ? rowTiles : nPanels, 1, [&](int64_t s0, int64_t s1) {
     const int i0 = ownRows ? static_cast<int>(s0) * kMr : 0;
     const int i1 = ownRows ? std::min(M, static_cast<int>(s1) * kMr) : M;
