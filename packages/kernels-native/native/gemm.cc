@@ -23,6 +23,7 @@
 #include <thread>
 #include <vector>
 
+#include "aligned.h"
 #include "cpu_features.h"
 #include "isa_kernels.h"
 #include "pool.h"
@@ -34,17 +35,12 @@ constexpr int kMr = kGemmMr;
 // A B of up to this many floats is packed once for all threads (the weights: x·W, dY·Wᵀ).
 constexpr int64_t kSharedPackMaxFloats = int64_t{1} << 20;
 
-// The packed B of the last call, kept so the steady state allocates nothing. Grown by the
-// calling thread only (the one the addon's kernels run on); the pool's threads reach it
-// through the pointer they are handed.
-thread_local std::vector<float> packedScratch;
-
-float* PackedBuffer(size_t floats) {
-  // 64-byte alignment for the aligned panel loads: over-allocate and round up.
-  if (packedScratch.size() < floats + 16) packedScratch.resize(floats + 16);
-  const uintptr_t p = reinterpret_cast<uintptr_t>(packedScratch.data());
-  return reinterpret_cast<float*>((p + 63) & ~uintptr_t{63});
-}
+// Buffers written by the calling thread only (the one the addon's kernels run on) and read by
+// the pool's threads through the pointer they are handed: the packed B of a small B, and
+// Aᵀ's rows shared by all threads.
+thread_local std::vector<float> packedScratch, sharedRowsScratch;
+// Each thread's own packed panel of a large B.
+thread_local std::vector<float> panelScratch;
 
 // Adds the K blocks' partial sums in block order into sums.out. Row sums of an A read in
 // place (never packed, so never summed on the way) are taken here in one plain pass.
@@ -111,62 +107,6 @@ class SpinBarrier {
   std::atomic<int> gen_{0};
 };
 
-// Aᵀ·B split by panels (Xᵀ·dY: every thread needs all of Aᵀ's rows), with Aᵀ's rows packed
-// once into a buffer all threads read: each thread packs its share of the row tiles of a
-// block, all meet, then each runs its own panels over the whole block. Packing every row on
-// every thread, as the other paths do, read all of X once per thread: sharing it made the
-// GPT's Xᵀ·dY 3-4 % faster on 2 Zen 3 cores, where OpenBLAS (which shares its packing) had
-// been 5-9 % ahead. Two
-// buffers alternate, so one meeting per block suffices: a thread that reaches the next
-// block's meeting has finished reading this block's buffer.
-void SharedRowsGemm(const GemmKernels& g, int M, int N, int K, int kc, int nKb, int nPanels, const float* a,
-                    int64_t rsA, int64_t csA, const float* b, int64_t ldb, bool transB, float* c, int64_t ldc,
-                    bool rowSums, bool colSums, std::vector<double>& partial, int64_t sumsWidth) {
-  const int nr = g.nr;
-  const int T = Pool().Size();
-  const int mc = g.mcSharedRows;
-  const int64_t blockFloats = static_cast<int64_t>(std::min(M, mc) + kMr) * kc + 16;
-  thread_local std::vector<float> shared;
-  if (shared.size() < static_cast<size_t>(2 * blockFloats + 16)) shared.resize(2 * blockFloats + 16);
-  float* base = reinterpret_cast<float*>((reinterpret_cast<uintptr_t>(shared.data()) + 63) & ~uintptr_t{63});
-  float* buffers[2] = {base, base + (blockFloats + 15) / 16 * 16};
-  SpinBarrier meet(T);
-  Pool().Run([&](int t) {
-    const int p0 = static_cast<int>(static_cast<int64_t>(nPanels) * t / T);
-    const int p1 = static_cast<int>(static_cast<int64_t>(nPanels) * (t + 1) / T);
-    thread_local std::vector<float> panelScratch;
-    if (panelScratch.size() < static_cast<size_t>(kc) * nr + 16) panelScratch.resize(static_cast<size_t>(kc) * nr + 16);
-    float* panel = reinterpret_cast<float*>((reinterpret_cast<uintptr_t>(panelScratch.data()) + 63) & ~uintptr_t{63});
-    int step = 0;
-    for (int ib = 0; ib < M; ib += mc) {
-      const int ie = std::min(M, ib + mc);
-      const int blockTiles = (ie - ib + kMr - 1) / kMr;
-      for (int kb = 0; kb < nKb; kb++, step++) {
-        const int k0 = kb * kc, kcb = std::min(kc, K - k0);
-        float* rows = buffers[step % 2];
-        const int t0 = blockTiles * t / T, t1 = blockTiles * (t + 1) / T;
-        if (t1 > t0) {
-          const int i0 = ib + t0 * kMr, i1 = std::min(ie, ib + t1 * kMr);
-          double* sumsOut = rowSums ? partial.data() + kb * sumsWidth + i0 : nullptr;
-          g.packRows(a, rsA, csA, i0, i1 - i0, k0, kcb, rows + static_cast<int64_t>(t0) * kMr * kcb, sumsOut);
-        }
-        meet.Wait();
-        for (int p = p0; p < p1; p++) {
-          const int j0 = p * nr;
-          double* panelSums = colSums && ib == 0 ? partial.data() + kb * sumsWidth + j0 : nullptr;
-          g.packPanel(b, ldb, transB, N, k0, kcb, j0, panel, panelSums);
-          const int width = std::min(nr, N - j0);
-          for (int i = ib; i < ie; i += kMr) {
-            const int mr = std::min(kMr, ie - i);
-            g.tile(mr, kcb, rows + static_cast<int64_t>(i - ib) * kcb, 1, kMr, panel, c + i * ldc + j0, ldc, width,
-                   kb == 0, nullptr);
-          }
-        }
-      }
-    }
-  });
-}
-
 }  // namespace
 
 bool OwnGemmAvailable() { return Kernels() != nullptr; }
@@ -215,7 +155,7 @@ void OwnGemm(int M, int N, int K, const float* a, int64_t rsA, int64_t csA, cons
     const int k0 = kb * kc, kcb = std::min(kc, K - k0);
     if (!packA) return RowsOfA{a + k0 * csA, rsA, csA, 0};
     thread_local std::vector<float> rowsScratch;
-    // A tile of rows of slack, and 16 floats past it for packRows' whole-vector stores.
+    // A tile of rows of slack past the last row's tile, and 16 floats more.
     const size_t need = static_cast<size_t>(i1 - i0 + kMr) * kcb + 16;
     if (rowsScratch.size() < need) rowsScratch.resize(need);
     double* sumsOut = rowSums && record ? partial.data() + kb * sumsWidth + i0 : nullptr;
@@ -236,7 +176,7 @@ void OwnGemm(int M, int N, int K, const float* a, int64_t rsA, int64_t csA, cons
   };
   if (byRows && static_cast<int64_t>(K) * N <= kSharedPackMaxFloats) {
     // A small B (the weights of x·W and dY·Wᵀ): packed once, shared by all threads.
-    float* packed = PackedBuffer(static_cast<size_t>(nKb) * nPanels * panelFloats);
+    float* packed = AlignedScratch(packedScratch, static_cast<size_t>(nKb) * nPanels * panelFloats);
     auto panelAt = [=](int kb, int p) { return packed + (static_cast<int64_t>(kb) * nPanels + p) * panelFloats; };
     ParallelFor(static_cast<int64_t>(nKb) * nPanels, 1, [&](int64_t u0, int64_t u1) {
       for (int64_t u = u0; u < u1; u++) {
@@ -258,9 +198,44 @@ void OwnGemm(int M, int N, int K, const float* a, int64_t rsA, int64_t csA, cons
     FinishSums(sums, partial, nKb, sumsWidth, M, N, K, a, rsA, csA, packA);
     return;
   }
-  if (packA && !SplitByRows(byRows, M, N, nPanels, T) && T > 1) {
-    SharedRowsGemm(g, M, N, K, kc, nKb, nPanels, a, rsA, csA, b, ldb, transB, c, ldc, rowSums, colSums, partial,
-                   sumsWidth);
+  const bool ownRows = SplitByRows(byRows, M, N, nPanels, T);
+  if (packA && !ownRows && T > 1) {
+    // Aᵀ·B split by panels (Xᵀ·dY: every thread needs all of Aᵀ's rows), with Aᵀ's rows
+    // packed once into a buffer all threads read: each thread packs its share of the row
+    // tiles of a block, all meet, then each runs its own panels over the whole block. Packing
+    // every row on every thread read all of X once per thread: sharing it made the GPT's
+    // Xᵀ·dY 3-4 % faster on 2 Zen 3 cores, where OpenBLAS (which shares its packing) had been
+    // 5-9 % ahead. Two buffers alternate, so one meeting per block suffices: a thread that
+    // reaches the next block's meeting has finished reading this block's buffer.
+    const int mc = g.mcSharedRows;
+    const int64_t blockFloats = (static_cast<int64_t>(std::min(M, mc) + kMr) * kc + 31) / 16 * 16;
+    float* shared = AlignedScratch(sharedRowsScratch, static_cast<size_t>(2 * blockFloats));
+    SpinBarrier meet(static_cast<int>(T));
+    Pool().Run([&](int t) {
+      const int p0 = static_cast<int>(nPanels * t / T), p1 = static_cast<int>(nPanels * (t + 1) / T);
+      float* panel = AlignedScratch(panelScratch, static_cast<size_t>(panelFloats));
+      int step = 0;
+      for (int ib = 0; ib < M; ib += mc) {
+        const int ie = std::min(M, ib + mc);
+        const int blockTiles = (ie - ib + kMr - 1) / kMr;
+        const int t0 = static_cast<int>(blockTiles * t / T), t1 = static_cast<int>(blockTiles * (t + 1) / T);
+        for (int kb = 0; kb < nKb; kb++, step++) {
+          const int k0 = kb * kc, kcb = std::min(kc, K - k0);
+          float* rows = shared + (step % 2) * blockFloats;
+          if (t1 > t0) {
+            const int i0 = ib + t0 * kMr, i1 = std::min(ie, ib + t1 * kMr);
+            double* sumsOut = rowSums ? partial.data() + kb * sumsWidth + i0 : nullptr;
+            g.packRows(a, rsA, csA, i0, i1 - i0, k0, kcb, rows + static_cast<int64_t>(i0 - ib) * kcb, sumsOut);
+          }
+          const RowsOfA A{rows, 1, kMr, ib};
+          meet.Wait();
+          for (int p = p0; p < p1; p++) {
+            g.packPanel(b, ldb, transB, N, k0, kcb, p * nr, panel, ib == 0 ? colSumsAt(kb, p) : nullptr);
+            tiles(A, ib, ie, kb, p, panel);
+          }
+        }
+      }
+    });
     FinishSums(sums, partial, nKb, sumsWidth, M, N, K, a, rsA, csA, packA);
     return;
   }
@@ -268,20 +243,18 @@ void OwnGemm(int M, int N, int K, const float* a, int64_t rsA, int64_t csA, cons
   // shared packed copy would be written out to memory and read back. Each thread packs the
   // panels it uses itself, just before its tiles read them, while they are in L2 (a large B
   // split by rows is then packed once per thread: still cheaper than the round trip).
-  const bool ownRows = SplitByRows(byRows, M, N, nPanels, T);
   ParallelFor(ownRows ? rowTiles : nPanels, 1, [&](int64_t s0, int64_t s1) {
     const int i0 = ownRows ? static_cast<int>(s0) * kMr : 0;
     const int i1 = ownRows ? std::min(M, static_cast<int>(s1) * kMr) : M;
     const int p0 = ownRows ? 0 : static_cast<int>(s0), p1 = ownRows ? nPanels : static_cast<int>(s1);
-    thread_local std::vector<float> panelScratch;
-    if (panelScratch.size() < static_cast<size_t>(panelFloats) + 16) panelScratch.resize(panelFloats + 16);
-    float* panel = reinterpret_cast<float*>((reinterpret_cast<uintptr_t>(panelScratch.data()) + 63) & ~uintptr_t{63});
+    float* panel = AlignedScratch(panelScratch, static_cast<size_t>(panelFloats));
     for (int ib = i0; ib < i1; ib += g.mcOwnPanels) {
       const int ie = std::min(i1, ib + g.mcOwnPanels);
       for (int kb = 0; kb < nKb; kb++) {
         const int k0 = kb * kc;
         // Split by rows, every thread packs every panel (the first row block records the
-        // sums); split by panels, every thread packs every row (the first panel's does).
+        // sums); split by panels (A read in place, or a single thread), the first panel's
+        // pass records them.
         const RowsOfA A = rowsOf(ib, ie, kb, ownRows || p0 == 0);
         for (int p = p0; p < p1; p++) {
           g.packPanel(b, ldb, transB, N, k0, std::min(kc, K - k0), p * nr, panel, ib == 0 ? colSumsAt(kb, p) : nullptr);

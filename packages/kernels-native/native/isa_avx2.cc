@@ -8,7 +8,7 @@
 // K blocks of 384, as on AVX-512: C written once for the GPT's K of 384 (blocks of 256, whose
 // panel and tile of A fit L1 together, measured 2 % slower on Zen 3). 120 rows of A are 180
 // KiB at that K, in L2 beside the 24 KiB panel on the smallest L2 of AVX2 CPUs (256 KiB).
-// Aᵀ's rows shared by all threads (SharedRowsGemm) in blocks of 384: 3-4 % faster than 240
+// Aᵀ's rows shared by all threads (OwnGemm's shared-rows path) in blocks of 384: 3-4 % faster than 240
 // for the GPT's Xᵀ·dY on Zen 3, with half the meetings.
 #define TESSERA_ISA_GEMM_BLOCKS 384, 120, 240, 384
 #define TESSERA_ISA_NAME "avx2"

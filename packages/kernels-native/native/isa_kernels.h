@@ -24,7 +24,7 @@ struct GemmKernels {
   // Rows per block of A when B is packed once for all threads, and when each thread packs
   // its own panels (then every block packs them afresh, so blocks are larger): A's block
   // stays in L2 beside a panel. mcSharedRows: rows per block of Aᵀ packed once for all
-  // threads, which then split the panels (SharedRowsGemm).
+  // threads, which then split the panels (OwnGemm's shared-rows path).
   int mc, mcOwnPanels, mcSharedRows;
 
   // One mr × nr tile of C over one K block of kc (mr = 1..kGemmMr). `first`: C starts from

@@ -15,9 +15,10 @@
 #include <cstring>
 #include <vector>
 
+#include "aligned.h"
+#include "gemm.h"
 #include "lanes.h"
 #include "pool.h"
-#include "gemm.h"
 #include "small_gemm.h"
 
 namespace tessera {
@@ -659,9 +660,7 @@ struct Rows {
 // (ScratchStride) are whole cache lines, which only line up from an aligned start.
 class AlignedFloats {
  public:
-  explicit AlignedFloats(int64_t n) : storage_(static_cast<size_t>(n) + 16) {
-    data_ = reinterpret_cast<float*>((reinterpret_cast<uintptr_t>(storage_.data()) + 63) & ~uintptr_t{63});
-  }
+  explicit AlignedFloats(int64_t n) : data_(AlignedScratch(storage_, static_cast<size_t>(n))) {}
   float* data() { return data_; }
 
  private:

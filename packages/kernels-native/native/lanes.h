@@ -1,4 +1,5 @@
-// Reductions written so that GCC vectorises them without -ffast-math, and the lane mask of a partial AVX-512 vector.
+// Reductions written so that GCC vectorises them without -ffast-math, and the lane mask of a
+// partial AVX-512 vector.
 #pragma once
 
 #include <cstdint>

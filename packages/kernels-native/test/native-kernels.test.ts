@@ -193,9 +193,9 @@ describe('matmul (OpenBLAS and our own GEMM) matches cpu', () => {
     [130, 400, 90, true],
     [900, 96, 80, false], // dW's K (rows) over three GEMM K blocks: db summed across them
     [800, 70, 100, true],
-    // dW's Aᵀ shorter than wide with dy over 2^20 floats: the threads pack Aᵀ's rows once
-    // into a shared buffer and split the panels (SharedRowsGemm); 390 rows are two of the
-    // AVX2 row blocks (384). db from dy's packed panels, then (transposed) from Aᵀ's rows.
+    // dW's Aᵀ shorter than wide with dy over 2^20 floats: the threads pack Aᵀ's rows once into
+    // a shared buffer and split the panels (OwnGemm's shared-rows path); 390 rows are two of
+    // the AVX2 row blocks (384). db from dy's packed panels, then (transposed) from Aᵀ's rows.
     [1500, 390, 700, false],
     [1500, 700, 390, true],
   ] as const) {
